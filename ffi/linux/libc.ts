@@ -1,0 +1,188 @@
+/**
+ * The libc symbol table for the Linux backend, opened lazily on first use so
+ * that importing any regio module works on every OS.
+ *
+ * `syscall` is variadic in C; declaring it with seven fixed `i64` parameters
+ * is correct on x86_64 SysV and AAPCS64 because integer variadic arguments
+ * travel in the same registers as fixed ones. Always pass all six arguments.
+ * Every 64-bit value goes as a BigInt, which keeps the symbols on Deno's fast
+ * call path. Read errno through `__errno_location` right after a failing call.
+ *
+ * @module
+ */
+
+import { UnsupportedError } from "../../src/errors.ts";
+
+/** The libc symbols regio binds. */
+export const libcSymbols = {
+  syscall: {
+    parameters: [
+      "i64", // long number
+      "i64", // long a1
+      "i64", // long a2
+      "i64", // long a3
+      "i64", // long a4
+      "i64", // long a5
+      "i64", // long a6
+    ],
+    result: "i64", // long
+  },
+  mmap: {
+    parameters: [
+      "pointer", // void *addr
+      "usize", // size_t length
+      "i32", // int prot
+      "i32", // int flags
+      "i32", // int fd
+      "i64", // off_t offset
+    ],
+    result: "pointer", // void * (MAP_FAILED = (void*)-1)
+  },
+  munmap: {
+    parameters: [
+      "pointer", // void *addr
+      "usize", // size_t length
+    ],
+    result: "i32", // int
+  },
+  getpagesize: { parameters: [], result: "i32" }, // int getpagesize(void)
+  __errno_location: { parameters: [], result: "pointer" }, // int *__errno_location(void)
+  close: {
+    parameters: [
+      "i32", // int fd
+    ],
+    result: "i32", // int
+  },
+  eventfd: {
+    parameters: [
+      "u32", // unsigned int initval
+      "i32", // int flags
+    ],
+    result: "i32", // int
+  },
+  read: {
+    parameters: [
+      "i32", // int fd
+      "pointer", // void *buf
+      "usize", // size_t count
+    ],
+    result: "isize", // ssize_t
+  },
+  write: {
+    parameters: [
+      "i32", // int fd
+      "pointer", // const void *buf
+      "usize", // size_t count
+    ],
+    result: "isize", // ssize_t
+  },
+  poll: {
+    parameters: [
+      "pointer", // struct pollfd *fds
+      "u64", // nfds_t nfds
+      "i32", // int timeout (ms)
+    ],
+    result: "i32", // int
+  },
+  /** Same as `poll`, run on Deno's blocking pool so the event loop stays free. */
+  poll_nonblocking: {
+    name: "poll",
+    parameters: [
+      "pointer", // struct pollfd *fds
+      "u64", // nfds_t nfds
+      "i32", // int timeout (ms)
+    ],
+    result: "i32", // int
+    nonblocking: true,
+  },
+  socket: {
+    parameters: [
+      "i32", // int domain
+      "i32", // int type
+      "i32", // int protocol
+    ],
+    result: "i32", // int
+  },
+  bind: {
+    parameters: [
+      "i32", // int sockfd
+      "pointer", // const struct sockaddr *addr
+      "u32", // socklen_t addrlen
+    ],
+    result: "i32", // int
+  },
+  getsockname: {
+    parameters: [
+      "i32", // int sockfd
+      "pointer", // struct sockaddr *addr
+      "pointer", // socklen_t *addrlen
+    ],
+    result: "i32", // int
+  },
+  setsockopt: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int level
+      "i32", // int optname
+      "pointer", // const void *optval
+      "u32", // socklen_t optlen
+    ],
+    result: "i32", // int
+  },
+  open: {
+    parameters: [
+      "buffer", // const char *pathname (NUL-terminated)
+      "i32", // int flags
+      "u32", // mode_t mode
+    ],
+    result: "i32", // int
+  },
+  getrlimit: {
+    parameters: [
+      "i32", // int resource
+      "pointer", // struct rlimit *rlim
+    ],
+    result: "i32", // int
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The opened libc symbols. */
+export type Libc = Deno.DynamicLibrary<typeof libcSymbols>["symbols"];
+
+let lib: Deno.DynamicLibrary<typeof libcSymbols> | undefined;
+
+/**
+ * Opens libc on first use. Off Linux, or without `--allow-ffi`, throws one
+ * clear error instead of a raw `dlopen` failure.
+ */
+export function libc(): Libc {
+  if (lib) return lib.symbols;
+  if (Deno.build.os !== "linux") {
+    throw new UnsupportedError(
+      "The Linux backend (libc.so.6)",
+      `it needs Linux; this is ${Deno.build.os}`,
+    );
+  }
+  try {
+    lib = Deno.dlopen("libc.so.6", libcSymbols);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable || cause instanceof Deno.errors.PermissionDenied) {
+      throw cause;
+    }
+    throw new UnsupportedError("libc.so.6", "it could not be opened (glibc is required)", {
+      cause,
+    });
+  }
+  return lib.symbols;
+}
+
+let errnoView: Int32Array | undefined;
+
+/** Reads errno of this thread; call it as the very next statement after the failing call. */
+export function errno(): number {
+  if (!errnoView) {
+    const p = libc().__errno_location();
+    errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p!, 4));
+  }
+  return errnoView[0];
+}

@@ -1,0 +1,34 @@
+/**
+ * regio: registered I/O for Deno. Binds the kernels' "register once, then
+ * refer by index" APIs (Windows I/O ring and Registered I/O, Linux io_uring)
+ * straight from TypeScript through `Deno.dlopen`, with no native code.
+ *
+ * Requires `--allow-ffi`, which amounts to full access to the machine.
+ *
+ * @example
+ * ```ts ignore
+ * import { NativeRegion } from "@regio/regio";
+ * using region = NativeRegion.allocate(64 * 1024);
+ * region.bytes.fill(1);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  BusyError,
+  DisposedError,
+  ErrnoError,
+  HResultError,
+  RegioError,
+  UnsupportedError,
+  Win32Error,
+  WinsockError,
+} from "./src/errors.ts";
+export {
+  type AllocateOptions,
+  type Allocator,
+  defaultAllocator,
+  NativeRegion,
+  RegionSlice,
+} from "./src/memory.ts";

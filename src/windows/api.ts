@@ -1,0 +1,55 @@
+/**
+ * The one place the Windows wrappers get their symbols from: the real DLLs,
+ * opened lazily, or a test fake of the same shape installed with
+ * {@link setWindowsApi}. Not exported from any entry point.
+ *
+ * @module
+ */
+
+import { type Kernelbase, openKernelbase } from "../../ffi/windows/kernelbase.ts";
+import { openWs2, type Ws2 } from "../../ffi/windows/ws2_32.ts";
+import { bindRioTable, queryRioTable, type RioFunctions } from "../../ffi/windows/rio_table.ts";
+import { type Allocator, setWindowsKernelSource, virtualAllocator } from "../memory.ts";
+
+/** Everything the Windows wrappers call. */
+export interface WindowsApi {
+  /** kernelbase.dll. */
+  readonly kernel: Kernelbase;
+  /** ws2_32.dll. */
+  readonly ws2: Ws2;
+  /** The RIO table; only valid after WSAStartup. */
+  rio(): RioFunctions;
+}
+
+let installed: WindowsApi | undefined;
+let real: WindowsApi | undefined;
+
+function realApi(): WindowsApi {
+  if (real) return real;
+  const kernel = openKernelbase();
+  const ws2 = openWs2();
+  let table: RioFunctions | undefined;
+  real = {
+    kernel,
+    ws2,
+    rio: () => (table ??= bindRioTable(queryRioTable(kernel, ws2))),
+  };
+  return real;
+}
+
+/** The API in use: the installed fake, else the real DLLs (throws `UnsupportedError` off Windows). */
+export function windowsApi(): WindowsApi {
+  return installed ?? realApi();
+}
+
+/** Installs a fake (tests), or removes it with `undefined`. */
+export function setWindowsApi(api: WindowsApi | undefined): void {
+  installed = api;
+}
+
+/** A VirtualAlloc allocator over the API in use (the fake's, in tests). */
+export function windowsAllocator(): Allocator {
+  return virtualAllocator(windowsApi().kernel);
+}
+
+setWindowsKernelSource(() => windowsApi().kernel);
