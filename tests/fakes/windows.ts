@@ -1,0 +1,53 @@
+/**
+ * The Windows contract fake, assembled: kernelbase (core + I/O ring), ws2_32
+ * and the RIO table, sharing one FakeBase (memory, events, call log).
+ * Install it with `using fake = installFakeWindows()`: the wrappers then call
+ * it through the same `WindowsApi` interface as the real DLLs.
+ */
+
+import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
+import { setWindowsApi, type WindowsApi } from "../../src/windows/api.ts";
+import { FakeBase } from "./fake_base.ts";
+import { fakeKernelCore } from "./fake_kernel.ts";
+import { type FakeIoRingOptions, FakeIoRingOs } from "./fake_ioring.ts";
+import { FakeWinsock, type FakeWinsockOptions } from "./fake_winsock.ts";
+
+/** Options for the whole fake. */
+export interface FakeWindowsOptions {
+  /** I/O ring behaviour (version, capabilities, quirks). */
+  ioring?: FakeIoRingOptions;
+  /** Winsock / RIO behaviour. */
+  winsock?: FakeWinsockOptions;
+}
+
+/** An installed fake; disposing it uninstalls it and unmaps what the test leaked. */
+export interface FakeWindows extends Disposable {
+  readonly base: FakeBase;
+  readonly ioring: FakeIoRingOs;
+  readonly winsock: FakeWinsock;
+  readonly api: WindowsApi;
+}
+
+/** Builds the fake and installs it as the Windows API until disposed. */
+export function installFakeWindows(options: FakeWindowsOptions = {}): FakeWindows {
+  const base = new FakeBase();
+  const ioring = new FakeIoRingOs(base, options.ioring);
+  const winsock = new FakeWinsock(base, options.winsock);
+  const kernel = {
+    ...fakeKernelCore(base, [ioring.hooks, winsock.hooks]),
+    ...ioring.symbols(),
+  } as Kernelbase;
+  const ws2 = winsock.ws2();
+  const api: WindowsApi = { kernel, ws2, rio: () => winsock.rio() };
+  setWindowsApi(api);
+  return {
+    base,
+    ioring,
+    winsock,
+    api,
+    [Symbol.dispose]() {
+      setWindowsApi(undefined);
+      base.dispose();
+    },
+  };
+}
