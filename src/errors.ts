@@ -167,11 +167,12 @@ export class DisposedError extends RegioError {
 /**
  * Checks that `value` is an integer in `[min, max]`, or throws a `RangeError`
  * naming the argument. Every offset, length and index goes through this
- * before any FFI call.
+ * before any FFI call. Returns the value, with `-0` normalised to `0`.
  */
 export function checkInteger(name: string, value: number, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
   }
-  return value;
+  // -0 passes the checks above, but Deno's integer FFI types reject it.
+  return value === 0 ? 0 : value;
 }
