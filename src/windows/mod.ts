@@ -7,3 +7,30 @@
  */
 
 export { HResultError, UnsupportedError, Win32Error, WinsockError } from "../errors.ts";
+
+// --- Winsock Registered I/O (RIO) ---------------------------------------
+export { BusyError, DisposedError, RegioError } from "../errors.ts";
+export { NativeRegion, RegionSlice } from "../memory.ts";
+export type { SocketAddress } from "../../ffi/inet.ts";
+export { Rio } from "./rio.ts";
+export {
+  RIO_ADDRESS_SIZE,
+  RioAddressSlice,
+  RioBuffer,
+  RioBufferPool,
+  type RioBufferPoolOptions,
+  RioSlice,
+  RioSlot,
+} from "./rio_buffer.ts";
+export {
+  type RioCompletion,
+  RioCompletionQueue,
+  type RioCompletionQueueOptions,
+  RioCorruptQueueError,
+} from "./rio_queue.ts";
+export {
+  type RioReceiveOptions,
+  type RioSendOptions,
+  RioUdpSocket,
+  type RioUdpSocketOptions,
+} from "./rio_socket.ts";

@@ -1,0 +1,375 @@
+/**
+ * RIO buffer registrations (RIORegisterBuffer / RIODeregisterBuffer), the
+ * typed slices requests name, and a pool of one-registration-per-slot
+ * buffers that respects the rule that a send locks its whole registration.
+ *
+ * @module
+ */
+
+import {
+  readSockaddrInet,
+  type SocketAddress,
+  STRUCTS,
+  writeSockaddrInet,
+  WSA_ERROR,
+} from "../../ffi/windows/abi.ts";
+import { BusyError, checkInteger, DisposedError, WinsockError } from "../errors.ts";
+import { trackLeak, untrackLeak } from "../leak.ts";
+import { NativeRegion } from "../memory.ts";
+import { checkBufferId } from "./check.ts";
+import { type BufferState, checkOpen, INTERNAL, progress, type RioContext } from "./rio_context.ts";
+
+/** sizeof(SOCKADDR_INET): the least a RIO address slice may hold. */
+export const RIO_ADDRESS_SIZE: number = STRUCTS.SOCKADDR_INET.size;
+
+/** RIO_BUF Offset and Length are ULONGs. */
+const MAX_ULONG = 0xffff_ffff;
+
+/**
+ * One RIORegisterBuffer registration over part of a {@link NativeRegion}.
+ * Requests name it through {@link RioSlice} / {@link RioAddressSlice}. The
+ * region is held (cannot be freed) while registered.
+ *
+ * Disposal deregisters exactly once. Sync dispose throws {@link BusyError}
+ * (changing nothing) while any request that used the buffer has not been
+ * dequeued; `await using` waits for those completions, so close the sockets
+ * first (or the wait lasts until data arrives).
+ */
+export class RioBuffer implements Disposable, AsyncDisposable {
+  /** The memory the registration covers. */
+  readonly region: NativeRegion;
+  /** Byte offset of the registration inside the region. */
+  readonly offset: number;
+  /** Registered length in bytes. */
+  readonly length: number;
+  /** @ignore */
+  readonly [INTERNAL]: BufferState;
+  readonly #ctx: RioContext;
+  readonly #unhold: () => void;
+  readonly #tracked: boolean;
+
+  /** @internal Use `Rio.registerBuffer` (or a pool). */
+  constructor(
+    ctx: RioContext,
+    region: NativeRegion,
+    offset: number,
+    length: number,
+    tracked: boolean,
+  ) {
+    checkOpen(ctx, "a RioBuffer");
+    const base = region.pointer; // DisposedError once freed
+    checkInteger("offset", offset, 0, region.byteLength);
+    if (length === 0) {
+      throw new WinsockError(
+        WSA_ERROR.WSAEINVAL,
+        "RIORegisterBuffer",
+        "a registration needs at least one byte (DataLength = 0)",
+      );
+    }
+    checkInteger("length", length, 1, Math.min(region.byteLength - offset, MAX_ULONG));
+    const p = offset === 0 ? base : Deno.UnsafePointer.offset(base, offset)!;
+    const id = checkBufferId(ctx.fn.RIORegisterBuffer(p, length), "RIORegisterBuffer", ctx.ws2);
+    this.region = region;
+    this.offset = offset;
+    this.length = length;
+    this.#ctx = ctx;
+    const label = `RioBuffer 0x${id.toString(16)}`;
+    this[INTERNAL] = { id, inFlight: 0, sendsInFlight: 0, closed: false, label };
+    this.#unhold = region.retain(label);
+    this.#tracked = tracked;
+    if (tracked) ctx.buffers.add(this);
+    trackLeak(this, `a ${label} of ${length} bytes`);
+  }
+
+  /** The RIO_BUFFERID. @throws {DisposedError} after dispose. */
+  get id(): bigint {
+    this.#check();
+    return this[INTERNAL].id;
+  }
+
+  /** Requests that used this buffer and whose completion has not been dequeued. */
+  get inFlight(): number {
+    return this[INTERNAL].inFlight;
+  }
+
+  /** True once deregistered. */
+  get closed(): boolean {
+    return this[INTERNAL].closed;
+  }
+
+  #check(): void {
+    if (this[INTERNAL].closed) throw new DisposedError(this[INTERNAL].label);
+  }
+
+  /**
+   * A data slice `[offset, offset + length)` of the registration (offsets are
+   * relative to the registration).
+   * @throws {RangeError} when it does not lie inside the registration.
+   */
+  slice(offset = 0, length: number = this.length - offset): RioSlice {
+    this.#check();
+    return new RioSlice(this, offset, length);
+  }
+
+  /**
+   * An address slice at `offset` (at least 28 bytes: a SOCKADDR_INET) for
+   * `receiveEx` to fill and `sendEx` to read.
+   * @throws {RangeError} when it does not fit inside the registration.
+   */
+  addressSlice(offset: number, length: number = RIO_ADDRESS_SIZE): RioAddressSlice {
+    this.#check();
+    return new RioAddressSlice(this, offset, length);
+  }
+
+  /**
+   * Deregisters (RIODeregisterBuffer, exactly once) and releases the region.
+   * Idempotent.
+   * @throws {BusyError} while requests that used it are not dequeued (nothing is changed).
+   */
+  close(): void {
+    const s = this[INTERNAL];
+    if (s.closed) return;
+    if (s.inFlight > 0) {
+      throw new BusyError(s.label, s.inFlight, "request(s) using it not yet dequeued");
+    }
+    this.#ctx.fn.RIODeregisterBuffer(s.id);
+    s.closed = true;
+    this.#unhold();
+    if (this.#tracked) this.#ctx.buffers.delete(this);
+    untrackLeak(this);
+  }
+
+  /** Same as {@link RioBuffer.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Waits until every request that used the buffer is dequeued, then deregisters. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    while (!this.closed && this.inFlight > 0) await progress(this.#ctx, this[INTERNAL].label);
+    this.close();
+  }
+}
+
+function checkSlice(buffer: RioBuffer, offset: number, length: number, min: number): void {
+  checkInteger("offset", offset, 0, buffer.length);
+  checkInteger("length", length, min, buffer.length - offset);
+}
+
+/** A bounds-checked data slice of a {@link RioBuffer} (what a RIO_BUF names). */
+export class RioSlice {
+  /** The registration. */
+  readonly buffer: RioBuffer;
+  /** Offset from the start of the registration. */
+  readonly offset: number;
+  /** Length in bytes. */
+  readonly length: number;
+  #bytes: Uint8Array | undefined;
+
+  /** @internal Use {@link RioBuffer.slice}. */
+  constructor(buffer: RioBuffer, offset: number, length: number) {
+    checkSlice(buffer, offset, length, 1);
+    this.buffer = buffer;
+    this.offset = offset;
+    this.length = length;
+  }
+
+  /** The slice's bytes: a view of the registered memory (no copy; made once). */
+  get bytes(): Uint8Array {
+    if (this.#bytes && this.#bytes.byteLength === this.length) return this.#bytes;
+    const at = this.buffer.offset + this.offset;
+    return (this.#bytes = this.buffer.region.bytes.subarray(at, at + this.length));
+  }
+}
+
+/**
+ * A bounds-checked slice of a {@link RioBuffer} holding a SOCKADDR_INET
+ * (≥ 28 bytes): the remote address `receiveEx` fills in and `sendEx` reads.
+ */
+export class RioAddressSlice {
+  /** The registration. */
+  readonly buffer: RioBuffer;
+  /** Offset from the start of the registration. */
+  readonly offset: number;
+  /** Length in bytes (≥ 28). */
+  readonly length: number;
+  /** Byte offset of the SOCKADDR_INET inside the region. */
+  readonly #at: number;
+
+  /** @internal Use {@link RioBuffer.addressSlice}. */
+  constructor(buffer: RioBuffer, offset: number, length: number) {
+    checkSlice(buffer, offset, length, RIO_ADDRESS_SIZE);
+    this.buffer = buffer;
+    this.offset = offset;
+    this.length = length;
+    this.#at = buffer.offset + offset;
+  }
+
+  /** Decodes the SOCKADDR_INET, or null for an unknown family (e.g. never written). */
+  read(): SocketAddress | null {
+    return readSockaddrInet(this.buffer.region.view, this.#at);
+  }
+
+  /**
+   * Encodes `address` (numeric IPv4 or IPv6) as a SOCKADDR_INET.
+   * @throws {BusyError} while a send locks this registration.
+   * @throws {TypeError} for a hostname that is not a numeric address; {@link RangeError} for a bad port.
+   */
+  write(address: SocketAddress): void {
+    const s = this.buffer[INTERNAL];
+    if (s.closed) throw new DisposedError(s.label);
+    if (s.sendsInFlight > 0) {
+      throw new BusyError(
+        s.label,
+        s.sendsInFlight,
+        "send(s) in flight lock the whole registration",
+      );
+    }
+    writeSockaddrInet(this.buffer.region.view, this.#at, address);
+  }
+}
+
+/** Options for `Rio.createBufferPool`. */
+export interface RioBufferPoolOptions {
+  /** Number of slots (≥ 1). */
+  slots: number;
+  /** Data bytes per slot (≥ 1), e.g. 2048 for UDP datagrams up to that size. */
+  slotSize: number;
+}
+
+/** One slot of a {@link RioBufferPool}: its own registration, a data area and an address area. */
+export class RioSlot {
+  /** Position in the pool. */
+  readonly index: number;
+  /** The slot's registration (one per slot: a send locks only its own slot). */
+  readonly buffer: RioBuffer;
+  /** The whole data area. */
+  readonly data: RioSlice;
+  /** The SOCKADDR_INET area (28 bytes), in the same registration. */
+  readonly address: RioAddressSlice;
+
+  /** @internal Made by {@link RioBufferPool}. */
+  constructor(index: number, buffer: RioBuffer, slotSize: number) {
+    this.index = index;
+    this.buffer = buffer;
+    this.address = buffer.addressSlice(0);
+    this.data = buffer.slice(ADDRESS_AREA, slotSize);
+  }
+}
+
+/** Address area at the start of each slot, padded so data starts 8-byte aligned. */
+const ADDRESS_AREA = 32;
+/** Slots start on cache-line boundaries. */
+const SLOT_ALIGN = 64;
+
+/**
+ * Many slots in one native region, **one registration per slot**: a RIO send
+ * locks its entire registered buffer until it completes (RIOSendEx remarks),
+ * so slots that share a registration could not send and receive
+ * independently. Each slot carries its remote-address area in registered
+ * memory, so a receive's sender address can be the reply's destination
+ * without copying.
+ */
+export class RioBufferPool implements Disposable, AsyncDisposable {
+  /** Every slot, by index. */
+  readonly slots: readonly RioSlot[];
+  /** The memory behind all slots (owned and freed by the pool). */
+  readonly region: NativeRegion;
+  readonly #ctx: RioContext;
+  readonly #free: number[];
+  readonly #inUse: boolean[];
+  #closed = false;
+
+  /** @internal Use `Rio.createBufferPool`. */
+  constructor(ctx: RioContext, options: RioBufferPoolOptions) {
+    checkOpen(ctx, "a RioBufferPool");
+    const count = checkInteger("slots", options.slots, 1, 1 << 20);
+    const slotSize = checkInteger("slotSize", options.slotSize, 1, 1 << 26);
+    const stride = Math.ceil((ADDRESS_AREA + slotSize) / SLOT_ALIGN) * SLOT_ALIGN;
+    this.region = NativeRegion.allocate(stride * count, { allocator: ctx.allocator });
+    const slots: RioSlot[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const buffer = new RioBuffer(ctx, this.region, i * stride, ADDRESS_AREA + slotSize, false);
+        slots.push(new RioSlot(i, buffer, slotSize));
+      }
+    } catch (e) {
+      for (const s of slots) s.buffer.close();
+      this.region.free();
+      throw e;
+    }
+    this.slots = slots;
+    this.#ctx = ctx;
+    this.#free = slots.map((_, i) => count - 1 - i);
+    this.#inUse = slots.map(() => false);
+    ctx.pools.add(this);
+    trackLeak(this, `a RioBufferPool of ${count} slots`);
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Slots not acquired. */
+  get available(): number {
+    return this.#free.length;
+  }
+
+  /** Requests in flight over all slots. */
+  get inFlight(): number {
+    return this.slots.reduce((n, s) => n + s.buffer.inFlight, 0);
+  }
+
+  /** Takes a free slot (lowest index first), or null when all are taken. */
+  acquire(): RioSlot | null {
+    if (this.#closed) throw new DisposedError("RioBufferPool");
+    const i = this.#free.pop();
+    if (i === undefined) return null;
+    this.#inUse[i] = true;
+    return this.slots[i];
+  }
+
+  /**
+   * Returns a slot taken with {@link RioBufferPool.acquire}.
+   * @throws {BusyError} while a request using the slot is not dequeued.
+   */
+  release(slot: RioSlot): void {
+    if (this.#closed) throw new DisposedError("RioBufferPool");
+    if (this.slots[slot.index] !== slot || !this.#inUse[slot.index]) {
+      throw new TypeError(`slot ${slot.index} is not an acquired slot of this pool`);
+    }
+    const s = slot.buffer[INTERNAL];
+    if (s.inFlight > 0) throw new BusyError(`slot ${slot.index}`, s.inFlight);
+    this.#inUse[slot.index] = false;
+    this.#free.push(slot.index);
+  }
+
+  /**
+   * Deregisters every slot, then frees the region. Idempotent.
+   * @throws {BusyError} while any slot has a request not dequeued (nothing is changed).
+   */
+  close(): void {
+    if (this.#closed) return;
+    const busy = this.inFlight;
+    if (busy > 0) {
+      throw new BusyError("RioBufferPool", busy, "request(s) on its slots not yet dequeued");
+    }
+    for (const s of this.slots) s.buffer.close();
+    this.region.free();
+    this.#closed = true;
+    this.#ctx.pools.delete(this);
+    untrackLeak(this);
+  }
+
+  /** Same as {@link RioBufferPool.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Waits until every slot's requests are dequeued, then closes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    while (!this.#closed && this.inFlight > 0) await progress(this.#ctx, "RioBufferPool");
+    this.close();
+  }
+}
