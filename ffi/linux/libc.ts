@@ -27,6 +27,25 @@ export const libcSymbols = {
     ],
     result: "i64", // long
   },
+  /**
+   * `syscall(SYS_io_uring_enter, …)` with the argument types spelled out, so
+   * the hot call needs only one BigInt (`argsz`). Narrow integer arguments
+   * are safe here: the kernel's syscall wrapper truncates each register to
+   * the u32 it declares, so undefined upper bits are ignored.
+   */
+  io_uring_enter: {
+    name: "syscall",
+    parameters: [
+      "i64", // long number (SYS.io_uring_enter)
+      "u32", // unsigned int fd
+      "u32", // u32 to_submit
+      "u32", // u32 min_complete
+      "u32", // u32 flags
+      "pointer", // const void *arg
+      "usize", // size_t argsz
+    ],
+    result: "i64", // long (-1 and errno on failure)
+  },
   mmap: {
     parameters: [
       "pointer", // void *addr

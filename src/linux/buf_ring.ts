@@ -1,0 +1,260 @@
+/**
+ * Provided-buffer rings (REGISTER_PBUF_RING): a ring of buffers, carved from
+ * a {@link NativeRegion}, that the kernel picks from for receives. A buffer
+ * belongs to the application from the completion that names it until it is
+ * recycled; a per-buffer state byte stops it from being added twice.
+ *
+ * @module
+ */
+
+import { checkInteger, RegioError } from "../errors.ts";
+import {
+  IO_URING_BUF,
+  IO_URING_BUF_REG,
+  IORING_MAX,
+  IORING_REGISTER,
+} from "../../ffi/linux/abi.ts";
+import { NativeRegion } from "../memory.ts";
+import { register, type RingCore } from "./ring.ts";
+import { withArgs } from "./scratch.ts";
+import { Lifecycle } from "./registration.ts";
+
+/** Options for `Uring.registerBufferRing`. */
+export interface BufferRingOptions {
+  /** The memory the buffers are carved from (it is held while registered). */
+  region: NativeRegion;
+  /** Number of buffers: a power of two, at most 32768. */
+  count: number;
+  /** Bytes per buffer. */
+  bufferSize: number;
+  /** Where the first buffer starts in the region (default 0). */
+  offset?: number;
+}
+
+const KERNEL = 1; // the kernel may hand the buffer out
+const APP = 0; // a completion handed it to the application
+
+/** Internal state of a {@link ProvidedBufferRing}. */
+export interface BufferRingState {
+  /** Lifecycle and in-flight count (receives that select from the group). */
+  readonly life: Lifecycle;
+  /** The group id (`buf_group`). */
+  readonly groupId: number;
+  /** Marks `bid` as handed out by a completion; false if it was not the kernel's. */
+  take(bid: number): boolean;
+  /** Buffers in the kernel's hands. */
+  available(): number;
+  /** The receiver's hook, called after each recycle. */
+  onRecycle(hook: (() => void) | undefined): void;
+}
+
+let stateOf: (ring: ProvidedBufferRing) => BufferRingState;
+let construct: (core: RingCore, options: BufferRingOptions, groupId: number) => ProvidedBufferRing;
+
+/**
+ * A provided-buffer ring: `count` buffers of `bufferSize` bytes inside a
+ * region, handed to the kernel up front. Receives that select from the ring
+ * say which buffer they filled (its ID); the buffer is then the
+ * application's until {@link ProvidedBufferRing.recycle} gives it back.
+ * Made by `Uring.registerBufferRing`.
+ */
+export class ProvidedBufferRing implements Disposable, AsyncDisposable {
+  /** The buffer group id receives select with. */
+  readonly groupId: number;
+  /** Number of buffers (IDs are `0 … count-1`). */
+  readonly count: number;
+  /** Bytes per buffer. */
+  readonly bufferSize: number;
+  /** Offset of buffer 0 in {@link ProvidedBufferRing.region}. */
+  readonly offset: number;
+  /** The region the buffers live in. */
+  readonly region: NativeRegion;
+  readonly #life: Lifecycle;
+  readonly #ringMemory: NativeRegion;
+  readonly #entries: Uint32Array;
+  readonly #tail16: Uint16Array;
+  readonly #state: Uint8Array;
+  readonly #base: number;
+  #tail = 0;
+  #available = 0;
+  #onRecycle: (() => void) | undefined;
+  #releaseRegion: (() => void) | undefined;
+  readonly #internal: BufferRingState;
+
+  static {
+    stateOf = (ring) => ring.#internal;
+    construct = (core, options, groupId) => new ProvidedBufferRing(core, options, groupId);
+  }
+
+  private constructor(core: RingCore, options: BufferRingOptions, groupId: number) {
+    const { region, count, bufferSize } = options;
+    const offset = options.offset ?? 0;
+    if (!(region instanceof NativeRegion)) throw new TypeError("region must be a NativeRegion");
+    checkInteger("count", count, 1, IORING_MAX.BUF_RING_ENTRIES);
+    if ((count & (count - 1)) !== 0) {
+      throw new RangeError(`count must be a power of two, got ${count}`);
+    }
+    checkInteger("bufferSize", bufferSize, 1, 0xffffffff);
+    region.checkRange(offset, count * bufferSize, 1);
+    this.groupId = groupId;
+    this.count = count;
+    this.bufferSize = bufferSize;
+    this.offset = offset;
+    this.region = region;
+    this.#base = Number(region.address) + offset;
+    this.#state = new Uint8Array(count);
+    this.#ringMemory = NativeRegion.allocate(count * IO_URING_BUF.SIZE);
+    this.#entries = new Uint32Array(this.#ringMemory.bytes.buffer);
+    this.#tail16 = new Uint16Array(this.#ringMemory.bytes.buffer);
+    this.#life = new Lifecycle(core, "ProvidedBufferRing", {
+      cancel: () => core.cancelUsersOf(this.#life),
+      unregister: () => {
+        withArgs(IO_URING_BUF_REG.SIZE, (args) => {
+          args.view.setUint16(IO_URING_BUF_REG.bgid, groupId, true);
+          register(
+            core.fd,
+            IORING_REGISTER.UNREGISTER_PBUF_RING,
+            args.address,
+            1,
+            "UNREGISTER_PBUF_RING",
+          );
+        });
+        return 0; // no tags: with no receive in flight the kernel no longer touches the ring
+      },
+      release: () => {
+        core.groupIds.delete(groupId);
+        this.#ringMemory.free();
+        this.#releaseRegion?.();
+      },
+    });
+    try {
+      withArgs(IO_URING_BUF_REG.SIZE, (args) => {
+        const v = args.view; // reserved words stay zero (withArgs zero-fills)
+        v.setBigUint64(IO_URING_BUF_REG.ring_addr, this.#ringMemory.address, true);
+        v.setUint32(IO_URING_BUF_REG.ring_entries, count, true);
+        v.setUint16(IO_URING_BUF_REG.bgid, groupId, true);
+        register(core.fd, IORING_REGISTER.PBUF_RING, args.address, 1, "REGISTER_PBUF_RING");
+      });
+    } catch (e) {
+      core.disown(this.#life);
+      this.#ringMemory.free();
+      throw e;
+    }
+    core.groupIds.add(groupId);
+    this.#releaseRegion = region.retain(`ProvidedBufferRing ${groupId}`);
+    for (let bid = 0; bid < count; bid++) this.#add(bid);
+    Atomics.store(this.#tail16, IO_URING_BUF.RING_TAIL >>> 1, this.#tail);
+    this.#internal = {
+      life: this.#life,
+      groupId,
+      take: (bid) => this.#take(bid),
+      available: () => this.#available,
+      onRecycle: (hook) => {
+        this.#onRecycle = hook;
+      },
+    };
+  }
+
+  /** Buffers currently in the kernel's hands. */
+  get available(): number {
+    return this.#available;
+  }
+
+  /** Receives in flight that select from this ring. */
+  get inFlight(): number {
+    return this.#life.inFlight;
+  }
+
+  /** True once disposal has started. */
+  get disposed(): boolean {
+    return this.#life.disposed;
+  }
+
+  /** Offset of buffer `bid` in {@link ProvidedBufferRing.region}. @throws {RangeError} for a bad ID. */
+  bufferOffset(bid: number): number {
+    checkInteger("buffer id", bid, 0, this.count - 1);
+    return this.offset + bid * this.bufferSize;
+  }
+
+  /** True while buffer `bid` belongs to the application (a completion handed it out). */
+  owned(bid: number): boolean {
+    checkInteger("buffer id", bid, 0, this.count - 1);
+    return this.#state[bid] === APP;
+  }
+
+  /**
+   * Gives buffer `bid` back to the kernel.
+   * @throws {RangeError} for a bad ID; {@link RegioError} if the kernel already has it.
+   */
+  recycle(bid: number): void {
+    this.#life.assertLive();
+    checkInteger("buffer id", bid, 0, this.count - 1);
+    if (this.#state[bid] !== APP) {
+      throw new RegioError(`buffer ${bid} of group ${this.groupId} is already the kernel's`);
+    }
+    this.#add(bid);
+    Atomics.store(this.#tail16, IO_URING_BUF.RING_TAIL >>> 1, this.#tail);
+    this.#onRecycle?.();
+  }
+
+  #add(bid: number): void {
+    // Entry body first (plain stores), then the tail with Atomics (release).
+    const w = ((this.#tail & (this.count - 1)) * IO_URING_BUF.SIZE) >>> 2;
+    const addr = this.#base + bid * this.bufferSize;
+    const tailWord = this.#entries[w + 3] & 0xffff0000; // entry 0's resv is the ring tail
+    this.#entries[w] = addr >>> 0;
+    this.#entries[w + 1] = Math.floor(addr / 4294967296);
+    this.#entries[w + 2] = this.bufferSize;
+    this.#entries[w + 3] = tailWord | bid;
+    this.#tail = (this.#tail + 1) & 0xffff;
+    this.#state[bid] = KERNEL;
+    this.#available++;
+  }
+
+  #take(bid: number): boolean {
+    if (bid >= this.count || this.#state[bid] !== KERNEL) return false;
+    this.#state[bid] = APP;
+    this.#available--;
+    return true;
+  }
+
+  /** Unregisters now. @throws {BusyError} while a receive selects from it (nothing is changed). */
+  close(): void {
+    this.#life.disposeNow();
+  }
+
+  /** Same as {@link ProvidedBufferRing.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Cancels receives that select from it, waits for them, then unregisters. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#life.disposeDrained();
+  }
+}
+
+/**
+ * Registers a provided-buffer ring with a free group id.
+ * @throws {RangeError} for bad sizes; {@link ErrnoError} from the kernel.
+ */
+export function registerBufferRing(core: RingCore, options: BufferRingOptions): ProvidedBufferRing {
+  core.assertOpen();
+  let groupId = 0;
+  while (core.groupIds.has(groupId)) groupId++;
+  if (groupId > 0xffff) throw new RangeError("all 65536 buffer group ids are in use");
+  return construct(core, options, groupId);
+}
+
+/** @internal The state behind a ring, after checking it belongs to `core` and is live. */
+export function liveBufferRing(core: RingCore, ring: ProvidedBufferRing): BufferRingState {
+  if (!(ring instanceof ProvidedBufferRing)) {
+    throw new TypeError("buffers must be a ProvidedBufferRing");
+  }
+  const s = stateOf(ring);
+  if (s.life.core !== core) {
+    throw new RegioError("this ProvidedBufferRing belongs to another Uring");
+  }
+  s.life.assertLive();
+  return s;
+}

@@ -1,0 +1,400 @@
+/**
+ * Datagram I/O at the ring level: one multishot RECVMSG on a fixed-file UDP
+ * socket, selecting buffers from a provided-buffer ring, and SEND with
+ * `addr2` (the sendto form) from the same region. Completions are dispatched
+ * to callbacks with a reused message object, so the hot path allocates
+ * nothing; SQEs queue up and go to the kernel in one batch per tick.
+ *
+ * @module
+ */
+
+import { BusyError, checkInteger, DisposedError, ErrnoError } from "../errors.ts";
+import {
+  ERRNO,
+  IO_URING_RECVMSG_OUT,
+  IO_URING_SQE,
+  IORING_ASYNC_CANCEL,
+  IORING_CQE,
+  IORING_OP,
+  IORING_RECVSEND,
+  IOSQE,
+  MSGHDR,
+  SOCK,
+} from "../../ffi/linux/abi.ts";
+import type { SocketAddress } from "../../ffi/inet.ts";
+import { NativeRegion } from "../memory.ts";
+import { trackLeak, untrackLeak } from "../leak.ts";
+import { type Child, KIND, type RingCore, type Sink, type UseCounter } from "./ring.ts";
+import { type FileTable, type FileTableState, liveFileTable } from "./files.ts";
+import { type BufferRingState, liveBufferRing, type ProvidedBufferRing } from "./buf_ring.ts";
+import { decodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";
+
+const RECV = 0xffffffff; // token of the multishot receive
+const REPLY = 0x80000000; // token bit: a reply whose buffer is recycled on completion
+const HEADER = IO_URING_RECVMSG_OUT.SIZE;
+
+/**
+ * One received datagram, as laid out by multishot RECVMSG in a provided
+ * buffer: `[16-byte header][peer sockaddr][payload]`. The endpoint reuses one
+ * instance for every message: read it inside `onMessage`, copy what you keep.
+ */
+export class ReceivedDatagram {
+  /** The provided buffer that holds it; the application owns it until recycled or replied from. */
+  bufferId: number = -1;
+  /** Offset of the payload in the region. */
+  payloadOffset: number = 0;
+  /** Payload bytes received (at most the buffer's room). */
+  length: number = 0;
+  /** The datagram's full length; larger than `length` when it was truncated. */
+  datagramLength: number = 0;
+  /** True when the datagram did not fit in the buffer (MSG_TRUNC). */
+  truncated: boolean = false;
+  /** Offset of the peer's sockaddr in the region. */
+  nameOffset: number = 0;
+  /** Length of the peer's sockaddr that was stored. */
+  nameLength: number = 0;
+  readonly #region: NativeRegion;
+
+  /** @internal Made by the endpoint. */
+  constructor(region: NativeRegion) {
+    this.#region = region;
+  }
+
+  /** The payload bytes (a view into the region; valid until the buffer is recycled). */
+  get payload(): Uint8Array {
+    return this.#region.bytes.subarray(this.payloadOffset, this.payloadOffset + this.length);
+  }
+
+  /** The sender's address (decoded on each call). */
+  peer(): SocketAddress {
+    return decodeSockaddr(this.#region.view, this.nameOffset, this.nameLength);
+  }
+}
+
+/** Options for `Uring.openDatagramEndpoint`. */
+export interface DatagramEndpointOptions {
+  /** The file table holding the UDP socket. */
+  files: FileTable;
+  /** The socket's slot in `files`. */
+  index: number;
+  /** The provided buffers receives land in; `sendTo` offsets are in its region too. */
+  buffers: ProvidedBufferRing;
+  /** Room reserved for the peer address in each buffer (default 28, `sockaddr_in6`). */
+  nameLength?: number;
+  /** Called for each datagram; the buffer is the application's until recycled or replied from. */
+  onMessage(message: ReceivedDatagram): void;
+  /**
+   * Called when a send completes: `result` is bytes sent or `-errno`. For
+   * {@link DatagramEndpoint.reply}, `token` is the buffer ID (already recycled).
+   */
+  onSent?(token: number, result: number, isReply: boolean): void;
+  /** Called when the receive fails for a reason other than cancellation or a dry buffer ring. */
+  onError?(error: ErrnoError): void;
+}
+
+let construct: (core: RingCore, options: DatagramEndpointOptions) => DatagramEndpoint;
+
+/**
+ * A UDP socket driven through the ring: {@link DatagramEndpoint.start} arms
+ * one multishot RECVMSG (re-armed whenever the kernel ends it), and
+ * {@link DatagramEndpoint.sendTo} / {@link DatagramEndpoint.reply} queue
+ * SENDs whose payload and destination live in the buffer ring's region.
+ * Made by `Uring.openDatagramEndpoint`.
+ */
+export class DatagramEndpoint implements Disposable, AsyncDisposable {
+  /** The message object passed to `onMessage` (reused). */
+  readonly message: ReceivedDatagram;
+  readonly #core: RingCore;
+  readonly #files: FileTableState;
+  readonly #index: number;
+  readonly #ring: BufferRingState;
+  readonly #buffers: ProvidedBufferRing;
+  readonly #region: NativeRegion;
+  readonly #view: DataView;
+  readonly #base: number; // region address as a number
+  readonly #nameLength: number;
+  readonly #msghdr: NativeRegion;
+  readonly #sinkId: number;
+  readonly #onMessage: (message: ReceivedDatagram) => void;
+  readonly #onSent: ((token: number, result: number, isReply: boolean) => void) | undefined;
+  readonly #onError: ((error: ErrnoError) => void) | undefined;
+  readonly #child: Child;
+  #inFlight = 0;
+  #armed = false;
+  #wanted = false; // should be receiving
+  #closing = false;
+  #closed = false;
+
+  static {
+    construct = (core, options) => new DatagramEndpoint(core, options);
+  }
+
+  private constructor(core: RingCore, o: DatagramEndpointOptions) {
+    core.assertOpen();
+    if (typeof o.onMessage !== "function") throw new TypeError("onMessage must be a function");
+    this.#files = liveFileTable(core, o.files);
+    checkInteger("file index", o.index, 0, this.#files.slots.length - 1);
+    if (this.#files.slots[o.index] < 0) throw new RangeError(`file slot ${o.index} is empty`);
+    this.#ring = liveBufferRing(core, o.buffers);
+    this.#nameLength = checkInteger("nameLength", o.nameLength ?? SOCKADDR_MAX, 0, 128);
+    if (o.buffers.bufferSize <= HEADER + this.#nameLength) {
+      throw new RangeError(
+        `bufferSize ${o.buffers.bufferSize} leaves no room for a payload after the ` +
+          `${HEADER}-byte header and ${this.#nameLength} bytes of address`,
+      );
+    }
+    this.#core = core;
+    this.#index = o.index;
+    this.#buffers = o.buffers;
+    this.#region = o.buffers.region;
+    this.#view = this.#region.view;
+    this.#base = Number(this.#region.address);
+    this.#onMessage = o.onMessage;
+    this.#onSent = o.onSent;
+    this.#onError = o.onError;
+    this.message = new ReceivedDatagram(this.#region);
+    // The msghdr only reserves room (namelen, no control); the kernel reads it at submission.
+    this.#msghdr = NativeRegion.allocate(MSGHDR.SIZE);
+    this.#msghdr.view.setUint32(MSGHDR.namelen, this.#nameLength, true);
+    const sink: Sink = {
+      complete: (token, res, flags) => this.#complete(token, res, flags),
+      inFlight: () => this.#inFlight,
+      cancelFor: (user) => this.#cancelFor(user),
+    };
+    this.#sinkId = core.addSink(sink);
+    this.#ring.onRecycle(() => {
+      if (this.#wanted && !this.#armed && !this.#closing) this.#arm();
+    });
+    this.#child = {
+      disposeNow: () => this.close(),
+      disposeDrained: () => this[Symbol.asyncDispose](),
+      ringClosed: () => {},
+    };
+    core.adopt(this.#child);
+    trackLeak(this, "a DatagramEndpoint");
+  }
+
+  /** Operations in flight (the receive, while armed, plus sends). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** True while the multishot receive is armed. */
+  get receiving(): boolean {
+    return this.#armed;
+  }
+
+  /** Starts receiving (idempotent). The SQE goes to the kernel with the next batch. */
+  start(): void {
+    this.#assertOpen();
+    this.#wanted = true;
+    if (!this.#armed) this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#files.life.disposed || this.#ring.life.disposed) return;
+    const core = this.#core;
+    const w = core.prep(
+      IORING_OP.RECVMSG,
+      IOSQE.FIXED_FILE | IOSQE.BUFFER_SELECT,
+      this.#index,
+      this.#sinkId,
+      RECV,
+    );
+    core.set16(w, IO_URING_SQE.ioprio, IORING_RECVSEND.RECV_MULTISHOT);
+    core.set64(w, IO_URING_SQE.addr, Number(this.#msghdr.address));
+    core.set32(w, IO_URING_SQE.len, 1);
+    // MSG_TRUNC makes payloadlen the datagram's full length.
+    core.set32(w, IO_URING_SQE.op_flags, SOCK.MSG_TRUNC);
+    core.set16(w, IO_URING_SQE.buf_group, this.#ring.groupId);
+    this.#armed = true;
+    this.#begin(true);
+  }
+
+  /**
+   * Queues a SEND of `[offset, offset+length)` of the buffer ring's region to
+   * the sockaddr at `[addrOffset, addrOffset+addrLength)` of the same region.
+   * The payload must stay untouched until `onSent(token, …)`.
+   * @throws {RangeError} for a slice outside the region or a bad token.
+   */
+  sendTo(offset: number, length: number, addrOffset: number, addrLength: number, token = 0): void {
+    this.#assertOpen();
+    this.#region.checkRange(offset, length);
+    this.#region.checkRange(addrOffset, addrLength, 2);
+    checkInteger("addrLength", addrLength, 2, 128);
+    checkInteger("token", token, 0, REPLY - 1);
+    this.#send(offset, length, addrOffset, addrLength, token);
+  }
+
+  /**
+   * Sends `length` bytes from the payload of buffer `bufferId` back to the
+   * peer recorded in it, then recycles the buffer when the send completes.
+   * @throws {RangeError} for a bad ID, a buffer the application does not own, or a bad length.
+   */
+  reply(bufferId: number, length: number): void {
+    this.#assertOpen();
+    if (!this.#buffers.owned(bufferId)) {
+      throw new RangeError(
+        `buffer ${bufferId} is not the application's (not received, or recycled)`,
+      );
+    }
+    const at = this.#buffers.bufferOffset(bufferId);
+    const room = this.#buffers.bufferSize - HEADER - this.#nameLength;
+    checkInteger("length", length, 0, room);
+    const nameLength = Math.min(
+      this.#view.getUint32(at + IO_URING_RECVMSG_OUT.namelen, true),
+      this.#nameLength,
+    );
+    this.#send(at + HEADER + this.#nameLength, length, at + HEADER, nameLength, REPLY | bufferId);
+  }
+
+  /** Gives buffer `bufferId` back to the kernel without replying. */
+  release(bufferId: number): void {
+    this.#buffers.recycle(bufferId);
+  }
+
+  #send(
+    offset: number,
+    length: number,
+    addrOffset: number,
+    addrLength: number,
+    token: number,
+  ): void {
+    const core = this.#core;
+    const w = core.prep(IORING_OP.SEND, IOSQE.FIXED_FILE, this.#index, this.#sinkId, token);
+    core.set64(w, IO_URING_SQE.addr, this.#base + offset);
+    core.set32(w, IO_URING_SQE.len, length);
+    core.set64(w, IO_URING_SQE.addr2, this.#base + addrOffset);
+    core.set16(w, IO_URING_SQE.addr_len, addrLength);
+    this.#begin(false);
+  }
+
+  #begin(recv: boolean): void {
+    this.#inFlight++;
+    this.#files.life.begin();
+    if (recv) this.#ring.life.begin();
+    this.#core.expect(1);
+  }
+
+  #end(recv: boolean): void {
+    this.#inFlight--;
+    this.#files.life.end();
+    if (recv) this.#ring.life.end();
+    this.#core.expect(-1);
+  }
+
+  #complete(token: number, res: number, flags: number): void {
+    if (token === RECV) return this.#received(res, flags);
+    this.#end(false);
+    const isReply = (token & REPLY) !== 0;
+    const id = isReply ? token & 0xffff : token;
+    if (isReply && !this.#ring.life.disposed) this.#buffers.recycle(id);
+    if (this.#onSent) this.#call(() => this.#onSent!(id, res, isReply));
+  }
+
+  #received(res: number, flags: number): void {
+    if (flags & IORING_CQE.F_BUFFER) {
+      const bid = flags >>> IORING_CQE.BUFFER_SHIFT;
+      this.#ring.take(bid);
+      if (res >= 0) this.#deliver(bid, res);
+      else this.#buffers.recycle(bid);
+    } else if (res < 0 && res !== -ERRNO.ENOBUFS && res !== -ERRNO.ECANCELED && this.#onError) {
+      const error = new ErrnoError(-res, "IORING_OP_RECVMSG (multishot)");
+      this.#call(() => this.#onError!(error));
+    }
+    if (flags & IORING_CQE.F_MORE) return;
+    // Final CQE: the kernel ended the multishot (CQ full, error, cancel, dry ring).
+    this.#armed = false;
+    this.#end(true);
+    if (!this.#wanted || this.#closing) return;
+    if (res === -ERRNO.ENOBUFS) {
+      if (this.#ring.available() > 0) this.#arm(); // otherwise the next recycle re-arms
+    } else if (res >= 0 || res === -ERRNO.EINTR || res === -ERRNO.EAGAIN) {
+      this.#arm();
+    } else {
+      this.#wanted = false; // cancelled or failed: stop (reported above)
+    }
+  }
+
+  #deliver(bid: number, res: number): void {
+    const v = this.#view;
+    const at = this.#buffers.offset + bid * this.#buffers.bufferSize;
+    const m = this.message;
+    const namelen = v.getUint32(at + IO_URING_RECVMSG_OUT.namelen, true);
+    const payloadlen = v.getUint32(at + IO_URING_RECVMSG_OUT.payloadlen, true);
+    const msgFlags = v.getUint32(at + IO_URING_RECVMSG_OUT.flags, true);
+    m.bufferId = bid;
+    m.nameOffset = at + HEADER;
+    m.nameLength = Math.min(namelen, this.#nameLength);
+    m.payloadOffset = at + HEADER + this.#nameLength;
+    m.length = res - HEADER - this.#nameLength;
+    m.datagramLength = payloadlen;
+    m.truncated = (msgFlags & SOCK.MSG_TRUNC) !== 0 || payloadlen > m.length;
+    this.#call(() => this.#onMessage(m));
+  }
+
+  #call(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      reportError(e); // the bookkeeping around a callback must still run
+    }
+  }
+
+  /** A registration it uses is being drained: cancel what uses it. */
+  #cancelFor(user: UseCounter): void {
+    if (this.#inFlight === 0) return;
+    if (user === this.#files.life) {
+      const w = this.#core.prep(IORING_OP.ASYNC_CANCEL, 0, this.#index, KIND.IGNORE, 0);
+      const C = IORING_ASYNC_CANCEL;
+      this.#core.set32(w, IO_URING_SQE.op_flags, C.FD | C.FD_FIXED | C.ALL);
+      this.#wanted = false;
+    } else if (user === this.#ring.life && this.#armed) {
+      this.#core.prepCancel(this.#sinkId, RECV);
+      this.#wanted = false;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new DisposedError("DatagramEndpoint");
+  }
+
+  /**
+   * Closes now.
+   * @throws {BusyError} while operations are in flight, e.g. an armed receive
+   *   (nothing is changed; `[Symbol.asyncDispose]` cancels it first).
+   */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#inFlight > 0) throw new BusyError("DatagramEndpoint", this.#inFlight);
+    this.#closing = this.#closed = true;
+    this.#ring.onRecycle(undefined);
+    this.#core.removeSink(this.#sinkId);
+    this.#core.disown(this.#child);
+    this.#msghdr.free();
+    untrackLeak(this);
+  }
+
+  /** Same as {@link DatagramEndpoint.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Stops receiving (cancels the multishot receive), waits for sends to finish, then closes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#closed) return;
+    this.#closing = true;
+    this.#wanted = false;
+    if (this.#armed) this.#core.prepCancel(this.#sinkId, RECV);
+    await this.#core.until(() => this.#inFlight === 0, "draining a DatagramEndpoint");
+    this.close();
+  }
+}
+
+/** @internal Opens an endpoint on `core`. */
+export function openDatagramEndpoint(
+  core: RingCore,
+  options: DatagramEndpointOptions,
+): DatagramEndpoint {
+  return construct(core, options);
+}

@@ -1,0 +1,115 @@
+/**
+ * The lifecycle every io_uring registration shares: counting the operations
+ * that use it, refusing sync disposal while any are in flight, draining on
+ * async disposal, unregistering exactly once, and releasing what it holds
+ * only after the kernel's resource-tag CQEs say it let go.
+ *
+ * @module
+ */
+
+import { BusyError, DisposedError } from "../errors.ts";
+import type { Child, RingCore, UseCounter } from "./ring.ts";
+
+/** What a registration does at each step of its teardown. */
+export interface Teardown {
+  /** Queues cancels for every op that uses the registration. */
+  cancel(): void;
+  /** Unregisters; returns how many tag CQEs the kernel will post. */
+  unregister(): number;
+  /** Releases held memory once the kernel has let go. */
+  release(): void;
+}
+
+/** Shared lifecycle state of one registration. */
+export class Lifecycle implements UseCounter, Child {
+  /** Operations in flight that use the registration. */
+  inFlight = 0;
+  /** Tag CQEs still to come. */
+  pendingTags = 0;
+  #state: "live" | "draining" | "unregistered" | "released" = "live";
+  #drained: Promise<void> | undefined;
+
+  /** `name` appears in errors, e.g. `"FileTable"`. */
+  constructor(readonly core: RingCore, readonly name: string, readonly teardown: Teardown) {
+    core.adopt(this);
+  }
+
+  /** True once disposal has started. */
+  get disposed(): boolean {
+    return this.#state !== "live";
+  }
+
+  /** @throws {DisposedError} once disposal has started. */
+  assertLive(): void {
+    if (this.#state !== "live") throw new DisposedError(this.name);
+  }
+
+  begin(): void {
+    this.inFlight++;
+  }
+
+  end(): void {
+    this.inFlight--;
+  }
+
+  /** A tag CQE arrived (or one was expected and will not come). */
+  tagArrived(): void {
+    this.pendingTags--;
+    this.core.expect(-1);
+    if (this.pendingTags === 0 && this.#state === "unregistered") this.#release();
+  }
+
+  /** Counts one more tag CQE to wait for (a replaced slot). */
+  expectTag(): void {
+    this.pendingTags++;
+    this.core.expect(1);
+  }
+
+  disposeNow(): void {
+    if (this.#state !== "live") return;
+    if (this.inFlight > 0) throw new BusyError(this.name, this.inFlight);
+    this.#unregister();
+  }
+
+  disposeDrained(): Promise<void> {
+    this.#drained ??= this.#drain();
+    return this.#drained;
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#state === "live") {
+      this.#state = "draining";
+      if (this.inFlight > 0) {
+        this.teardown.cancel();
+        await this.core.until(() => this.inFlight === 0, `draining ${this.name}`);
+      }
+      this.#unregister();
+    }
+    if (this.#state === "unregistered") {
+      await this.core.until(() => this.#state === "released", `${this.name} resource tags`);
+    }
+  }
+
+  #unregister(): void {
+    this.#state = "unregistered";
+    const tags = this.teardown.unregister();
+    this.pendingTags += tags;
+    this.core.expect(tags);
+    this.core.submit(); // tag CQEs of idle resources are posted right away
+    if (this.pendingTags === 0 && this.#state === "unregistered") this.#release();
+  }
+
+  ringClosed(): void {
+    if (this.#state === "unregistered") {
+      this.core.expect(-this.pendingTags);
+      this.pendingTags = 0;
+      this.#release();
+    }
+  }
+
+  #release(): void {
+    this.#state = "released";
+    this.core.disown(this);
+    this.teardown.release();
+  }
+}
