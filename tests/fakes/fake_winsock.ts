@@ -285,9 +285,9 @@ export class FakeWinsock {
     return this.#cqs.get(addr(cq))?.armed ?? false;
   }
 
-  /** The flags a socket was created with. */
-  socketFlags(socket: bigint): number | undefined {
-    return this.#sockets.get(socket)?.flags;
+  /** The WSASocketW flags of every socket created, in order. */
+  socketFlags(): number[] {
+    return [...this.#sockets.values()].map((s) => s.flags);
   }
 
   // ---------------------------------------------------------------- ws2_32
