@@ -20,7 +20,7 @@ const CHUNK = 1024 * 1024; // one registered 1 MiB buffer; the 8 MiB file is rea
 Deno.test({
   name: "linux files: readFixed returns exactly Deno.readFile's bytes for odd sizes",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     using dir = tempDir();
     await using ring = Uring.create();
     using region = NativeRegion.allocate(CHUNK);
@@ -49,7 +49,7 @@ Deno.test({
 Deno.test({
   name: "linux files: writeFixed writes what Deno.readFile reads back, at offsets",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     using dir = tempDir();
     await using ring = Uring.create();
     using region = NativeRegion.allocate(CHUNK);
@@ -84,7 +84,7 @@ Deno.test({
 Deno.test({
   name: "linux files: reads past EOF give 0 bytes; a read across EOF is short",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     using dir = tempDir();
     const path = `${dir.path}/eof`;
     Deno.writeFileSync(path, pattern(4097, 7));
@@ -103,7 +103,7 @@ Deno.test({
 Deno.test({
   name: "linux files: 64 files and 8 buffers at once, one batch, each read lands in its slice",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     using dir = tempDir();
     const N = 64;
     const fds: FileFd[] = [];
@@ -142,7 +142,7 @@ Deno.test({
   name:
     "linux files: bad input is a typed error, checked before the kernel, leaving nothing behind",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     using dir = tempDir();
     const path = `${dir.path}/bad`;
     Deno.writeFileSync(path, pattern(100, 3));
@@ -224,7 +224,7 @@ Deno.test({
 Deno.test({
   name: "linux files: slots update in place; a closed original fd stays readable through its slot",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     using dir = tempDir();
     Deno.writeFileSync(`${dir.path}/a`, new TextEncoder().encode("alpha"));
     Deno.writeFileSync(`${dir.path}/b`, new TextEncoder().encode("bravo"));
@@ -251,7 +251,7 @@ Deno.test({
   name:
     "linux files: dispose with a read in flight — sync refuses and changes nothing; async cancels and drains",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     await using ring = Uring.create();
     // A read from an idle UDP socket stays in flight until cancelled.
     using sock = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
@@ -294,7 +294,7 @@ Deno.test({
 Deno.test({
   name: "linux files: ring async dispose cancels in-flight ops and releases every registration",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     using sock = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
     using region = NativeRegion.allocate(4096);
     const ring = Uring.create();
@@ -320,7 +320,7 @@ Deno.test({
 Deno.test({
   name: "linux files: 1000 create/register/read/dispose cycles keep fd count and RSS flat",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     using dir = tempDir();
     const path = `${dir.path}/cycle`;
     Deno.writeFileSync(path, pattern(3000, 9));

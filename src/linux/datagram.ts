@@ -289,7 +289,12 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     const isReply = (token & REPLY) !== 0;
     const id = isReply ? token & 0xffff : token;
     if (isReply && !this.#ring.life.disposed) this.#buffers.recycle(id);
-    if (this.#onSent) this.#call(() => this.#onSent!(id, res, isReply));
+    if (!this.#onSent) return;
+    try {
+      this.#onSent(id, res, isReply);
+    } catch (e) {
+      reportError(e); // a callback's bug must not stop the reap loop
+    }
   }
 
   #received(res: number, flags: number): void {
@@ -299,8 +304,11 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
       if (res >= 0) this.#deliver(bid, res);
       else this.#buffers.recycle(bid);
     } else if (res < 0 && res !== -ERRNO.ENOBUFS && res !== -ERRNO.ECANCELED && this.#onError) {
-      const error = new ErrnoError(-res, "IORING_OP_RECVMSG (multishot)");
-      this.#call(() => this.#onError!(error));
+      try {
+        this.#onError(new ErrnoError(-res, "IORING_OP_RECVMSG (multishot)"));
+      } catch (e) {
+        reportError(e);
+      }
     }
     if (flags & IORING_CQE.F_MORE) return;
     // Final CQE: the kernel ended the multishot (CQ full, error, cancel, dry ring).
@@ -330,14 +338,10 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     m.length = res - HEADER - this.#nameLength;
     m.datagramLength = payloadlen;
     m.truncated = (msgFlags & SOCK.MSG_TRUNC) !== 0 || payloadlen > m.length;
-    this.#call(() => this.#onMessage(m));
-  }
-
-  #call(fn: () => void): void {
     try {
-      fn();
+      this.#onMessage(m);
     } catch (e) {
-      reportError(e); // the bookkeeping around a callback must still run
+      reportError(e); // the bookkeeping after the callback must still run
     }
   }
 

@@ -1,0 +1,298 @@
+// UDP at the ring level on the real kernel: fixed-file sockets, multishot
+// RECVMSG into a provided-buffer ring carved from a registered region, SEND
+// with addr2 from the same memory, buffers recycled on send completion,
+// truncation, a dry buffer ring and re-arming, disposal while receiving.
+
+import assert from "node:assert/strict";
+import {
+  BusyError,
+  decodeSockaddr,
+  DisposedError,
+  encodeSockaddr,
+  NativeRegion,
+  type ReceivedDatagram,
+  SocketFd,
+  Uring,
+} from "../src/linux/mod.ts";
+import { fdCount, ignore, pattern, within } from "./linux_util.ts";
+
+const BUFFERS = 16;
+const BUFFER_SIZE = 256;
+const ROOM = BUFFER_SIZE - 16 - 28; // header + sockaddr_in6 reservation
+const SEND_AREA = BUFFERS * BUFFER_SIZE; // the region past the provided buffers
+
+interface Got {
+  bufferId: number;
+  data: Uint8Array;
+  datagramLength: number;
+  truncated: boolean;
+  peer: { hostname: string; port: number };
+}
+
+function copy(m: ReceivedDatagram): Got {
+  return {
+    bufferId: m.bufferId,
+    data: m.payload.slice(),
+    datagramLength: m.datagramLength,
+    truncated: m.truncated,
+    peer: m.peer(),
+  };
+}
+
+/** Waits until `list` has `n` entries. */
+async function collect<T>(list: T[], n: number, what: string): Promise<T[]> {
+  await within(
+    5000,
+    (async () => {
+      while (list.length < n) await new Promise((r) => setTimeout(r, 1));
+    })(),
+    what,
+  );
+  return list;
+}
+
+async function roundTrip(hostname: string): Promise<void> {
+  const fds = fdCount();
+  {
+    await using ring = Uring.create();
+    using server = SocketFd.bindUdp({ hostname, port: 0 });
+    using client = SocketFd.bindUdp({ hostname, port: 0 });
+    using region = NativeRegion.allocate(SEND_AREA + 64 * 1024);
+    // The region is a registered (fixed) buffer and holds the provided buffers too.
+    await using fixed = ring.registerBuffers([region]);
+    await using files = ring.registerFiles([server.fd, client.fd]);
+    await using buffers = ring.registerBufferRing({
+      region,
+      count: BUFFERS,
+      bufferSize: BUFFER_SIZE,
+    });
+    assert.equal(fixed.region(0), region);
+
+    // Server: echo every datagram from its own buffer; the buffer is recycled on the send CQE.
+    const replies: [number, number][] = [];
+    const serverGot: Got[] = [];
+    await using echo = ring.openDatagramEndpoint({
+      files,
+      index: 0,
+      buffers,
+      onMessage(m): void {
+        serverGot.push(copy(m));
+        if (m.truncated) echo.release(m.bufferId);
+        else echo.reply(m.bufferId, m.length);
+      },
+      onSent: (token, result, isReply) => {
+        assert.ok(isReply);
+        replies.push([token, result]);
+      },
+    });
+    const clientGot: Got[] = [];
+    const sent: [number, number][] = [];
+    await using peer = ring.openDatagramEndpoint({
+      files,
+      index: 1,
+      buffers,
+      onMessage(m): void {
+        clientGot.push(copy(m));
+        peer.release(m.bufferId);
+      },
+      onSent: (token, result) => sent.push([token, result]),
+    });
+    echo.start();
+    peer.start();
+    assert.equal(echo.receiving, true);
+
+    const addrAt = SEND_AREA;
+    const addrLength = encodeSockaddr(server.localAddress, region.view, addrAt);
+    assert.equal(addrLength, hostname.includes(":") ? 28 : 16);
+    assert.deepEqual(decodeSockaddr(region.view, addrAt, addrLength), server.localAddress);
+    const sizes = [1, 7, 100, ROOM]; // ROOM fills a buffer exactly
+    let at = SEND_AREA + 64;
+    for (const [i, size] of sizes.entries()) {
+      region.bytes.set(pattern(size, 40 + i), at);
+      peer.sendTo(at, size, addrAt, addrLength, i);
+      at += size;
+    }
+    await collect(clientGot, sizes.length, "echoes");
+    sent.sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(sent, sizes.map((s, i) => [i, s]));
+    const bySize = [...clientGot].sort((a, b) => a.data.length - b.data.length);
+    for (const [i, size] of sizes.entries()) {
+      assert.deepEqual(bySize[i].data, pattern(size, 40 + i), `echo of ${size} bytes`);
+      assert.equal(bySize[i].truncated, false);
+      assert.equal(bySize[i].datagramLength, size);
+      assert.deepEqual(bySize[i].peer, server.localAddress, "the echo came from the server");
+    }
+    for (const g of serverGot) assert.deepEqual(g.peer, client.localAddress);
+    await collect(replies, sizes.length, "reply completions");
+    for (const [, result] of replies) assert.ok(result > 0);
+    // Every buffer went back to the kernel: replies recycle on their send CQE.
+    assert.equal(buffers.available, BUFFERS);
+
+    // Truncation: a datagram larger than a buffer is detected, with its real length.
+    const big = pattern(1000, 99);
+    region.bytes.set(big, SEND_AREA + 1024);
+    peer.sendTo(SEND_AREA + 1024, big.length, addrAt, addrLength, 77);
+    await collect(serverGot, sizes.length + 1, "truncated datagram");
+    const cut = serverGot[sizes.length];
+    assert.equal(cut.truncated, true);
+    assert.equal(cut.datagramLength, 1000);
+    assert.equal(cut.data.length, ROOM);
+    assert.deepEqual(cut.data, big.subarray(0, ROOM));
+    assert.equal(buffers.available, BUFFERS);
+  }
+  assert.equal(fdCount(), fds, "sockets and ring fds closed");
+}
+
+Deno.test({
+  name:
+    "linux udp: IPv4 loopback round trip via multishot recvmsg + send addr2, truncation detected",
+  ignore,
+  fn: () => roundTrip("127.0.0.1"),
+});
+
+Deno.test({
+  name:
+    "linux udp: IPv6 loopback round trip via multishot recvmsg + send addr2, truncation detected",
+  ignore,
+  fn: () => roundTrip("::1"),
+});
+
+Deno.test({
+  name: "linux udp: a dry buffer ring ends the multishot (ENOBUFS); recycling re-arms it",
+  ignore,
+  async fn(): Promise<void> {
+    await using ring = Uring.create();
+    using server = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using client = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(64 * 1024);
+    await using files = ring.registerFiles([server.fd, client.fd]);
+    await using serverBuffers = ring.registerBufferRing({ region, count: 2, bufferSize: 512 });
+    using clientRegion = NativeRegion.allocate(4096);
+    await using clientBuffers = ring.registerBufferRing({
+      region: clientRegion,
+      count: 1,
+      bufferSize: 512,
+    });
+    const got: number[] = [];
+    const errors: Error[] = [];
+    await using receiver = ring.openDatagramEndpoint({
+      files,
+      index: 0,
+      buffers: serverBuffers,
+      onMessage: (m) => got.push(m.bufferId), // kept: the ring runs dry
+      onError: (e) => errors.push(e),
+    });
+    await using sender = ring.openDatagramEndpoint({
+      files,
+      index: 1,
+      buffers: clientBuffers,
+      onMessage(): void {},
+    });
+    receiver.start();
+    // sendTo offsets are in the sender's buffer-ring region, past its one buffer.
+    const addrLength = encodeSockaddr(server.localAddress, clientRegion.view, 1024);
+    for (let i = 0; i < 5; i++) {
+      clientRegion.bytes[2000 + i] = i;
+      sender.sendTo(2000 + i, 1, 1024, addrLength, i);
+    }
+    await collect(got, 2, "first two datagrams");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(got.length, 2, "no buffer left, nothing more delivered");
+    assert.equal(serverBuffers.available, 0);
+    assert.equal(receiver.receiving, false, "the kernel ended the multishot");
+    assert.throws(() => receiver.release(7), RangeError);
+    for (const bid of [...got]) receiver.release(bid);
+    assert.throws(() => receiver.release(got[0]), /already the kernel's/);
+    await collect(got, 4, "datagrams after re-arm");
+    for (const bid of got.slice(2)) receiver.release(bid);
+    await collect(got, 5, "the last datagram");
+    receiver.release(got[4]);
+    assert.deepEqual(errors, [], "ENOBUFS is not reported as an error");
+  },
+});
+
+Deno.test({
+  name: "linux udp: disposal while receiving — sync refuses and changes nothing; async cancels",
+  ignore,
+  async fn(): Promise<void> {
+    await using ring = Uring.create();
+    using sock = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(16 * 1024);
+    const files = ring.registerFiles([sock.fd]);
+    const buffers = ring.registerBufferRing({ region, count: 4, bufferSize: 1024 });
+    const endpoint = ring.openDatagramEndpoint({ files, index: 0, buffers, onMessage(): void {} });
+    endpoint.start();
+    ring.submit();
+    assert.equal(endpoint.inFlight, 1);
+    assert.throws(() => endpoint[Symbol.dispose](), BusyError);
+    assert.throws(() => buffers[Symbol.dispose](), BusyError);
+    assert.throws(() => files[Symbol.dispose](), BusyError);
+    assert.throws(() => region.free(), BusyError);
+    assert.equal(endpoint.receiving, true);
+    assert.equal(buffers.disposed, false);
+    assert.equal(files.disposed, false);
+
+    // Draining the buffer ring cancels the receive that selects from it.
+    await within(5000, buffers[Symbol.asyncDispose](), "buffer ring drain");
+    assert.equal(endpoint.receiving, false);
+    assert.equal(region.holds, 0);
+    assert.throws(() => buffers.recycle(0), DisposedError);
+    await endpoint[Symbol.asyncDispose]();
+    await endpoint[Symbol.asyncDispose](); // idempotent
+    endpoint.close();
+    assert.throws(() => endpoint.start(), DisposedError);
+    await files[Symbol.asyncDispose]();
+  },
+});
+
+Deno.test({
+  name: "linux udp: bad endpoint and send input is a typed error before any SQE",
+  ignore,
+  async fn(): Promise<void> {
+    await using ring = Uring.create();
+    using sock = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(8192);
+    await using files = ring.registerFiles([sock.fd, -1]);
+    assert.throws(() => ring.registerBufferRing({ region, count: 3, bufferSize: 64 }), RangeError);
+    assert.throws(
+      () => ring.registerBufferRing({ region, count: 4, bufferSize: 4096 }),
+      RangeError,
+    );
+    assert.throws(
+      () => ring.registerBufferRing({ region, count: 2, bufferSize: 64, offset: -1 }),
+      RangeError,
+    );
+    await using buffers = ring.registerBufferRing({ region, count: 4, bufferSize: 1024 });
+    const onMessage = (): void => {};
+    assert.throws(
+      () => ring.openDatagramEndpoint({ files, index: 1, buffers, onMessage }),
+      RangeError,
+    );
+    assert.throws(
+      () => ring.openDatagramEndpoint({ files, index: 2, buffers, onMessage }),
+      RangeError,
+    );
+    assert.throws(
+      () => ring.openDatagramEndpoint({ files, index: 0, buffers, onMessage, nameLength: 1024 }),
+      RangeError,
+    );
+    await using endpoint = ring.openDatagramEndpoint({ files, index: 0, buffers, onMessage });
+    const addrLength = encodeSockaddr({ hostname: "127.0.0.1", port: 9 }, region.view, 4096);
+    assert.throws(() => endpoint.sendTo(8000, 500, 4096, addrLength), RangeError);
+    assert.throws(() => endpoint.sendTo(4200, 10, 8190, addrLength), RangeError);
+    assert.throws(() => endpoint.sendTo(4200, -1, 4096, addrLength), RangeError);
+    assert.throws(() => endpoint.sendTo(4200, 1.5, 4096, addrLength), RangeError);
+    assert.throws(() => endpoint.sendTo(4200, 10, 4096, addrLength, -1), RangeError);
+    assert.throws(() => endpoint.reply(0, 10), RangeError, "buffer 0 was never received");
+    assert.equal(ring.inFlight, 0);
+    assert.throws(
+      () => encodeSockaddr({ hostname: "localhost", port: 1 }, region.view, 0),
+      TypeError,
+    );
+    assert.throws(
+      () => encodeSockaddr({ hostname: "::1", port: 70000 }, region.view, 0),
+      RangeError,
+    );
+    assert.throws(() => SocketFd.bindUdp({ hostname: "example.com", port: 0 }), TypeError);
+  },
+});
