@@ -17,7 +17,7 @@ import {
 import { NativeRegion } from "../memory.ts";
 import { register, type RingCore } from "./ring.ts";
 import { withArgs } from "./scratch.ts";
-import { Lifecycle } from "./registration.ts";
+import { Lifecycle, Registration } from "./registration.ts";
 
 /** Options for `Uring.registerBufferRing`. */
 export interface BufferRingOptions {
@@ -58,7 +58,7 @@ let construct: (core: RingCore, options: BufferRingOptions, groupId: number) => 
  * application's until {@link ProvidedBufferRing.recycle} gives it back.
  * Made by `Uring.registerBufferRing`.
  */
-export class ProvidedBufferRing implements Disposable, AsyncDisposable {
+export class ProvidedBufferRing extends Registration {
   /** The buffer group id receives select with. */
   readonly groupId: number;
   /** Number of buffers (IDs are `0 … count-1`). */
@@ -70,7 +70,6 @@ export class ProvidedBufferRing implements Disposable, AsyncDisposable {
   /** The region the buffers live in. */
   readonly region: NativeRegion;
   readonly #life: Lifecycle;
-  readonly #ringMemory: NativeRegion;
   readonly #entries: Uint32Array;
   readonly #tail16: Uint16Array;
   readonly #state: Uint8Array;
@@ -78,7 +77,6 @@ export class ProvidedBufferRing implements Disposable, AsyncDisposable {
   #tail = 0;
   #available = 0;
   #onRecycle: (() => void) | undefined;
-  #releaseRegion: (() => void) | undefined;
   readonly #internal: BufferRingState;
 
   static {
@@ -96,18 +94,10 @@ export class ProvidedBufferRing implements Disposable, AsyncDisposable {
     }
     checkInteger("bufferSize", bufferSize, 1, 0xffffffff);
     region.checkRange(offset, count * bufferSize, 1);
-    this.groupId = groupId;
-    this.count = count;
-    this.bufferSize = bufferSize;
-    this.offset = offset;
-    this.region = region;
-    this.#base = Number(region.address) + offset;
-    this.#state = new Uint8Array(count);
-    this.#ringMemory = NativeRegion.allocate(count * IO_URING_BUF.SIZE);
-    this.#entries = new Uint32Array(this.#ringMemory.bytes.buffer);
-    this.#tail16 = new Uint16Array(this.#ringMemory.bytes.buffer);
-    this.#life = new Lifecycle(core, "ProvidedBufferRing", {
-      cancel: () => core.cancelUsersOf(this.#life),
+    const ringMemory = NativeRegion.allocate(count * IO_URING_BUF.SIZE);
+    const held = { release: undefined as (() => void) | undefined };
+    const life: Lifecycle = new Lifecycle(core, "ProvidedBufferRing", {
+      cancel: () => core.cancelUsersOf(life),
       unregister: () => {
         withArgs(IO_URING_BUF_REG.SIZE, (args) => {
           args.view.setUint16(IO_URING_BUF_REG.bgid, groupId, true);
@@ -123,25 +113,36 @@ export class ProvidedBufferRing implements Disposable, AsyncDisposable {
       },
       release: () => {
         core.groupIds.delete(groupId);
-        this.#ringMemory.free();
-        this.#releaseRegion?.();
+        ringMemory.free();
+        held.release?.();
       },
     });
     try {
       withArgs(IO_URING_BUF_REG.SIZE, (args) => {
         const v = args.view; // reserved words stay zero (withArgs zero-fills)
-        v.setBigUint64(IO_URING_BUF_REG.ring_addr, this.#ringMemory.address, true);
+        v.setBigUint64(IO_URING_BUF_REG.ring_addr, ringMemory.address, true);
         v.setUint32(IO_URING_BUF_REG.ring_entries, count, true);
         v.setUint16(IO_URING_BUF_REG.bgid, groupId, true);
         register(core.fd, IORING_REGISTER.PBUF_RING, args.address, 1, "REGISTER_PBUF_RING");
       });
     } catch (e) {
-      core.disown(this.#life);
-      this.#ringMemory.free();
+      core.disown(life);
+      ringMemory.free();
       throw e;
     }
+    super(life);
+    this.#life = life;
+    this.groupId = groupId;
+    this.count = count;
+    this.bufferSize = bufferSize;
+    this.offset = offset;
+    this.region = region;
+    this.#base = Number(region.address) + offset;
+    this.#state = new Uint8Array(count);
+    this.#entries = new Uint32Array(ringMemory.bytes.buffer);
+    this.#tail16 = new Uint16Array(ringMemory.bytes.buffer);
     core.groupIds.add(groupId);
-    this.#releaseRegion = region.retain(`ProvidedBufferRing ${groupId}`);
+    held.release = region.retain(`ProvidedBufferRing ${groupId}`);
     for (let bid = 0; bid < count; bid++) this.#add(bid);
     Atomics.store(this.#tail16, IO_URING_BUF.RING_TAIL >>> 1, this.#tail);
     this.#internal = {
@@ -158,16 +159,6 @@ export class ProvidedBufferRing implements Disposable, AsyncDisposable {
   /** Buffers currently in the kernel's hands. */
   get available(): number {
     return this.#available;
-  }
-
-  /** Receives in flight that select from this ring. */
-  get inFlight(): number {
-    return this.#life.inFlight;
-  }
-
-  /** True once disposal has started. */
-  get disposed(): boolean {
-    return this.#life.disposed;
   }
 
   /** Offset of buffer `bid` in {@link ProvidedBufferRing.region}. @throws {RangeError} for a bad ID. */
@@ -216,21 +207,6 @@ export class ProvidedBufferRing implements Disposable, AsyncDisposable {
     this.#state[bid] = APP;
     this.#available--;
     return true;
-  }
-
-  /** Unregisters now. @throws {BusyError} while a receive selects from it (nothing is changed). */
-  close(): void {
-    this.#life.disposeNow();
-  }
-
-  /** Same as {@link ProvidedBufferRing.close}. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  /** Cancels receives that select from it, waits for them, then unregisters. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.#life.disposeDrained();
   }
 }
 

@@ -20,7 +20,7 @@ import { libc } from "../../ffi/linux/libc.ts";
 import { NativeRegion } from "../memory.ts";
 import { KIND, register, type RingCore } from "./ring.ts";
 import { withArgs } from "./scratch.ts";
-import { Lifecycle } from "./registration.ts";
+import { Lifecycle, Registration } from "./registration.ts";
 
 /** Internal state of a {@link BufferTable}, shared with the ops that use it. */
 export interface BufferTableState {
@@ -46,7 +46,7 @@ let construct: (state: BufferTableState) => BufferTable;
  * cancels them, waits for their final completions, unregisters, waits for
  * the resource-tag completions and only then lets the regions go.
  */
-export class BufferTable implements Disposable, AsyncDisposable {
+export class BufferTable extends Registration {
   readonly #s: BufferTableState;
 
   static {
@@ -55,6 +55,7 @@ export class BufferTable implements Disposable, AsyncDisposable {
   }
 
   private constructor(state: BufferTableState) {
+    super(state.life);
     this.#s = state;
   }
 
@@ -63,35 +64,10 @@ export class BufferTable implements Disposable, AsyncDisposable {
     return this.#s.regions.length;
   }
 
-  /** Operations in flight that use this table. */
-  get inFlight(): number {
-    return this.#s.life.inFlight;
-  }
-
-  /** True once disposal has started. */
-  get disposed(): boolean {
-    return this.#s.life.disposed;
-  }
-
   /** The region registered at `index`. @throws {RangeError} for a bad index. */
   region(index: number): NativeRegion {
     checkInteger("buffer index", index, 0, this.#s.regions.length - 1);
     return this.#s.regions[index];
-  }
-
-  /** Unregisters now. @throws {BusyError} while operations are in flight (nothing is changed). */
-  close(): void {
-    this.#s.life.disposeNow();
-  }
-
-  /** Same as {@link BufferTable.close}. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  /** Cancels the operations using the table, waits for them, then unregisters. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.#s.life.disposeDrained();
   }
 }
 

@@ -6,11 +6,10 @@
  * @module
  */
 
-import { DisposedError } from "../errors.ts";
 import { libc } from "../../ffi/linux/libc.ts";
 import { O } from "../../ffi/linux/abi.ts";
-import { trackLeak, untrackLeak } from "../leak.ts";
 import { check } from "./check.ts";
+import { OwnedFd } from "./owned_fd.ts";
 
 /** Options for {@link FileFd.open}. */
 export interface FileOpenOptions {
@@ -31,15 +30,13 @@ export interface FileOpenOptions {
  * using file = FileFd.open("/tmp/data.bin", { write: true, create: true });
  * ```
  */
-export class FileFd implements Disposable {
+export class FileFd extends OwnedFd {
   /** The path it was opened with. */
   readonly path: string;
-  #fd: number;
 
   private constructor(fd: number, path: string) {
-    this.#fd = fd;
+    super(fd, `FileFd(${path})`);
     this.path = path;
-    trackLeak(this, `a file descriptor for ${path}`);
   }
 
   /** Opens `path`. @throws {ErrnoError} from `open` (e.g. ENOENT). */
@@ -49,30 +46,5 @@ export class FileFd implements Disposable {
     if (options.truncate) flags |= O.TRUNC;
     const cpath = new TextEncoder().encode(path + "\0");
     return new FileFd(check(libc().open(cpath, flags, 0o644), `open(${path})`), path);
-  }
-
-  /** The fd. @throws {DisposedError} after close. */
-  get fd(): number {
-    if (this.#fd < 0) throw new DisposedError("FileFd");
-    return this.#fd;
-  }
-
-  /** True once closed. */
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
-  /** Closes the fd (idempotent). A file table slot keeps its own reference. */
-  close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    untrackLeak(this);
-    check(libc().close(fd), "close");
-  }
-
-  /** Same as {@link FileFd.close}. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

@@ -17,7 +17,7 @@ import {
 } from "../../ffi/linux/abi.ts";
 import { KIND, register, type RingCore } from "./ring.ts";
 import { withArgs } from "./scratch.ts";
-import { Lifecycle } from "./registration.ts";
+import { Lifecycle, Registration } from "./registration.ts";
 
 /** Internal state of a {@link FileTable}, shared with the ops that use it. */
 export interface FileTableState {
@@ -43,7 +43,7 @@ let construct: (state: FileTableState) => FileTable;
  * cancels them, waits for their final completions, unregisters and waits for
  * the kernel's resource-tag completions.
  */
-export class FileTable implements Disposable, AsyncDisposable {
+export class FileTable extends Registration {
   readonly #s: FileTableState;
 
   static {
@@ -52,22 +52,13 @@ export class FileTable implements Disposable, AsyncDisposable {
   }
 
   private constructor(state: FileTableState) {
+    super(state.life);
     this.#s = state;
   }
 
   /** Number of slots. */
   get length(): number {
     return this.#s.slots.length;
-  }
-
-  /** Operations in flight that use this table. */
-  get inFlight(): number {
-    return this.#s.life.inFlight;
-  }
-
-  /** True once disposal has started. */
-  get disposed(): boolean {
-    return this.#s.life.disposed;
   }
 
   /**
@@ -111,21 +102,6 @@ export class FileTable implements Disposable, AsyncDisposable {
     });
     if (s.slots[index] >= 0 && s.tag !== 0) s.life.expectTag();
     s.slots[index] = fd;
-  }
-
-  /** Unregisters now. @throws {BusyError} while operations are in flight (nothing is changed). */
-  close(): void {
-    this.#s.life.disposeNow();
-  }
-
-  /** Same as {@link FileTable.close}. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  /** Cancels the operations using the table, waits for them, then unregisters. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.#s.life.disposeDrained();
   }
 }
 

@@ -113,3 +113,38 @@ export class Lifecycle implements UseCounter, Child {
     this.teardown.release();
   }
 }
+
+/** Base of the registrations a ring hands out: counts, disposal, exactly-once unregistering. */
+export class Registration implements Disposable, AsyncDisposable {
+  readonly #life: Lifecycle;
+
+  /** Wraps the shared lifecycle of one registration. */
+  protected constructor(life: Lifecycle) {
+    this.#life = life;
+  }
+
+  /** Operations in flight that use this registration. */
+  get inFlight(): number {
+    return this.#life.inFlight;
+  }
+
+  /** True once disposal has started. */
+  get disposed(): boolean {
+    return this.#life.disposed;
+  }
+
+  /** Unregisters now. @throws {BusyError} while operations are in flight (nothing is changed). */
+  close(): void {
+    this.#life.disposeNow();
+  }
+
+  /** Same as {@link Registration.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Cancels the operations that use it, waits for them, unregisters, then waits for the kernel to let go. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#life.disposeDrained();
+  }
+}

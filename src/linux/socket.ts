@@ -5,14 +5,13 @@
  * @module
  */
 
-import { DisposedError } from "../errors.ts";
 import { libc } from "../../ffi/linux/libc.ts";
 import { SOCK } from "../../ffi/linux/abi.ts";
 import type { SocketAddress } from "../../ffi/inet.ts";
-import { trackLeak, untrackLeak } from "../leak.ts";
 import { check } from "./check.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";
 import { withArgs } from "./scratch.ts";
+import { OwnedFd } from "./owned_fd.ts";
 
 /**
  * A UDP socket bound to a local address. Register {@link SocketFd.fd} in a
@@ -24,18 +23,16 @@ import { withArgs } from "./scratch.ts";
  * sock.localAddress.port; // the port the kernel picked
  * ```
  */
-export class SocketFd implements Disposable {
+export class SocketFd extends OwnedFd {
   /** Address family: 2 (AF_INET) or 10 (AF_INET6). */
   readonly family: number;
   /** The address the socket is bound to (with the real port). */
   readonly localAddress: SocketAddress;
-  #fd: number;
 
   private constructor(fd: number, family: number, local: SocketAddress) {
-    this.#fd = fd;
+    super(fd, "SocketFd");
     this.family = family;
     this.localAddress = local;
-    trackLeak(this, `a UDP socket (fd ${fd})`);
   }
 
   /**
@@ -61,33 +58,5 @@ export class SocketFd implements Disposable {
         throw e;
       }
     });
-  }
-
-  /** The fd. @throws {DisposedError} after close. */
-  get fd(): number {
-    if (this.#fd < 0) throw new DisposedError("SocketFd");
-    return this.#fd;
-  }
-
-  /** True once closed. */
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
-  /**
-   * Closes the fd (idempotent). A file table slot holding it keeps the
-   * socket open in the kernel until the slot is cleared.
-   */
-  close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    untrackLeak(this);
-    check(libc().close(fd), "close");
-  }
-
-  /** Same as {@link SocketFd.close}. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
