@@ -296,3 +296,66 @@ Deno.test({
     assert.throws(() => SocketFd.bindUdp({ hostname: "example.com", port: 0 }), TypeError);
   },
 });
+
+Deno.test({
+  name:
+    "linux udp: a burst larger than the CQ loses nothing (overflow flushed, multishot re-armed)",
+  ignore,
+  async fn(): Promise<void> {
+    const BURST = 200;
+    await using ring = Uring.create({ entries: 8, cqEntries: 8 }); // tiny CQ on purpose
+    await using sendRing = Uring.create();
+    using server = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using client = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(256 * 128);
+    using sendRegion = NativeRegion.allocate(64 * 1024);
+    await using files = ring.registerFiles([server.fd]);
+    await using sendFiles = sendRing.registerFiles([client.fd]);
+    await using buffers = ring.registerBufferRing({ region, count: 256, bufferSize: 128 });
+    await using sendBuffers = sendRing.registerBufferRing({
+      region: sendRegion,
+      count: 1,
+      bufferSize: 128,
+    });
+    const seen = new Set<number>();
+    let sends = 0;
+    await using receiver = ring.openDatagramEndpoint({
+      files,
+      index: 0,
+      buffers,
+      onMessage(m): void {
+        seen.add(m.payload[0] | (m.payload[1] << 8));
+        receiver.release(m.bufferId);
+      },
+    });
+    await using sender = sendRing.openDatagramEndpoint({
+      files: sendFiles,
+      index: 0,
+      buffers: sendBuffers,
+      onMessage(): void {},
+      onSent: (_token, result) => {
+        assert.equal(result, 2);
+        sends++;
+      },
+    });
+    receiver.start();
+    ring.submit();
+    const addrLength = encodeSockaddr(server.localAddress, sendRegion.view, 1024);
+    for (let i = 0; i < BURST; i++) {
+      sendRegion.view.setUint16(2048 + 2 * i, i, true);
+      sender.sendTo(2048 + 2 * i, 2, 1024, addrLength, i);
+    }
+    // All sends go in one batch while the receiving ring is not reaped.
+    sendRing.submit();
+    await within(
+      5000,
+      (async () => {
+        while (seen.size < BURST || sends < BURST) await new Promise((r) => setTimeout(r, 1));
+      })(),
+      `burst (got ${seen.size})`,
+    );
+    assert.equal(seen.size, BURST);
+    assert.equal(receiver.receiving, true, "the receive is armed again after the burst");
+    assert.equal(ring.droppedCompletions, 0);
+  },
+});
