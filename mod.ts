@@ -32,3 +32,4 @@ export {
   NativeRegion,
   RegionSlice,
 } from "./src/memory.ts";
+export { type BackendSupport, type Support, support } from "./src/support.ts";
