@@ -33,3 +33,13 @@ export {
   RegionSlice,
 } from "./src/memory.ts";
 export { type BackendSupport, type Support, support } from "./src/support.ts";
+export type { SocketAddress } from "./ffi/inet.ts";
+export {
+  UdpDatagram,
+  type UdpPoolState,
+  type UdpReceiveOptions,
+  UdpSendSlot,
+  UdpSocket,
+  type UdpSocketOptions,
+  type UdpStats,
+} from "./src/udp.ts";

@@ -1,0 +1,241 @@
+/**
+ * The RIO engine behind `UdpSocket` on Windows: one {@link Rio} session, one
+ * completion queue with a RIONotify event, one RIO UDP socket, and a
+ * {@link RioBufferPool} with **one registration per slot** (a RIO send locks
+ * its whole registration until it completes, pitfall 21). Each slot holds
+ * its SOCKADDR_INET next to its data, so RIOReceiveEx writes the sender
+ * there and RIOSendEx replies to it from the same registered memory.
+ *
+ * Every RIO call goes through an `UnsafeFnPointer` (~1.4 µs), so requests
+ * are posted with RIO_MSG_DEFER and committed once per tick, and
+ * completions are dequeued in batches.
+ *
+ * @module
+ */
+
+import type { SocketAddress } from "../ffi/inet.ts";
+import { WSA_ERROR } from "../ffi/windows/abi.ts";
+import { Rio } from "./windows/rio.ts";
+import type { RioBufferPool, RioSlot } from "./windows/rio_buffer.ts";
+import type { RioCompletion, RioCompletionQueue } from "./windows/rio_queue.ts";
+import type { RioUdpSocket } from "./windows/rio_socket.ts";
+import type { BackendEvents, BackendOptions, UdpBackend } from "./udp_backend.ts";
+
+const DEFER = { defer: true } as const;
+/** Each wait is bounded, so closing never waits on a pool thread for long. */
+const WAIT_MS = 250;
+
+class WindowsBackend implements UdpBackend {
+  readonly engine = "rio" as const;
+  readonly addr: SocketAddress;
+  readonly family: 4 | 6;
+  readonly receiveSlots: number;
+  readonly sendSlots: number;
+  readonly slotSize: number;
+  readonly #rio: Rio;
+  readonly #cq: RioCompletionQueue;
+  readonly #sock: RioUdpSocket;
+  readonly #pool: RioBufferPool;
+  readonly #slots: readonly RioSlot[];
+  readonly #payloads: Uint8Array[] = [];
+  readonly #slotHost: (string | undefined)[];
+  readonly #slotPort: Int32Array;
+  #events: BackendEvents | undefined;
+  #commitQueued = false;
+  #stopping = false;
+  #loop: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+  readonly #commitTask = (): void => {
+    this.#commitQueued = false;
+    if (this.#stopping) return; // the socket's teardown commits what is deferred
+    try {
+      this.#sock.commit();
+    } catch (e) {
+      this.#fail(e as Error);
+    }
+  };
+
+  constructor(o: BackendOptions) {
+    const receiveSlots = o.slots;
+    const slots = receiveSlots + o.sendSlots;
+    const rio = Rio.open();
+    const opened: (() => void)[] = [() => rio.close()];
+    try {
+      // Every slot may be sending at once (replies and fresh sends), and every receive slot posted.
+      const cq = rio.createCompletionQueue({
+        size: receiveSlots + slots,
+        batch: Math.min(1024, receiveSlots + slots),
+      });
+      opened.push(() => cq.close());
+      const sock = rio.udpSocket({
+        hostname: o.hostname,
+        port: o.port,
+        cq,
+        maxOutstandingReceive: receiveSlots,
+        maxOutstandingSend: slots,
+      });
+      opened.push(() => sock.close());
+      const pool = rio.createBufferPool({ slots, slotSize: o.slotSize });
+      this.#rio = rio;
+      this.#cq = cq;
+      this.#sock = sock;
+      this.#pool = pool;
+    } catch (e) {
+      for (const undo of opened.reverse()) undo();
+      throw e;
+    }
+    this.addr = this.#sock.addr;
+    this.family = this.addr.hostname.includes(":") ? 6 : 4;
+    this.receiveSlots = receiveSlots;
+    this.sendSlots = o.sendSlots;
+    this.slotSize = o.slotSize;
+    this.#slots = this.#pool.slots;
+    for (const s of this.#slots) this.#payloads.push(s.data.bytes);
+    this.#slotHost = new Array(o.sendSlots).fill(undefined);
+    this.#slotPort = new Int32Array(o.sendSlots).fill(-1);
+  }
+
+  start(events: BackendEvents): void {
+    this.#events = events;
+    for (let slot = 0; slot < this.receiveSlots; slot++) this.#receive(slot);
+    this.#loop = this.#run();
+  }
+
+  #receive(slot: number): void {
+    const s = this.#slots[slot];
+    this.#sock.receiveEx(s.data, s.address, slot, DEFER);
+    this.#commitSoon();
+  }
+
+  #commitSoon(): void {
+    if (this.#commitQueued) return;
+    this.#commitQueued = true;
+    queueMicrotask(this.#commitTask);
+  }
+
+  /** Waits on the RIONotify event off the JS thread, then dequeues everything ready. */
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      let ready: boolean;
+      try {
+        ready = await this.#cq.wait({ timeoutMs: WAIT_MS });
+      } catch (e) {
+        if (!this.#stopping) this.#fail(e as Error);
+        return;
+      }
+      if (this.#stopping) return;
+      if (ready) this.#drain();
+    }
+  }
+
+  #drain(): void {
+    try {
+      for (;;) {
+        const batch = this.#cq.dequeue();
+        if (batch.length === 0) return;
+        for (let i = 0; i < batch.length; i++) this.#completed(batch[i]);
+      }
+    } catch (e) {
+      this.#fail(e as Error); // RIO_CORRUPT_CQ: nothing more can be trusted
+    }
+  }
+
+  #completed(c: RioCompletion): void {
+    const slot = c.context as number;
+    const events = this.#events!;
+    if (c.kind === "receive") {
+      if (c.status === 0) events.received(slot, c.bytes, false);
+      else if (c.status === WSA_ERROR.WSAEMSGSIZE) events.received(slot, c.bytes, true);
+      else if (c.status === WSA_ERROR.WSA_OPERATION_ABORTED || this.#stopping) return;
+      else {
+        // E.g. WSAECONNRESET after an ICMP port-unreachable: the socket goes on.
+        events.receiveError(c.error!);
+        this.#receive(slot);
+      }
+      return;
+    }
+    if (slot < this.receiveSlots && !this.#stopping) this.#receive(slot); // the reply is done
+    events.sent(slot, c.bytes, c.error);
+  }
+
+  #fail(error: Error): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#events?.failed(error);
+  }
+
+  payload(slot: number): Uint8Array {
+    return this.#payloads[slot];
+  }
+
+  remote(slot: number): SocketAddress {
+    const a = this.#slots[slot].address.read();
+    if (!a) throw new TypeError(`slot ${slot} holds no sender address`);
+    return a;
+  }
+
+  release(slot: number): void {
+    this.#receive(slot);
+  }
+
+  reply(slot: number, length: number): void {
+    const s = this.#slots[slot];
+    this.#sock.sendEx(s.data, s.address, slot, { defer: true, length });
+    this.#commitSoon();
+  }
+
+  sendTo(slot: number, length: number, remote: SocketAddress): void {
+    const s = this.#slots[slot];
+    const i = slot - this.receiveSlots;
+    if (this.#slotHost[i] !== remote.hostname || this.#slotPort[i] !== remote.port) {
+      this.#slotHost[i] = undefined;
+      s.address.write(remote); // TypeError / RangeError for a bad address
+      const v6 = s.address.read()?.hostname.includes(":") ?? false;
+      if (v6 !== (this.family === 6)) {
+        throw new TypeError(
+          `an IPv${this.family} socket cannot send to ${remote.hostname} (another address family)`,
+        );
+      }
+      this.#slotHost[i] = remote.hostname;
+      this.#slotPort[i] = remote.port;
+    }
+    this.#sock.sendEx(s.data, s.address, slot, { defer: true, length });
+    this.#commitSoon();
+  }
+
+  kernelReceiveSlots(): number {
+    return this.#sock.receivesOutstanding;
+  }
+
+  inFlight(): number {
+    return this.#sock.receivesOutstanding + this.#sock.sendsOutstanding;
+  }
+
+  close(): Promise<void> {
+    return (this.#closing ??= this.#close());
+  }
+
+  /** RIO order: closesocket → drain → close the CQ → deregister → free → WSACleanup. */
+  async #close(): Promise<void> {
+    this.#stopping = true;
+    let first: unknown;
+    const step = async (f: () => unknown): Promise<void> => {
+      try {
+        await f();
+      } catch (e) {
+        first ??= e;
+      }
+    };
+    await step(() => this.#sock[Symbol.asyncDispose]());
+    await step(() => this.#cq[Symbol.asyncDispose]()); // also wakes the loop's wait
+    await step(() => this.#loop);
+    await step(() => this.#pool[Symbol.asyncDispose]());
+    await step(() => this.#rio[Symbol.asyncDispose]());
+    if (first) throw first;
+  }
+}
+
+/** Opens the RIO engine. @throws {WinsockError} WSAEADDRINUSE etc. (nothing left open). */
+export function openWindowsBackend(options: BackendOptions): UdpBackend {
+  return new WindowsBackend(options);
+}
