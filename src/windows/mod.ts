@@ -34,3 +34,24 @@ export {
   RioUdpSocket,
   type RioUdpSocketOptions,
 } from "./rio_socket.ts";
+
+// --- I/O ring (IoRing) --------------------------------------------------
+export {
+  type BuildOptions,
+  type FlushMode,
+  type FlushOptions,
+  IoRing,
+  type IoRingCapabilities,
+  type IoRingOpName,
+  type IoRingOptions,
+  type SubmitResult,
+  type SubmitWaitOptions,
+  type WriteOptions,
+} from "./ioring.ts";
+export {
+  type IoRingCompletion,
+  IoRingOperation,
+  type IoRingOpKind,
+  type IoRingOpState,
+} from "./ioring_op.ts";
+export { BufferRef, BufferTable, FileHandleTable, FileRef } from "./ioring_tables.ts";
