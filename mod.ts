@@ -43,3 +43,14 @@ export {
   type UdpSocketOptions,
   type UdpStats,
 } from "./src/udp.ts";
+export {
+  BufferPool,
+  type BufferPoolOptions,
+  FileRing,
+  type FileRingBackend,
+  type FileRingCapabilities,
+  type FileRingOptions,
+  FileSet,
+  type IoRequest,
+  type OpenFilesOptions,
+} from "./src/files.ts";

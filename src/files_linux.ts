@@ -1,0 +1,291 @@
+/**
+ * The file ring's Linux backend: io_uring with a registered (fixed) file
+ * table and one registered buffer, READ_FIXED / WRITE_FIXED / FSYNC.
+ *
+ * Completions come to a sink (no promise per operation): `user_data` is the
+ * sink id and a slot number, and each slot remembers its batch and index.
+ * Internal; the public face is `FileRing` (files.ts).
+ *
+ * @module
+ */
+
+import { BusyError, ErrnoError, RegioError } from "./errors.ts";
+import { IO_URING_SQE, IORING_OP, IOSQE } from "../ffi/linux/abi.ts";
+import { NativeRegion } from "./memory.ts";
+import { RingCore, type Sink, type UseCounter } from "./linux/ring.ts";
+import { type FileTable, liveFileTable, registerFiles } from "./linux/files.ts";
+import { type BufferTable, liveBufferTable, registerBuffers } from "./linux/buffers.ts";
+import type { Lifecycle } from "./linux/registration.ts";
+import { FileFd } from "./linux/file_fd.ts";
+import type {
+  Backend,
+  BackendBuffers,
+  BackendFiles,
+  Batch,
+  Completion,
+  FileRingCapabilities,
+  OpenFilesOptions,
+} from "./files_backend.ts";
+
+const OP_NAMES = ["IORING_OP_READ_FIXED", "IORING_OP_WRITE_FIXED", "IORING_OP_FSYNC"];
+const KIND_READ = 0, KIND_WRITE = 1, KIND_FSYNC = 2;
+
+class LinuxFiles implements BackendFiles {
+  readonly length: number;
+  constructor(
+    readonly table: FileTable,
+    readonly life: Lifecycle,
+    readonly fds: readonly FileFd[],
+  ) {
+    this.length = fds.length;
+  }
+
+  dispose(): void {
+    this.table.close();
+    closeAll(this.fds);
+  }
+
+  async disposeDrained(): Promise<void> {
+    await this.table[Symbol.asyncDispose]();
+    closeAll(this.fds);
+  }
+}
+
+class LinuxBuffers implements BackendBuffers {
+  constructor(
+    readonly region: NativeRegion,
+    readonly table: BufferTable,
+    readonly life: Lifecycle,
+    readonly address: number,
+    readonly backend: LinuxBackend,
+  ) {}
+
+  dispose(): void {
+    this.table.close();
+    this.backend.freeLater(this.region);
+  }
+
+  async disposeDrained(): Promise<void> {
+    await this.table[Symbol.asyncDispose]();
+    this.backend.freeLater(this.region);
+  }
+}
+
+/** Closes every fd, then throws the first failure (if any). */
+function closeAll(fds: readonly { close(): void }[]): void {
+  let first: unknown;
+  for (const fd of fds) {
+    try {
+      fd.close();
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
+/** io_uring behind the portable file ring. */
+export class LinuxBackend implements Backend, Sink {
+  readonly name = "io_uring" as const;
+  readonly capabilities: FileRingCapabilities;
+  readonly #core: RingCore;
+  readonly #sinkId: number;
+  readonly #done: Completion;
+  // Per-slot state of the operations in flight (slots are user_data tokens).
+  readonly #batch: (Batch | undefined)[];
+  readonly #index: Int32Array;
+  readonly #kind: Uint8Array;
+  readonly #fileLife: (Lifecycle | undefined)[];
+  readonly #bufferLife: (Lifecycle | undefined)[];
+  readonly #free: Int32Array;
+  #top: number;
+  #inFlight = 0;
+  #prepared = 0;
+  #orphans: NativeRegion[] = [];
+
+  private constructor(core: RingCore, slots: number, done: Completion) {
+    this.#core = core;
+    this.#done = done;
+    this.#batch = new Array(slots).fill(undefined);
+    this.#fileLife = new Array(slots).fill(undefined);
+    this.#bufferLife = new Array(slots).fill(undefined);
+    this.#index = new Int32Array(slots);
+    this.#kind = new Uint8Array(slots);
+    this.#free = new Int32Array(slots);
+    for (let i = 0; i < slots; i++) this.#free[i] = slots - 1 - i;
+    this.#top = slots;
+    const ops = core.opcodes;
+    this.capabilities = Object.freeze({
+      write: ops[IORING_OP.WRITE_FIXED] === 1,
+      flush: ops[IORING_OP.FSYNC] === 1,
+      detail: `io_uring (features 0x${core.features.toString(16)}, ` +
+        `${core.sqEntries} SQ / ${core.cqEntries} CQ entries)`,
+    });
+    this.#sinkId = core.addSink(this);
+  }
+
+  /** A ring for `depth` operations in flight. @throws {UnsupportedError} when io_uring is unavailable. */
+  static create(depth: number, done: Completion): LinuxBackend {
+    const core = RingCore.create({ entries: depth, cqEntries: Math.max(2 * depth, 8) });
+    if (core.opcodes[IORING_OP.READ_FIXED] !== 1) {
+      core.close();
+      throw new RegioError("this kernel's io_uring lacks IORING_OP_READ_FIXED");
+    }
+    return new LinuxBackend(core, depth, done);
+  }
+
+  openFiles(paths: readonly string[], options: OpenFilesOptions): Promise<BackendFiles> {
+    const fds: FileFd[] = [];
+    try {
+      const write = options.write === true || options.create === true;
+      for (const path of paths) fds.push(FileFd.open(path, { write, create: options.create }));
+      const table = registerFiles(this.#core, fds.map((f) => f.fd));
+      return Promise.resolve(new LinuxFiles(table, liveFileTable(this.#core, table).life, fds));
+    } catch (e) {
+      try {
+        closeAll(fds);
+      } catch { /* the open/register error is the one to report */ }
+      return Promise.reject(e);
+    }
+  }
+
+  registerBuffers(bytes: number): Promise<BackendBuffers> {
+    let region: NativeRegion | undefined;
+    try {
+      region = NativeRegion.allocate(bytes);
+      const table = registerBuffers(this.#core, [region]);
+      const s = liveBufferTable(this.#core, table);
+      return Promise.resolve(
+        new LinuxBuffers(region, table, s.life, s.addresses[0], this),
+      );
+    } catch (e) {
+      region?.free();
+      return Promise.reject(e);
+    }
+  }
+
+  #slot(batch: Batch, index: number, kind: number): number {
+    if (this.#top === 0) throw new RegioError("file ring: no free operation slot"); // depth is enforced above
+    const slot = this.#free[--this.#top];
+    this.#batch[slot] = batch;
+    this.#index[slot] = index;
+    this.#kind[slot] = kind;
+    this.#inFlight++;
+    this.#prepared++;
+    return slot;
+  }
+
+  prepareIo(
+    write: boolean,
+    files: BackendFiles,
+    file: number,
+    buffers: BackendBuffers,
+    at: number,
+    length: number,
+    position: number,
+    batch: Batch,
+    index: number,
+  ): void {
+    const f = files as LinuxFiles, b = buffers as LinuxBuffers;
+    const slot = this.#slot(batch, index, write ? KIND_WRITE : KIND_READ);
+    const core = this.#core;
+    const w = core.prep(
+      write ? IORING_OP.WRITE_FIXED : IORING_OP.READ_FIXED,
+      IOSQE.FIXED_FILE,
+      file,
+      this.#sinkId,
+      slot,
+    );
+    core.set64(w, IO_URING_SQE.off, position);
+    core.set64(w, IO_URING_SQE.addr, b.address + at);
+    core.set32(w, IO_URING_SQE.len, length);
+    // buf_index stays 0: the pool is one registered buffer.
+    f.life.begin();
+    b.life.begin();
+    this.#fileLife[slot] = f.life;
+    this.#bufferLife[slot] = b.life;
+  }
+
+  prepareFlush(files: BackendFiles, file: number, batch: Batch, index: number): void {
+    const f = files as LinuxFiles;
+    const slot = this.#slot(batch, index, KIND_FSYNC);
+    this.#core.prep(IORING_OP.FSYNC, IOSQE.FIXED_FILE, file, this.#sinkId, slot);
+    f.life.begin();
+    this.#fileLife[slot] = f.life;
+    this.#bufferLife[slot] = undefined;
+  }
+
+  submit(): void {
+    // The ring submits prepared SQEs in one io_uring_enter at the end of the tick;
+    // counting them starts its waiter if some do not complete inline.
+    const n = this.#prepared;
+    this.#prepared = 0;
+    if (n > 0) this.#core.expect(n);
+  }
+
+  // --- Sink ---
+
+  complete(token: number, res: number): void {
+    const batch = this.#batch[token];
+    if (batch === undefined) return;
+    this.#batch[token] = undefined;
+    this.#fileLife[token]!.end();
+    this.#bufferLife[token]?.end();
+    this.#fileLife[token] = this.#bufferLife[token] = undefined;
+    this.#free[this.#top++] = token;
+    this.#inFlight--;
+    this.#core.expect(-1);
+    if (res >= 0) this.#done(batch, this.#index[token], res);
+    else {this.#done(
+        batch,
+        this.#index[token],
+        0,
+        new ErrnoError(-res, OP_NAMES[this.#kind[token]]),
+      );}
+  }
+
+  inFlight(): number {
+    return this.#inFlight;
+  }
+
+  cancelFor(user: UseCounter): void {
+    for (let slot = 0; slot < this.#batch.length; slot++) {
+      if (
+        this.#batch[slot] !== undefined &&
+        (this.#fileLife[slot] === user || this.#bufferLife[slot] === user)
+      ) {
+        this.#core.prepCancel(this.#sinkId, slot);
+      }
+    }
+  }
+
+  // --- teardown ---
+
+  /** Frees `region` now, or once the kernel has let go of it (its tag CQE, or ring close). */
+  freeLater(region: NativeRegion): void {
+    if (region.holds === 0) region.free();
+    else this.#orphans.push(region);
+  }
+
+  #freeOrphans(): void {
+    const left: NativeRegion[] = [];
+    for (const r of this.#orphans) {
+      if (r.holds === 0) r.free();
+      else left.push(r);
+    }
+    this.#orphans = left;
+  }
+
+  close(): void {
+    if (this.#inFlight > 0) throw new BusyError("FileRing (io_uring)", this.#inFlight);
+    this.#core.close();
+    this.#freeOrphans();
+    // With the waiter still parked in poll, the ring (and its holds) go when it wakes.
+    if (this.#orphans.length > 0) void this.#core.idle().then(() => this.#freeOrphans());
+  }
+
+  async closeDrained(): Promise<void> {
+    await this.#core.closeDrained();
+    this.#freeOrphans();
+  }
+}
