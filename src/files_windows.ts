@@ -121,7 +121,7 @@ export class WindowsBackend implements Backend {
   async openFiles(paths: readonly string[], options: OpenFilesOptions): Promise<BackendFiles> {
     const k = this.#k;
     const write = options.write === true || options.create === true;
-    const access = KERNEL.GENERIC_READ | (write ? KERNEL.GENERIC_WRITE : 0);
+    const access = (KERNEL.GENERIC_READ | (write ? KERNEL.GENERIC_WRITE : 0)) >>> 0; // a u32, not a negative i32
     const share = KERNEL.FILE_SHARE_READ | KERNEL.FILE_SHARE_WRITE | KERNEL.FILE_SHARE_DELETE;
     const disposition = options.create ? KERNEL.OPEN_ALWAYS : KERNEL.OPEN_EXISTING;
     const flags = KERNEL.FILE_ATTRIBUTE_NORMAL | KERNEL.FILE_FLAG_OVERLAPPED;
