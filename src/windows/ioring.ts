@@ -1139,9 +1139,7 @@ export class IoRing implements Disposable, AsyncDisposable {
     what: string,
   ): NonNullable<Kernelbase[K]> {
     const build = this.#k[symbol];
-    const os = version === 300
-      ? "Windows 11 22H2 (build 22621) or later"
-      : "Windows 11 24H2 (build 26100) or later";
+    const os = version === 300 ? "Windows 11 22H2, build 22621+" : "Windows 11 24H2, build 26100+";
     if (build === null) {
       throw new UnsupportedError(`IoRing.${what} (kernelbase.dll ${symbol})`, `it needs ${os}`);
     }
