@@ -47,6 +47,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { parseIpv4, parseIpv6, type SocketAddress } from "../ffi/inet.ts";
 import { checkInteger, DisposedError, RegioError, UnsupportedError } from "./errors.ts";
 import { trackLeak, untrackLeak } from "./leak.ts";
@@ -135,6 +136,8 @@ const SENDING = 2;
 const RESOLVED: Promise<void> = Promise.resolve();
 const MAX_SLOTS = 32768;
 const MAX_SLOT_SIZE = 65535;
+/** Longest run of batches without letting the event loop turn (ms). */
+const YIELD_MS = 1;
 
 /** What a datagram or send slot reads from its socket. */
 interface Owner {
@@ -329,10 +332,21 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
   #poolEmpty = 0;
   #sendErrors = 0;
   #receiveErrors = 0;
+  // When the last turn of the event loop was (see #mustYield).
+  #lastTurn = performance.now();
+  readonly #turn = (): void => {
+    this.#lastTurn = performance.now();
+    this.#deliver();
+  };
   readonly #deliver = (): void => {
     this.#deliverQueued = false;
     const w = this.#receiveWaiter;
     if (!w || this.#readyCount === 0) return;
+    if (this.#mustYield()) {
+      this.#deliverQueued = true;
+      setImmediate(this.#turn);
+      return;
+    }
     this.#receiveWaiter = undefined;
     if (w.timer !== undefined) clearTimeout(w.timer);
     w.resolve(this.#take(w.max));
@@ -529,7 +543,7 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
       return Promise.reject(new RegioError("UdpSocket: a receive() is already waiting"));
     }
     this.#releaseHeld();
-    if (this.#readyCount > 0) return Promise.resolve(this.#take(max));
+    if (this.#readyCount > 0 && !this.#mustYield()) return Promise.resolve(this.#take(max));
     const { promise, resolve, reject } = Promise.withResolvers<UdpDatagram[]>();
     const w: ReceiveWaiter = { resolve, reject, max, timer: undefined };
     if (timeoutMs !== undefined) {
@@ -540,7 +554,21 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
       }, timeoutMs);
     }
     this.#receiveWaiter = w;
+    if (this.#readyCount > 0) {
+      this.#deliverQueued = true;
+      setImmediate(this.#turn);
+    }
     return promise;
+  }
+
+  /**
+   * Under a steady flood, completions reaped while submitting replies keep
+   * every batch inside one chain of microtasks, and timers and other I/O
+   * would starve. After {@link YIELD_MS} without a turn of the event loop,
+   * the next batch waits for one (a `setImmediate`, a few microseconds).
+   */
+  #mustYield(): boolean {
+    return performance.now() - this.#lastTurn > YIELD_MS;
   }
 
   /**

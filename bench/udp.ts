@@ -1,0 +1,385 @@
+/**
+ * UDP echo benchmark: the same load generator (examples/udp_load.ts, itself
+ * a regio socket) against echo servers started one after the other as child
+ * processes — regio's UdpSocket (examples/udp_echo.ts), Deno.listenDatagram,
+ * node:dgram in Deno, and Node.js dgram when `node` is on the PATH. Rounds
+ * are interleaved and the median round is reported, since this machine is
+ * shared and noisy. With `taskset`, servers run on CPU 0 and the load
+ * generator on CPU 1.
+ *
+ *   deno task bench:udp [--duration 3] [--warmup 0.5] [--rounds 3] [--readme]
+ *
+ * Prints a table with ratios, writes bench/results/udp.svg, and with
+ * `--readme` rewrites the `## UDP` section of bench/README.md (only that).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { LoadResult } from "../examples/udp_load.ts";
+import { cpuSeconds } from "../examples/udp_load.ts";
+
+interface Server {
+  key: string;
+  label: string;
+  cmd: string[];
+  /** The regio server reports timer ticks. */
+  ticks?: boolean;
+}
+
+interface Run {
+  load: LoadResult;
+  serverCpuPercent: number;
+  summary: Record<string, number> | null;
+}
+
+const here = new URL(".", import.meta.url);
+const root = new URL("..", here);
+const path = (rel: string): string => new URL(rel, root).pathname;
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    duration: { type: "string", default: "3" },
+    warmup: { type: "string", default: "0.5" },
+    rounds: { type: "string", default: "3" },
+    size: { type: "string", default: "64" },
+    window: { type: "string", default: "256" },
+    readme: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+const duration = Number(values.duration), warmup = Number(values.warmup);
+const rounds = Number(values.rounds), size = Number(values.size), window = Number(values.window);
+for (const [k, v] of Object.entries({ duration, warmup, rounds, size, window })) {
+  if (!Number.isFinite(v) || v < 0) {
+    console.error(`bench/udp: --${k} must be a number ≥ 0`);
+    Deno.exit(2);
+  }
+}
+
+async function has(cmd: string): Promise<boolean> {
+  try {
+    const r = await new Deno.Command(cmd, { args: ["--version"], stdout: "null", stderr: "null" })
+      .output();
+    return r.success;
+  } catch {
+    return false;
+  }
+}
+
+const taskset = Deno.build.os === "linux" && await has("taskset");
+const pin = (cpu: number, cmd: string[]): string[] =>
+  taskset ? ["taskset", "-c", String(cpu), ...cmd] : cmd;
+const deno = Deno.execPath();
+const nodeAvailable = await has("node");
+
+const servers: Server[] = [
+  {
+    key: "regio",
+    label: "regio UdpSocket",
+    cmd: [
+      deno,
+      "run",
+      "-A",
+      path("examples/udp_echo.ts"),
+      "--port",
+      "0",
+      "--json",
+      "--tick-ms",
+      "10",
+    ],
+    ticks: true,
+  },
+  {
+    key: "listenDatagram",
+    label: "Deno.listenDatagram",
+    cmd: [
+      deno,
+      "run",
+      "-A",
+      "--unstable-net",
+      path("bench/servers/deno_listen_datagram.ts"),
+      "0",
+      "--await-send",
+    ],
+  },
+  {
+    key: "denoDgram",
+    label: "node:dgram in Deno",
+    cmd: [deno, "run", "-A", path("bench/servers/node_dgram.mjs"), "0"],
+  },
+];
+if (nodeAvailable) {
+  servers.push({
+    key: "nodeDgram",
+    label: "Node.js dgram",
+    cmd: ["node", path("bench/servers/node_dgram.mjs"), "0"],
+  });
+}
+
+/** Reads JSON lines from a child's stdout. */
+class Lines {
+  readonly lines: string[] = [];
+  #waiters: (() => void)[] = [];
+  readonly done: Promise<void>;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      let rest = "";
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        rest += chunk;
+        let i;
+        while ((i = rest.indexOf("\n")) >= 0) {
+          this.lines.push(rest.slice(0, i));
+          rest = rest.slice(i + 1);
+        }
+        for (const w of this.#waiters.splice(0)) w();
+      }
+      if (rest) this.lines.push(rest);
+      for (const w of this.#waiters.splice(0)) w();
+    })();
+  }
+  async find(event: string, ms: number): Promise<Record<string, number> | null> {
+    const end = Date.now() + ms;
+    for (;;) {
+      for (const l of this.lines) {
+        try {
+          const o = JSON.parse(l);
+          if (o.event === event) return o;
+        } catch { /* not JSON */ }
+      }
+      if (Date.now() > end) return null;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((r) => this.#waiters.push(r)),
+        this.done,
+        new Promise<void>((r) => timer = setTimeout(r, 50)),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function runOnce(server: Server): Promise<Run> {
+  const child = new Deno.Command(pin(0, server.cmd)[0], {
+    args: pin(0, server.cmd).slice(1),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = new Lines(child.stdout);
+  try {
+    const listening = await out.find("listening", 15000);
+    if (!listening) throw new Error(`${server.label} did not start`);
+    const cpu0 = cpuSeconds(child.pid);
+    const t0 = performance.now();
+    const loadCmd = pin(1, [
+      deno,
+      "run",
+      "-A",
+      path("examples/udp_load.ts"),
+      ...loadArgs(listening.port),
+    ]);
+    const r = await new Deno.Command(loadCmd[0], {
+      args: loadCmd.slice(1),
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const cpu1 = cpuSeconds(child.pid);
+    const wall = performance.now() - t0;
+    const text = new TextDecoder().decode(r.stdout).trim().split("\n").at(-1) ?? "";
+    let result: LoadResult;
+    try {
+      result = JSON.parse(text);
+    } catch {
+      throw new Error(`the load generator printed no result against ${server.label}: ${text}`);
+    }
+    child.kill("SIGTERM");
+    const summary = await out.find("summary", 5000);
+    return {
+      load: result,
+      serverCpuPercent: cpu0 < 0 ? -1 : Math.round(((cpu1 - cpu0) * 100000) / wall),
+      summary,
+    };
+  } finally {
+    const exited = await Promise.race([
+      child.status.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+    ]);
+    if (!exited) {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+    await out.done;
+  }
+}
+
+function loadArgs(port: number): string[] {
+  return [
+    "--port",
+    String(port),
+    "--size",
+    String(size),
+    "--window",
+    String(window),
+    "--duration",
+    String(duration),
+    "--warmup",
+    String(warmup),
+    "--json",
+  ];
+}
+
+const runs = new Map<string, Run[]>(servers.map((s) => [s.key, []]));
+for (let round = 0; round < rounds; round++) {
+  for (const s of servers) {
+    const r = await runOnce(s);
+    runs.get(s.key)!.push(r);
+    console.error(
+      `round ${round + 1}/${rounds} ${s.label}: ${r.load.pps} pps, p99 ${r.load.p99Us} µs`,
+    );
+  }
+}
+
+/** The median run by pps (the figures of one real run, not mixed). */
+function median(list: Run[]): Run {
+  const sorted = [...list].sort((a, b) => a.load.pps - b.load.pps);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+const picked = new Map(servers.map((s) => [s.key, median(runs.get(s.key)!)]));
+const regio = picked.get("regio")!;
+const base = picked.get("listenDatagram")!;
+const kernel = Deno.osRelease();
+const cpus = navigator.hardwareConcurrency;
+const machine = `Linux ${kernel}, ${cpus} CPUs, Deno ${Deno.version.deno}` +
+  (nodeAvailable
+    ? `, Node ${
+      new TextDecoder().decode(
+        (await new Deno.Command("node", { args: ["--version"] }).output()).stdout,
+      ).trim()
+    }`
+    : "");
+
+const rows = servers.map((s) => {
+  const r = picked.get(s.key)!;
+  const all = runs.get(s.key)!.map((x) => x.load.pps).join(" / ");
+  return {
+    label: s.label,
+    pps: r.load.pps,
+    vsBase: r.load.pps / base.load.pps,
+    regioOver: regio.load.pps / r.load.pps,
+    p50: r.load.p50Us,
+    p99: r.load.p99Us,
+    serverCpu: r.serverCpuPercent,
+    loadCpu: r.load.cpuPercent,
+    lost: r.load.lost,
+    wrong: r.load.wrong,
+    all,
+  };
+});
+
+const table = [
+  "| server | echoed pps (median) | × Deno.listenDatagram | regio is × this | p50 µs | p99 µs | server CPU % | load gen CPU % | lost | wrong | all rounds (pps) |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  ...rows.map((r) =>
+    `| ${r.label} | ${r.pps.toLocaleString("en-US")} | ${r.vsBase.toFixed(2)} | ${
+      r.regioOver.toFixed(2)
+    } | ${r.p50} | ${r.p99} | ${r.serverCpu} | ${r.loadCpu} | ${r.lost} | ${r.wrong} | ${r.all} |`
+  ),
+].join("\n");
+
+const s = regio.summary ?? {};
+const ticksLine = `regio server timer (10 ms interval): ${s.ticks ?? "?"} ticks seen of ${
+  s.expectedTicks ?? "?"
+} expected over the server's life, longest gap ${s.maxTickGapMs ?? "?"} ms.`;
+const command = `deno task bench:udp --duration ${duration} --warmup ${warmup} --rounds ${rounds}` +
+  (size !== 64 ? ` --size ${size}` : "") + (window !== 256 ? ` --window ${window}` : "");
+const pinning = taskset
+  ? "servers pinned to CPU 0, load generator to CPU 1 (taskset)"
+  : "no CPU pinning (taskset not found)";
+
+console.log(
+  `\n${machine}; ${size}-byte datagrams, window ${window}, ${duration} s + ${warmup} s warm-up per run, ${rounds} interleaved rounds, ${pinning}.\n`,
+);
+console.log(table);
+console.log(`\n${ticksLine}`);
+
+// ---- SVG bar chart (hand-written) ----
+function svg(): string {
+  const w = 720, barH = 34, gap = 16, left = 190, top = 56, right = 150;
+  const h = top + rows.length * (barH + gap) + 40;
+  const max = Math.max(...rows.map((r) => r.pps));
+  const scale = (w - left - right) / max;
+  const esc = (t: string): string => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  const bars = rows.map((r, i) => {
+    const y = top + i * (barH + gap);
+    const bw = Math.max(1, r.pps * scale);
+    const color = i === 0 ? "#2f6fdf" : "#9aa5b1";
+    return [
+      `<text x="${left - 10}" y="${y + barH / 2 + 5}" text-anchor="end" font-size="14">${
+        esc(r.label)
+      }</text>`,
+      `<rect x="${left}" y="${y}" width="${
+        bw.toFixed(1)
+      }" height="${barH}" fill="${color}" rx="3"/>`,
+      `<text x="${left + bw + 8}" y="${y + barH / 2 + 5}" font-size="13">${
+        r.pps.toLocaleString("en-US")
+      } pps (${r.vsBase.toFixed(2)}×)</text>`,
+    ].join("\n  ");
+  }).join("\n  ");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif">
+  <rect width="100%" height="100%" fill="white"/>
+  <text x="${
+    w / 2
+  }" y="24" text-anchor="middle" font-size="16" font-weight="bold">UDP echo, ${size}-byte datagrams, window ${window} (echoed datagrams/s, higher is better)</text>
+  <text x="${w / 2}" y="42" text-anchor="middle" font-size="11" fill="#555">${
+    esc(machine)
+  }; median of ${rounds} rounds; ratio vs Deno.listenDatagram</text>
+  ${bars}
+</svg>
+`;
+}
+Deno.writeTextFileSync(path("bench/results/udp.svg"), svg());
+console.log("\nwrote bench/results/udp.svg");
+
+if (values.readme) {
+  const section = `## UDP
+
+Echo servers driven by the same load generator (\`examples/udp_load.ts\`, a
+regio \`UdpSocket\` keeping ${window} datagrams of ${size} bytes in flight and
+checking every byte of every echo). Each server runs as its own process,
+one after the other, in ${rounds} interleaved rounds; the table shows the
+median round. ${pinning[0].toUpperCase()}${pinning.slice(1)}.
+
+Command: \`${command}\`
+Machine: ${machine}.
+Measured: ${new Date().toISOString().slice(0, 10)}.
+
+${table}
+
+${ticksLine}
+
+![UDP echo pps](results/udp.svg)
+
+"server CPU %" and "load gen CPU %" are user+system time of each process
+over the run, in % of one core; on loopback each sender's CPU also does the
+kernel's delivery into the receiving socket. A process near 100 % is the
+limit of that run.
+`;
+  const file = path("bench/README.md");
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(file); // re-read right before writing: others edit this file
+  } catch { /* first write */ }
+  const start = text.search(/^## UDP\s*$/m);
+  if (start < 0) {
+    text = (text.trimEnd() ? text.trimEnd() + "\n\n" : "# Benchmarks\n\n") + section;
+  } else {
+    const after = text.slice(start + 6);
+    const next = after.search(/^## /m);
+    const end = next < 0 ? text.length : start + 6 + next;
+    text = text.slice(0, start) + section + (next < 0 ? "" : "\n" + text.slice(end));
+  }
+  Deno.writeTextFileSync(file, text);
+  console.log("updated the ## UDP section of bench/README.md");
+}

@@ -1,0 +1,213 @@
+/**
+ * UDP echo server on regio's registered-buffer socket: every datagram is
+ * received into a registered slot and echoed from that same slot (no copy
+ * in JS). Datagrams longer than a slot are dropped (counted as truncated).
+ *
+ *   deno run -A examples/udp_echo.ts [--host 127.0.0.1] [--port 9000]
+ *
+ * Answers any UDP client, e.g. `socat - UDP:127.0.0.1:9000` or `nc -u 127.0.0.1 9000`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { ErrnoError, UdpSocket, WinsockError } from "../mod.ts";
+
+const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
+
+  --host <ip>        numeric IPv4/IPv6 address to bind (default 127.0.0.1)
+  --port <n>         port to bind, 0 picks one (default 9000)
+  --slots <n>        receive slots (default 1024)
+  --slot-size <n>    bytes per slot; longer datagrams are dropped (default 2048)
+  --quiet            no per-second stats line
+  --json             print the start line and the final summary as JSON
+  --tick-ms <n>      run a timer every n ms and report ticks seen vs expected (0: off)
+  --help             this text
+
+Stops on SIGINT/SIGTERM and prints a summary.`;
+
+/** A bad command line: printed without a stack trace, exit code 2. */
+class UsageError extends Error {}
+
+function intFlag(values: Record<string, unknown>, name: string, fallback: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(String(raw)) || !Number.isSafeInteger(n)) {
+    throw new UsageError(`--${name} must be a non-negative integer, got "${raw}"`);
+  }
+  return n;
+}
+
+/** Kernel drops for a local UDP port (Linux /proc/net/udp{,6}); null where unknown. */
+function kernelDrops(port: number, v6: boolean): number | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    const text = Deno.readTextFileSync(v6 ? "/proc/net/udp6" : "/proc/net/udp");
+    const hex = ":" + port.toString(16).toUpperCase().padStart(4, "0");
+    let drops = 0;
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length > 12 && cols[1].endsWith(hex)) drops += Number(cols[cols.length - 1]);
+    }
+    return drops;
+  } catch {
+    return null;
+  }
+}
+
+function rate(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return n.toFixed(0);
+}
+
+async function main(): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        host: { type: "string", default: "127.0.0.1" },
+        port: { type: "string" },
+        slots: { type: "string" },
+        "slot-size": { type: "string" },
+        quiet: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        "tick-ms": { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const port = intFlag(values, "port", 9000);
+  const slots = intFlag(values, "slots", 1024);
+  const slotSize = intFlag(values, "slot-size", 2048);
+  const tickMs = intFlag(values, "tick-ms", 0);
+  const json = values.json === true;
+  const host = values.host as string;
+
+  let socket: UdpSocket;
+  try {
+    socket = UdpSocket.bind({ hostname: host, port, slots, slotSize });
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+    if (e instanceof ErrnoError || e instanceof WinsockError) {
+      const inUse = e.codeName === "EADDRINUSE" || e.codeName === "WSAEADDRINUSE";
+      console.error(
+        `udp_echo: cannot bind ${host}:${port}: ` +
+          (inUse ? `the address is already in use (${e.codeName})` : e.message),
+      );
+      return 1;
+    }
+    throw e;
+  }
+
+  const started = performance.now();
+  const v6 = socket.addr.hostname.includes(":");
+  const where = `${v6 ? `[${socket.addr.hostname}]` : socket.addr.hostname}:${socket.addr.port}`;
+  if (json) {
+    console.log(JSON.stringify({ event: "listening", ...socket.addr, engine: socket.engine }));
+  } else {
+    console.log(
+      `udp_echo: listening on ${where} (${socket.engine}, ${socket.receiveSlots} slots × ${socket.slotSize} B)`,
+    );
+  }
+  const drops0 = kernelDrops(socket.addr.port, v6) ?? 0;
+
+  let ticks = 0, lastTick = performance.now(), maxTickGap = 0;
+  const ticker = tickMs > 0
+    ? setInterval(() => {
+      const now = performance.now();
+      maxTickGap = Math.max(maxTickGap, now - lastTick);
+      lastTick = now;
+      ticks++;
+    }, tickMs)
+    : undefined;
+
+  let line: ReturnType<typeof setInterval> | undefined;
+  if (!values.quiet && !json && Deno.stdout.isTerminal()) {
+    let last = socket.stats, lastAt = performance.now();
+    line = setInterval(() => {
+      const now = performance.now(), s = socket.stats, dt = (now - lastAt) / 1000;
+      const drops = (kernelDrops(socket.addr.port, v6) ?? drops0) - drops0;
+      console.log(
+        `${rate((s.datagramsOut - last.datagramsOut) / dt)} pps, ` +
+          `${rate((s.bytesOut - last.bytesOut) / dt)}B/s out, ` +
+          `${s.truncated} truncated, ${drops} kernel drops, ${s.poolEmpty} pool-empty, ` +
+          `${s.sendErrors} send errors`,
+      );
+      last = s;
+      lastAt = now;
+    }, 1000);
+  }
+
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    socket.close().catch((e) => console.error(`udp_echo: closing failed: ${e}`));
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+
+  let error: unknown;
+  try {
+    for await (const batch of socket) {
+      for (const datagram of batch) {
+        if (datagram.truncated) socket.release(datagram); // never echo half a datagram
+        else socket.reply(datagram); // from its own registered slot
+      }
+    }
+  } catch (e) {
+    error = e;
+  }
+  await socket.close();
+  for (const s of signals) Deno.removeSignalListener(s, stop);
+  clearInterval(ticker);
+  clearInterval(line);
+
+  const elapsed = (performance.now() - started) / 1000;
+  const s = socket.stats;
+  const summary = {
+    event: "summary",
+    seconds: Number(elapsed.toFixed(3)),
+    ...s,
+    kernelDrops: (kernelDrops(socket.addr.port, v6) ?? drops0) - drops0,
+    ticks,
+    expectedTicks: tickMs > 0 ? Math.floor((elapsed * 1000) / tickMs) : 0,
+    maxTickGapMs: Number(maxTickGap.toFixed(1)),
+  };
+  if (json) console.log(JSON.stringify(summary));
+  else {
+    console.log(
+      `udp_echo: ${s.datagramsIn} in, ${s.datagramsOut} echoed, ${s.truncated} truncated (dropped), ` +
+        `${s.sendErrors} send errors, ${s.poolEmpty} pool-empty in ${elapsed.toFixed(1)} s` +
+        (tickMs > 0
+          ? `; timer ${ticks}/${summary.expectedTicks} ticks (longest gap ${summary.maxTickGapMs} ms)`
+          : ""),
+    );
+  }
+  if (error) {
+    console.error(`udp_echo: receiving failed: ${(error as Error).message}`);
+    return 1;
+  }
+  return 0;
+}
+
+try {
+  Deno.exit(await main());
+} catch (e) {
+  if (e instanceof UsageError) {
+    console.error(`udp_echo: ${e.message}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+  throw e;
+}
