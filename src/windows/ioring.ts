@@ -319,6 +319,8 @@ export class IoRing implements Disposable, AsyncDisposable {
   #zeroLengthWorks: boolean | undefined;
 
   #looping = false;
+  /** The running waiter (close awaits it, so no wait outlives the ring). */
+  #loop: Promise<void> | undefined;
   #waiting = false;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
   #pollWake: (() => void) | undefined;
@@ -981,7 +983,7 @@ export class IoRing implements Disposable, AsyncDisposable {
   #startWaiter(): void {
     if (this.#looping || this.#torn || this.#inFlight === 0) return;
     this.#looping = true;
-    void this.#waitLoop();
+    this.#loop = this.#waitLoop();
   }
 
   async #waitLoop(): Promise<void> {
@@ -1180,6 +1182,7 @@ export class IoRing implements Disposable, AsyncDisposable {
         throw e;
       }
       this.#teardown();
+      await this.#loop; // a pending wait was woken; let it return and close the event
     })();
     return this.#closePromise;
   }
