@@ -401,13 +401,11 @@ export class IoRing implements Disposable, AsyncDisposable {
     const cq = options.completionQueueSize ??
       Math.min(2 * sq, caps.maxCompletionQueueSize);
     checkInteger("completionQueueSize", cq, 1, caps.maxCompletionQueueSize);
-    for (
-      const [name, ms] of [["waitTimeoutMs", options.waitTimeoutMs], [
-        "pollIntervalMs",
-        options.pollIntervalMs,
-      ]] as const
-    ) {
-      if (ms !== undefined) checkInteger(name, ms, 1, 0x7fff_ffff);
+    if (options.waitTimeoutMs !== undefined) {
+      checkInteger("waitTimeoutMs", options.waitTimeoutMs, 1, 0x7fff_ffff);
+    }
+    if (options.pollIntervalMs !== undefined) {
+      checkInteger("pollIntervalMs", options.pollIntervalMs, 1, 0x7fff_ffff);
     }
 
     const allocator = windowsAllocator();

@@ -181,6 +181,8 @@ export class FakeIoRingOs {
   readonly createFlags: { required: number; advisory: number }[] = [];
   /** Fake files by handle value. */
   readonly files = new Map<bigint, FakeFile>();
+  /** While true, completions never signal the event (a test's lost signal). */
+  suppressSignals = false;
   /** Called when PopIoRingCompletion finds the CQ empty (tests use it to race a completion in). */
   onEmptyPop: (() => void) | undefined;
   readonly #rings = new Map<bigint, FakeRing>();
@@ -630,7 +632,8 @@ export class FakeIoRingOs {
     const wasEmpty = r.cq.length === 0;
     r.cq.push(cqe);
     // Edge-triggered: signalled only on the empty → non-empty transition.
-    if (wasEmpty && r.event !== 0n && !(r.version === 1 && this.options.dropVersion1Signals)) {
+    const dropped = this.suppressSignals || (r.version === 1 && this.options.dropVersion1Signals);
+    if (wasEmpty && r.event !== 0n && !dropped) {
       this.base.setEvent(r.event);
     }
   }
