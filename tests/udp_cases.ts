@@ -17,6 +17,8 @@ export interface Harness {
   bulk: { count: number; window: number };
   /** True for the error a port in use gives (EADDRINUSE / WSAEADDRINUSE). */
   isAddressInUse(e: unknown): boolean;
+  /** Makes the kernel keep requests in flight (the fake completes them synchronously otherwise). */
+  hold?(on: boolean): void;
   /** A destination the platform rejects at send time (without leaving the machine), if any. */
   rejectedSend?: { to: SocketAddress; is(e: unknown): boolean };
 }
@@ -200,26 +202,35 @@ export async function bulk(h: Harness): Promise<void> {
 export async function teardownUnderLoad(h: Harness): Promise<void> {
   const server = h.bind({ port: 0, slots: 64, slotSize: 256 });
   const client = h.bind({ port: 0, slots: 64, slotSize: 256, sendSlots: 64 });
-  const done = echo(server);
-  // Keep both directions busy, then dispose the server in the middle of it.
-  const payload = pattern(200, 3);
-  for (let i = 0; i < 64; i++) void client.send(payload, server.addr);
-  let pending: Promise<void>[] = [];
-  for (let i = 0; i < 256; i++) pending.push(client.send(payload, server.addr)); // waits for slots
-  await client.receive({ timeoutMs: 5000 }); // traffic is flowing
-  assert.ok(server.inFlight > 0, "the server has requests at the kernel");
-  const closing = server.close();
-  assert.equal(server.close(), closing, "close is idempotent (same promise)");
-  await within(5000, closing, "server close under load");
-  await within(5000, done, "the server's loop ends");
-  assert.equal(server.inFlight, 0);
-  await assert.rejects(server.receive(), DisposedError);
-  assert.throws(() => server.send(payload, client.addr), DisposedError);
-  // The client closes with sends still queued for slots: they reject, nothing leaks.
-  pending = pending.map((p) => p.catch((e) => assert.ok(e instanceof DisposedError)));
-  await within(5000, client.close(), "client close");
-  await Promise.all(pending);
-  assert.equal(client.inFlight, 0);
+  try {
+    const done = echo(server);
+    // Keep both directions busy, then dispose the server in the middle of it.
+    const payload = pattern(200, 3);
+    for (let i = 0; i < 64; i++) void client.send(payload, server.addr);
+    let pending: Promise<void>[] = [];
+    for (let i = 0; i < 256; i++) pending.push(client.send(payload, server.addr)); // wait for slots
+    await client.receive({ timeoutMs: 5000 }); // traffic is flowing
+    h.hold?.(true); // (the fake completes synchronously unless told to hold requests)
+    for (let i = 0; i < 8; i++) pending.push(client.send(payload, server.addr));
+    await new Promise((r) => setTimeout(r, 5));
+    assert.ok(server.inFlight > 0, "the server has requests at the kernel");
+    const closing = server.close();
+    assert.equal(server.close(), closing, "close is idempotent (same promise)");
+    await within(5000, closing, "server close under load");
+    await within(5000, done, "the server's loop ends");
+    assert.equal(server.inFlight, 0);
+    await assert.rejects(server.receive(), DisposedError);
+    assert.throws(() => server.send(payload, client.addr), DisposedError);
+    // The client closes with sends still queued for slots: they reject, nothing leaks.
+    pending = pending.map((p) => p.catch((e) => assert.ok(e instanceof DisposedError)));
+    await within(5000, client.close(), "client close");
+    await Promise.all(pending);
+    assert.equal(client.inFlight, 0);
+  } finally {
+    h.hold?.(false);
+    await server.close(); // idempotent; also when an assertion failed above
+    await client.close();
+  }
 }
 
 export async function backpressure(h: Harness): Promise<void> {

@@ -1,0 +1,85 @@
+// UdpSocket's RIO engine through the Windows fake (tests/fakes/): the shared
+// cases of tests/udp_cases.ts, with sizes cut so they stay fast, each
+// checked afterwards for violations of the RIO contract and for anything
+// left open (sockets, registrations, queues, WSAStartup, memory).
+
+import assert from "node:assert/strict";
+import { installFakeWindows } from "./fakes/windows.ts";
+import { WinsockError } from "../src/errors.ts";
+import { bindUdpWith } from "../src/udp.ts";
+import { openWindowsBackend } from "../src/udp_windows.ts";
+import * as cases from "./udp_cases.ts";
+
+let current: Fake | undefined;
+
+const rio: cases.Harness = {
+  hold: (on) => {
+    current!.winsock.hold = on;
+    if (!on) current!.winsock.run();
+  },
+  bind: (options) => bindUdpWith(openWindowsBackend, options),
+  bulk: { count: 5_000, window: 32 }, // the fake delivers in JS: keep it short
+  isAddressInUse: (e) => e instanceof WinsockError && e.codeName === "WSAEADDRINUSE",
+  // The fake has no destination it refuses (besides another family, which is checked first).
+};
+
+type Fake = ReturnType<typeof installFakeWindows>;
+
+function assertClean(fake: Fake): void {
+  assert.deepEqual(fake.winsock.violations, [], "no RIO contract violation");
+  assert.equal(fake.winsock.openSockets, 0, "sockets closed");
+  assert.equal(fake.winsock.liveRegistrations, 0, "buffers deregistered");
+  assert.equal(fake.winsock.openCompletionQueues, 0, "completion queues closed");
+  assert.equal(fake.winsock.startups, 0, "WSACleanup for every WSAStartup");
+  assert.equal(fake.base.liveAllocations, 0, "memory freed");
+}
+
+/** A test run with the fake installed, then checked clean. */
+function test(name: string, fn: (fake: Fake) => void | Promise<void>): void {
+  Deno.test(`udp (RIO fake): ${name}`, async () => {
+    using fake = installFakeWindows();
+    current = fake;
+    await fn(fake);
+    assertClean(fake);
+  });
+}
+
+test("IPv4 round trip; echoes from the server's slots; accounting back to full", () =>
+  cases.roundTrip(rio, "127.0.0.1"));
+test("IPv6 round trip", () => cases.roundTrip(rio, "::1"));
+test("truncation (WSAEMSGSIZE) is flagged and counted; zero-length datagrams are echoed", () =>
+  cases.truncationAndEmpty(rio));
+test("5,000 datagrams at window 32: zero loss, every byte checked", () => cases.bulk(rio));
+test("dispose under load: receives and sends in flight drain, waiters reject", () =>
+  cases.teardownUnderLoad(rio));
+test("backpressure: send slots and receive slots run out without loss", () =>
+  cases.backpressure(rio));
+test("slot ownership: reply/release once, auto-release on the next batch", () =>
+  cases.ownership(rio));
+test("send errors: bad destinations throw before any RIO call", () => cases.sendErrors(rio));
+test("a peer that vanished before its replies does not disturb the server", () =>
+  cases.peerVanishes(rio));
+test("port in use: WSAEADDRINUSE, nothing left open", () => cases.portInUse(rio));
+test("bad options: TypeError/RangeError before anything is opened", (fake) => {
+  cases.badOptions(rio);
+  assert.equal(fake.base.log.count("WSAStartup"), 0, "nothing was called");
+});
+
+test("RIO batching: receives posted with RIO_MSG_DEFER and one commit; one dequeue per batch", async (fake) => {
+  await using server = rio.bind({ port: 0, slots: 16, slotSize: 64 });
+  await using client = rio.bind({ port: 0, slots: 16, slotSize: 64, sendSlots: 8 });
+  await Promise.resolve(); // the commit runs once per tick
+  // 16 + 16 deferred receives, each socket committing once (a COMMIT_ONLY call).
+  assert.equal(fake.base.log.count("RIOReceiveEx"), 16 + 1 + 16 + 1);
+  const dequeues = fake.base.log.count("RIODequeueCompletion");
+  for (let i = 0; i < 8; i++) void client.send(new Uint8Array([i]), server.addr);
+  assert.equal(fake.base.log.count("RIOSendEx"), 8, "deferred: nothing committed yet");
+  await Promise.resolve();
+  assert.equal(fake.base.log.count("RIOSendEx"), 9, "8 deferred sends + one commit");
+  const batch = await server.receive({ timeoutMs: 1000 });
+  assert.equal(batch.length, 8, "the whole batch in one wake-up");
+  assert.ok(
+    fake.base.log.count("RIODequeueCompletion") - dequeues <= 4,
+    "completions are dequeued in batches, not one call per datagram",
+  );
+});
