@@ -1,0 +1,76 @@
+/**
+ * `deno task demo`: starts the regio echo server (examples/udp_echo.ts) on a
+ * free port, runs the load generator (examples/udp_load.ts) against it for
+ * a few seconds, prints both results, and stops the server.
+ *
+ * @module
+ */
+
+const deno = Deno.execPath();
+const here = (file: string): string => new URL(file, import.meta.url).pathname;
+const seconds = Deno.args[0] ?? "3";
+
+const server = new Deno.Command(deno, {
+  args: ["run", "-A", here("udp_echo.ts"), "--port", "0", "--json", "--tick-ms", "10"],
+  stdout: "piped",
+  stderr: "inherit",
+}).spawn();
+const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+let buffered = "";
+async function nextJson(): Promise<Record<string, unknown> | null> {
+  for (;;) {
+    const i = buffered.indexOf("\n");
+    if (i >= 0) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      try {
+        return JSON.parse(line);
+      } catch {
+        continue;
+      }
+    }
+    const { value, done } = await lines.read();
+    if (done) return null;
+    buffered += value;
+  }
+}
+
+let code = 1;
+try {
+  const listening = await nextJson();
+  if (!listening || listening.event !== "listening") {
+    throw new Error("the echo server did not start");
+  }
+  console.log(`echo server: ${listening.hostname}:${listening.port} (${listening.engine})`);
+  console.log(`load: 64-byte datagrams, window 256, ${seconds} s …`);
+  const load = await new Deno.Command(deno, {
+    args: [
+      "run",
+      "-A",
+      here("udp_load.ts"),
+      "--port",
+      String(listening.port),
+      "--duration",
+      seconds,
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  code = load.code;
+  server.kill("SIGTERM");
+  const summary = await nextJson();
+  if (summary) {
+    console.log(
+      `echo server: ${summary.datagramsIn} in, ${summary.datagramsOut} echoed, ` +
+        `${summary.truncated} truncated, ${summary.sendErrors} send errors; ` +
+        `timer ${summary.ticks}/${summary.expectedTicks} ticks (event loop free)`,
+    );
+  }
+} finally {
+  try {
+    server.kill("SIGTERM");
+  } catch { /* already exited */ }
+  await server.status;
+  await lines.cancel().catch(() => {});
+}
+Deno.exit(code);
