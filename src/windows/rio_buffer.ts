@@ -17,7 +17,14 @@ import { BusyError, checkInteger, DisposedError, WinsockError } from "../errors.
 import { trackLeak, untrackLeak } from "../leak.ts";
 import { NativeRegion } from "../memory.ts";
 import { checkBufferId } from "./check.ts";
-import { type BufferState, checkOpen, INTERNAL, progress, type RioContext } from "./rio_context.ts";
+import {
+  type BufferState,
+  cancelUsers,
+  checkOpen,
+  INTERNAL,
+  progress,
+  type RioContext,
+} from "./rio_context.ts";
 
 /** sizeof(SOCKADDR_INET): the least a RIO address slice may hold. */
 export const RIO_ADDRESS_SIZE: number = STRUCTS.SOCKADDR_INET.size;
@@ -32,8 +39,10 @@ const MAX_ULONG = 0xffff_ffff;
  *
  * Disposal deregisters exactly once. Sync dispose throws {@link BusyError}
  * (changing nothing) while any request that used the buffer has not been
- * dequeued; `await using` waits for those completions, so close the sockets
- * first (or the wait lasts until data arrives).
+ * dequeued. `await using` cancels them the only way RIO can, by closing the
+ * sockets that posted them (pending receives complete with
+ * WSA_OPERATION_ABORTED), waits until every one is dequeued, then
+ * deregisters. Declare buffers before sockets and the sockets close first.
  */
 export class RioBuffer implements Disposable, AsyncDisposable {
   /** The memory the registration covers. */
@@ -74,7 +83,7 @@ export class RioBuffer implements Disposable, AsyncDisposable {
     this.length = length;
     this.#ctx = ctx;
     const label = `RioBuffer 0x${id.toString(16)}`;
-    this[INTERNAL] = { id, inFlight: 0, sendsInFlight: 0, closed: false, label };
+    this[INTERNAL] = { id, inFlight: 0, sendsInFlight: 0, closed: false, users: new Map(), label };
     this.#unhold = region.retain(label);
     this.#tracked = tracked;
     if (tracked) ctx.buffers.add(this);
@@ -144,9 +153,14 @@ export class RioBuffer implements Disposable, AsyncDisposable {
     this.close();
   }
 
-  /** Waits until every request that used the buffer is dequeued, then deregisters. */
+  /**
+   * Closes the sockets with requests on this buffer (closesocket → drain),
+   * waits until every such request is dequeued, then deregisters.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
-    while (!this.closed && this.inFlight > 0) await progress(this.#ctx, this[INTERNAL].label);
+    if (this.closed) return;
+    await cancelUsers([this[INTERNAL]]);
+    while (this.inFlight > 0) await progress(this.#ctx, this[INTERNAL].label);
     this.close();
   }
 }
@@ -367,9 +381,11 @@ export class RioBufferPool implements Disposable, AsyncDisposable {
     this.close();
   }
 
-  /** Waits until every slot's requests are dequeued, then closes. */
+  /** Closes the sockets with requests on any slot (closesocket → drain), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
-    while (!this.#closed && this.inFlight > 0) await progress(this.#ctx, "RioBufferPool");
+    if (this.#closed) return;
+    await cancelUsers(this.slots.map((s) => s.buffer[INTERNAL]));
+    while (this.inFlight > 0) await progress(this.#ctx, "RioBufferPool");
     this.close();
   }
 }

@@ -35,6 +35,8 @@ export interface BufferState {
   sendsInFlight: number;
   /** Set once deregistered. */
   closed: boolean;
+  /** Sockets with such requests, and how many each (async dispose cancels them). */
+  readonly users: Map<RioChild, number>;
   /** `RioBuffer #<id>`, for messages. */
   readonly label: string;
 }
@@ -90,6 +92,17 @@ export interface RioContext {
 /** Throws {@link DisposedError} if the session is closed. */
 export function checkOpen(ctx: RioContext, what: string): void {
   if (ctx.closed) throw new DisposedError(`Rio (creating ${what})`);
+}
+
+/**
+ * Async dispose of a registration: RIO cancels requests only by closing
+ * their socket, so the sockets with requests on it are closed and drained
+ * (closesocket → drain), which leaves nothing in flight on it.
+ */
+export async function cancelUsers(states: BufferState[]): Promise<void> {
+  for (const s of states) {
+    for (const socket of [...s.users.keys()]) await socket[Symbol.asyncDispose]();
+  }
 }
 
 /**

@@ -348,8 +348,8 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     this.#userContext[slot] = context;
     this.#data[slot] = data;
     this.#remote[slot] = remote;
-    hold(d, kind, 1);
-    if (r && r !== d) hold(r, kind, 1);
+    hold(d, kind, 1, this);
+    if (r && r !== d) hold(r, kind, 1, this);
     if (kind === RECEIVE) {
       this.#receives++;
       this.#deferredReceives = defer ? this.#deferredReceives + 1 : 0;
@@ -401,8 +401,8 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
       throw new WinsockError(status, "RIODequeueCompletion", `no request in slot ${slot}`);
     }
     const d = data.buffer[INTERNAL];
-    hold(d, kind, -1);
-    if (remote && remote.buffer[INTERNAL] !== d) hold(remote.buffer[INTERNAL], kind, -1);
+    hold(d, kind, -1, this);
+    if (remote && remote.buffer[INTERNAL] !== d) hold(remote.buffer[INTERNAL], kind, -1, this);
     if (kind === RECEIVE) this.#receives--;
     else this.#sends--;
     this.#kind[slot] = 0;
@@ -502,7 +502,10 @@ function checkUsable(s: BufferState, kind: number): void {
   }
 }
 
-function hold(s: BufferState, kind: number, delta: number): void {
+function hold(s: BufferState, kind: number, delta: number, socket: RioUdpSocket): void {
   s.inFlight += delta;
   if (kind === SEND) s.sendsInFlight += delta;
+  const n = (s.users.get(socket) ?? 0) + delta;
+  if (n === 0) s.users.delete(socket);
+  else s.users.set(socket, n);
 }

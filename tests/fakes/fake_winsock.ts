@@ -481,7 +481,13 @@ export class FakeWinsock {
     k.inbox.length = 0;
     const rq = k.rq;
     if (!rq) return;
-    const deferred = this.options.deferredOnClose === "lost" ? [] : rq.deferred;
+    const lost = this.options.deferredOnClose === "lost";
+    if (lost && rq.deferred.length > 0) {
+      this.#violation(
+        `closesocket stranded ${rq.deferred.length} deferred request(s) that never complete`,
+      );
+    }
+    const deferred = lost ? [] : rq.deferred;
     for (const r of [...deferred, ...k.receives, ...k.sends]) {
       this.#complete(r, WSA_OPERATION_ABORTED, 0);
     }
