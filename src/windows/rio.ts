@@ -45,6 +45,8 @@ import { RioUdpSocket, type RioUdpSocketOptions } from "./rio_socket.ts";
  *     if (c.kind === "receive" && c.status === 0) {
  *       // Echo from the receive's own memory: no copy in JS.
  *       socket.sendEx(c.data, c.remote!, "echo", { length: c.bytes });
+ *     } else if (c.kind === "send") {
+ *       socket.receiveEx(data, from, "next"); // the send no longer locks the buffer
  *     }
  *   }
  * }
