@@ -677,6 +677,7 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
    * closes while waiting.
    * @throws {TypeError} for a hostname that is not numeric or of the other family.
    * @throws {RangeError} for a bad port, or more bytes than a slot holds.
+   * @throws {DisposedError} once the socket is closed.
    */
   send(data: Uint8Array | UdpSendSlot, remote: SocketAddress, length?: number): Promise<void> {
     if (this.#owner.closed) throw new DisposedError("UdpSocket");
@@ -731,6 +732,7 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
    * every send slot is busy. Rejects with {@link DisposedError} on close.
    */
   acquire(): Promise<UdpSendSlot> {
+    if (this.#owner.closed) return Promise.reject(new DisposedError("UdpSocket"));
     const slot = this.tryAcquire();
     if (slot) return Promise.resolve(slot);
     const { promise, resolve, reject } = Promise.withResolvers<UdpSendSlot | undefined>();
