@@ -264,3 +264,32 @@ Deno.test("fake: a send locks its whole registration; freed registered memory is
   kernel.VirtualFree(m.p, 0n, 0x8000);
   ws2.WSACleanup();
 });
+
+Deno.test("fake: RQ outstanding limit (code UNCONFIRMED, configurable); completions after RIOCloseCompletionQueue are dropped", () => {
+  for (const rqLimitError of [undefined, WSAEINVAL]) {
+    using fake = installFakeWindows({ winsock: { rqLimitError } });
+    startup(fake);
+    const { ws2, kernel } = fake.api;
+    const rio = fake.api.rio();
+    const m = mem(fake, 4096);
+    const cq = rio.RIOCreateCompletionQueue(8, null)!;
+    const s = rioSocket(fake, m.v, m.p);
+    const rq = rio.RIOCreateRequestQueue(s, 1, 1, 1, 1, cq, cq, 1n)!;
+    const id = rio.RIORegisterBuffer(at(m.p, 1024), 1024);
+    m.v.setBigUint64(64, id, true);
+    m.v.setUint32(72, 0, true);
+    m.v.setUint32(76, 100, true);
+    assert.equal(rio.RIOReceiveEx(rq, at(m.p, 64), 1, null, null, null, null, 0, 1n), 1);
+    assert.equal(rio.RIOReceiveEx(rq, at(m.p, 64), 1, null, null, null, null, 0, 2n), 0);
+    assert.equal(ws2.WSAGetLastError(), rqLimitError ?? WSAENOBUFS);
+    rio.RIOCloseCompletionQueue(cq); // while the RQ still uses it: a violation
+    ws2.closesocket(s); // the aborted receive's completion is silently dropped
+    assert.equal(fake.winsock.queued(cq), 0);
+    assert.equal(rio.RIODequeueCompletion(cq, at(m.p, 2048), 8), RIO_CORRUPT_CQ);
+    rio.RIODeregisterBuffer(id);
+    assert.equal(fake.winsock.violations.length, 1);
+    assert.match(fake.winsock.violations[0], /closed while request queues still use it/);
+    kernel.VirtualFree(m.p, 0n, 0x8000);
+    ws2.WSACleanup();
+  }
+});
