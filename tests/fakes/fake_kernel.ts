@@ -46,7 +46,7 @@ export interface HandleHooks {
 export function fakeKernelCore(base: FakeBase, hooks: HandleHooks[] = []): KernelCore {
   const log = (name: string): void => base.log.record(name);
   return {
-    VirtualAlloc(address, size, type, protect) {
+    VirtualAlloc(address, size, type, protect): Deno.PointerValue {
       log("VirtualAlloc");
       if (address !== null || (type & 0x3000) !== 0x3000 || protect !== 0x04) {
         base.lastError = 87;
@@ -54,11 +54,11 @@ export function fakeKernelCore(base: FakeBase, hooks: HandleHooks[] = []): Kerne
       }
       return base.allocate(BigInt(size));
     },
-    VirtualFree(p, size, type) {
+    VirtualFree(p, size, type): number {
       log("VirtualFree");
       return base.release(p, BigInt(size), type);
     },
-    CreateEventW(sa, manualReset, initial, name) {
+    CreateEventW(sa, manualReset, initial, name): Deno.PointerValue {
       log("CreateEventW");
       if (sa !== null || name !== null) {
         base.lastError = 87;
@@ -66,46 +66,46 @@ export function fakeKernelCore(base: FakeBase, hooks: HandleHooks[] = []): Kerne
       }
       return ptr(base.createEvent(manualReset !== 0, initial !== 0));
     },
-    SetEvent(h) {
+    SetEvent(h): number {
       log("SetEvent");
       if (base.setEvent(addr(h))) return 1;
       base.lastError = 6;
       return 0;
     },
-    ResetEvent(h) {
+    ResetEvent(h): number {
       log("ResetEvent");
       if (base.resetEvent(addr(h))) return 1;
       base.lastError = 6;
       return 0;
     },
-    WaitForSingleObject(h, ms) {
+    WaitForSingleObject(h, ms): number {
       log("WaitForSingleObject");
       if (ms !== 0) throw new Error("fake: a blocking WaitForSingleObject on the JS thread");
       return base.waitNow(addr(h));
     },
-    WaitForSingleObject_nonblocking(h, ms) {
+    WaitForSingleObject_nonblocking(h, ms): Promise<number> {
       log("WaitForSingleObject_nonblocking");
       if (ms === 0xffffffff) throw new Error("fake: an INFINITE wait would pin a pool thread");
       return base.waitAsync(addr(h), ms);
     },
-    CloseHandle(h) {
+    CloseHandle(h): number {
       log("CloseHandle");
       const a = addr(h);
       if (base.closeHandle(a) || hooks.some((k) => k.close?.(a))) return 1;
       base.lastError = 6;
       return 0;
     },
-    CreateFileW() {
+    CreateFileW(): Deno.PointerValue {
       log("CreateFileW");
       throw new Error("fake: CreateFileW is not faked; tests pass fake file handles directly");
     },
-    CancelIoEx(h, overlapped) {
+    CancelIoEx(h, overlapped): number {
       log("CancelIoEx");
       if (overlapped === null && hooks.some((k) => k.cancelAll?.(addr(h)))) return 1;
       base.lastError = 1168; // ERROR_NOT_FOUND
       return 0;
     },
-    GetLastError() {
+    GetLastError(): number {
       return base.lastError;
     },
   };

@@ -45,7 +45,7 @@ export function installFakeWindows(options: FakeWindowsOptions = {}): FakeWindow
     ioring,
     winsock,
     api,
-    [Symbol.dispose]() {
+    [Symbol.dispose](): void {
       setWindowsApi(undefined);
       base.dispose();
     },
