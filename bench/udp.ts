@@ -427,8 +427,11 @@ C io_uring echo (≈190–270k). A V8 \`--prof\` profile of the regio server und
 this load put 53 % of its samples in libc \`syscall\` (io_uring_enter, i.e. the
 kernel's UDP receive and send work) and 3.5 % in JavaScript: what is left is
 the kernel's per-datagram path, and 6× Deno.listenDatagram would mean
-≈900k echoes/s on one core. The same profile is why the load generator
-(also a regio socket) runs close to its core's limit too: see its CPU column.
+≈900k echoes/s on one core. The load generator is a regio socket on the
+same kernel path, so it runs near its core's limit too (its CPU column):
+regio's figure is a floor set by both ends, not by the server alone. The
+machine is shared: rounds that overlapped other jobs vary 2–3×, hence
+every round is listed.
 
 "server CPU %" and "load gen CPU %" are user+system time of each process
 over the run, in % of one core; on loopback each sender's CPU also does the
