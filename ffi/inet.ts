@@ -69,6 +69,10 @@ export function parseIpv6(hostname: string): Uint8Array | null {
 export function formatIpv6(bytes: Uint8Array): string {
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push((bytes[i * 2] << 8) | bytes[i * 2 + 1]);
+  // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad (::ffff:1.2.3.4).
+  if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) {
+    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  }
   let bestStart = -1, bestLen = 0;
   for (let i = 0; i < 8;) {
     if (words[i] !== 0) {

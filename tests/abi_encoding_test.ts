@@ -371,6 +371,8 @@ Deno.test("formatIpv6: RFC 5952 compression (longest run, first on a tie, never 
   };
   assert.equal(formatIpv6(w(0, 0, 0, 0, 0, 0, 0, 0)), "::");
   assert.equal(formatIpv6(w(0, 0, 0, 0, 0, 0, 0, 1)), "::1");
+  assert.equal(formatIpv6(w(0, 0, 0, 0, 0, 0xffff, 0x7f00, 0x0001)), "::ffff:127.0.0.1");
+  assert.equal(formatIpv6(w(0, 0, 0, 0, 1, 0xffff, 0x7f00, 0x0001)), "::1:ffff:7f00:1");
   assert.equal(formatIpv6(w(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)), "2001:db8::1");
   assert.equal(formatIpv6(w(0x2001, 0xdb8, 0, 1, 1, 1, 1, 1)), "2001:db8:0:1:1:1:1:1");
   assert.equal(formatIpv6(w(1, 0, 0, 1, 0, 0, 1, 1)), "1::1:0:0:1:1");
