@@ -11,7 +11,7 @@ import { type FakeWindows, installFakeWindows } from "./fakes/windows.ts";
 import type { FakeIoRingOptions } from "./fakes/fake_ioring.ts";
 import { OP } from "./fakes/fake_ioring.ts";
 import { windowsAllocator } from "../src/windows/api.ts";
-import { NativeRegion } from "../src/memory.ts";
+import { mmapAllocator, NativeRegion } from "../src/memory.ts";
 import {
   BufferRef,
   BusyError,
@@ -616,6 +616,31 @@ Deno.test("a rejected registration is an HResultError and no table", async () =>
   await assert.rejects(ring.registerFiles([]), RangeError);
   await assert.rejects(ring.registerBuffers([]), RangeError);
   await ring.close();
+  assertClean(fake);
+});
+
+Deno.test("a rejected buffer registration releases its regions at once", async () => {
+  using fake = fakeWith();
+  // Memory the fake's VirtualAlloc never handed out: REGISTER_BUFFERS rejects it.
+  using foreign = NativeRegion.allocate(4096, { allocator: mmapAllocator() });
+  using kept = region(64);
+  await using ring = IoRing.create();
+  const live = await ring.registerBuffers([kept]);
+  await assert.rejects(ring.registerBuffers([foreign]), (e: unknown) => {
+    assert.ok(e instanceof HResultError);
+    assert.equal(e.call, "BuildIoRingRegisterBuffers");
+    return true;
+  });
+  // The kernel never took the rejected regions: nothing may keep them held.
+  assert.equal(foreign.holds, 0);
+  foreign.free();
+  // The previous registration is still the kernel's (UNCONFIRMED whether a
+  // failed one replaces it), so its regions stay held until the ring closes.
+  assert.equal(live.live, false);
+  assert.equal(kept.holds, 1);
+  await ring.close();
+  assert.equal(kept.holds, 0);
+  kept.free();
   assertClean(fake);
 });
 

@@ -555,7 +555,8 @@ export class IoRing implements Disposable, AsyncDisposable {
    * Builds a REGISTER_FILES / REGISTER_BUFFERS entry. Its array lives in
    * native memory until the op completes (the kernel may read it until then).
    * A successful buffer registration of generation `gen` releases the holds
-   * of every older one: the kernel no longer uses those buffers.
+   * of every older one (the kernel no longer uses those buffers); a failed
+   * one releases its own.
    */
   #buildRegistration(
     kind: "files" | "buffers",
@@ -585,9 +586,9 @@ export class IoRing implements Disposable, AsyncDisposable {
       invoke: files
         ? (ud) => k.BuildIoRingRegisterFileHandles(ring, count, array, ud)
         : (ud) => k.BuildIoRingRegisterBuffers(ring, count, array, ud),
-      after: files ? undefined : (c) => {
-        if (c.ok) this.#dropBufferHolds(gen);
-      },
+      // Success: older registrations are gone, so their holds go. Failure: the
+      // kernel never took these regions, so only this registration's holds go.
+      after: files ? undefined : (c) => this.#dropBufferHolds(gen, c.ok),
     });
     for (const r of regions) {
       if (r) this.#bufferHolds.push({ gen, drop: r.retain("an IoRing BufferTable") });
@@ -595,10 +596,10 @@ export class IoRing implements Disposable, AsyncDisposable {
     return op;
   }
 
-  #dropBufferHolds(newer: number): void {
+  #dropBufferHolds(gen: number, replaced: boolean): void {
     const keep = [];
     for (const h of this.#bufferHolds) {
-      if (h.gen < newer) h.drop();
+      if (replaced ? h.gen < gen : h.gen === gen) h.drop();
       else keep.push(h);
     }
     this.#bufferHolds = keep;
