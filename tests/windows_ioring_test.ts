@@ -19,6 +19,7 @@ import {
   FileRef,
   HResultError,
   IoRing,
+  RegioError,
   UnsupportedError,
 } from "../src/windows/mod.ts";
 
@@ -29,6 +30,7 @@ const E_ABORT = 0x80004004 | 0;
 const E_HANDLE = 0x80070006 | 0;
 const HR_EOF = 0x80070026 | 0;
 const HR_NOT_FOUND = 0x80070490 | 0;
+const IORING_E_CORRUPT = 0x80460007 | 0;
 const INVALID_HANDLE_VALUE = 0xffff_ffff_ffff_ffffn;
 const text = new TextDecoder();
 
@@ -796,6 +798,33 @@ Deno.test("async close waits for ops that complete after the cancel; nothing is 
   await ring.close(); // idempotent
   ring[Symbol.dispose]();
   assert.equal(fake.base.log.count("CloseIoRing"), 1);
+  buf.free();
+  assertClean(fake);
+});
+
+Deno.test("a failing PopIoRingCompletion makes close reject, freeing nothing, instead of hanging", async () => {
+  using fake = fakeWith();
+  const h = fake.ioring.addFile("abc");
+  const buf = region(64);
+  const ring = IoRing.create();
+  const op = ring.read(FileRef.raw(h), BufferRef.raw(buf), 3, 0);
+  ring.submit();
+  const k = fake.api.kernel as { PopIoRingCompletion: unknown };
+  const pop = k.PopIoRingCompletion;
+  k.PopIoRingCompletion = (): number => IORING_E_CORRUPT;
+  const outcome = await within(ring.close().then(() => "closed", (e: unknown) => e), 2000);
+  assert.ok(outcome instanceof RegioError, `close settled with ${String(outcome)}`);
+  assert.ok(outcome.cause instanceof HResultError);
+  assert.equal(outcome.cause.code, IORING_E_CORRUPT);
+  // Nothing was released under the kernel.
+  assert.equal(fake.base.log.count("CloseIoRing"), 0);
+  assert.equal(ring.closed, false);
+  assert.throws(() => buf.free(), BusyError);
+  assert.equal(op.state, "submitted");
+  // Once popping works again, close can finish the job.
+  k.PopIoRingCompletion = pop;
+  await ring.close();
+  assert.equal((await op.done).result, E_ABORT);
   buf.free();
   assertClean(fake);
 });

@@ -903,7 +903,7 @@ export class IoRing implements Disposable, AsyncDisposable {
         resolve({ submitted, completed, timedOut });
       };
       const listener = (): void => {
-        if (this.#torn || ++completed >= target) finish(false);
+        if (this.#torn || this.#fault !== undefined || ++completed >= target) finish(false);
       };
       if (target === 0) return finish(false);
       this.#listeners.add(listener);
@@ -1010,18 +1010,22 @@ export class IoRing implements Disposable, AsyncDisposable {
       }
     } catch (e) {
       this.#fault = e; // reported by the next call on the ring
+      for (const l of [...this.#listeners]) l(); // waits on the ring end now, not never
     } finally {
       this.#looping = false;
       if (this.#torn) this.#closeEvent();
     }
   }
 
+  /** Resolves at the next completion; rejects once the waiter has failed. */
   #nextCompletion(): Promise<void> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const l = (): void => {
         this.#listeners.delete(l);
-        resolve();
+        if (this.#fault === undefined) resolve();
+        else reject(this.#faultError());
       };
+      if (this.#fault !== undefined) return l();
       this.#listeners.add(l);
       this.#startWaiter();
     });
@@ -1155,9 +1159,11 @@ export class IoRing implements Disposable, AsyncDisposable {
 
   #assertOpen(): void {
     if (this.#closing || this.#torn) throw new DisposedError("IoRing");
-    if (this.#fault !== undefined) {
-      throw new RegioError("the IoRing's completion waiter failed", { cause: this.#fault });
-    }
+    if (this.#fault !== undefined) throw this.#faultError();
+  }
+
+  #faultError(): RegioError {
+    return new RegioError("the IoRing's completion waiter failed", { cause: this.#fault });
   }
 
   // --- closing --------------------------------------------------------------
@@ -1167,6 +1173,8 @@ export class IoRing implements Disposable, AsyncDisposable {
    * then closes the ring and releases its tables, scratch memory and event
    * (CloseIoRing itself neither cancels nor waits). Entries built but never
    * submitted are submitted and cancelled too. Idempotent.
+   * @throws {RegioError} if the completion waiter failed (e.g. PopIoRingCompletion
+   * returned IORING_E_CORRUPT): nothing is released, and close can be retried.
    */
   close(): Promise<void> {
     if (this.#torn) return Promise.resolve();
@@ -1176,8 +1184,10 @@ export class IoRing implements Disposable, AsyncDisposable {
         await this.#cancelAndDrain(() => true);
         while (this.#inFlight > 0) await this.#nextCompletion();
       } catch (e) {
+        // Nothing was released. A waiter fault is reported here, so a retry starts afresh.
         this.#closing = false;
         this.#closePromise = undefined;
+        if (e instanceof RegioError && e.cause === this.#fault) this.#fault = undefined;
         throw e;
       }
       this.#teardown();
@@ -1211,7 +1221,8 @@ export class IoRing implements Disposable, AsyncDisposable {
       if (p.cancellable && p.op.state === "submitted") this.#buildCancel(p.op.userData, p.handle);
     }
     await this.#submitPatiently();
-    await Promise.all(targets.map((p) => p.op.done));
+    // Not `await op.done`: that would never settle if the waiter fails.
+    while (targets.some((p) => p.op.completion === undefined)) await this.#nextCompletion();
   }
 
   /** #submitNow, waiting for completions while the CQ is too full to take more. */
