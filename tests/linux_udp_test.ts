@@ -359,3 +359,68 @@ Deno.test({
     assert.equal(ring.droppedCompletions, 0);
   },
 });
+
+Deno.test({
+  name:
+    "linux udp: sends hold the buffer ring (their memory) and the file table; disposed ones refuse sends",
+  ignore,
+  async fn(): Promise<void> {
+    await using ring = Uring.create();
+    using server = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using client = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(8192);
+    const files = ring.registerFiles([client.fd]);
+    const buffers = ring.registerBufferRing({ region, count: 2, bufferSize: 1024 });
+    const sent: number[] = [];
+    await using sender = ring.openDatagramEndpoint({
+      files,
+      index: 0,
+      buffers,
+      onMessage(): void {},
+      onSent: (_token, result) => sent.push(result),
+    });
+    const addrLength = encodeSockaddr(server.localAddress, region.view, 4096);
+    region.bytes.set([1, 2, 3], 5000);
+    // Queued, not yet submitted: the SEND reads [5000, 5003) of the region when it runs.
+    sender.sendTo(5000, 3, 4096, addrLength);
+    assert.equal(sender.receiving, false, "a send-only endpoint: no receive holds the ring");
+    assert.throws(() => buffers[Symbol.dispose](), BusyError, "the ring holds the send's memory");
+    assert.throws(() => files[Symbol.dispose](), BusyError);
+    assert.throws(() => region.free(), BusyError);
+    assert.equal(buffers.inFlight, 1);
+    await within(5000, buffers[Symbol.asyncDispose](), "buffer ring drain waits for the send");
+    assert.deepEqual(sent, [3]);
+    assert.equal(region.holds, 0);
+    // The region is no longer held, so the endpoint must not hand it to the kernel again.
+    assert.throws(() => sender.sendTo(5000, 3, 4096, addrLength), DisposedError);
+    assert.equal(ring.inFlight, 0, "nothing was queued");
+    await files[Symbol.asyncDispose]();
+  },
+});
+
+Deno.test({
+  name: "linux udp: a send through a disposed file table is refused, not sent via a newer table",
+  ignore,
+  async fn(): Promise<void> {
+    await using ring = Uring.create();
+    using server = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using client = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(8192);
+    const files = ring.registerFiles([client.fd]);
+    await using buffers = ring.registerBufferRing({ region, count: 2, bufferSize: 1024 });
+    await using sender = ring.openDatagramEndpoint({
+      files,
+      index: 0,
+      buffers,
+      onMessage(): void {},
+    });
+    files.close();
+    // Slot 0 of a new table is another socket: a stale index must not reach it.
+    await using other = ring.registerFiles([server.fd]);
+    assert.equal(other.length, 1);
+    const addrLength = encodeSockaddr(server.localAddress, region.view, 4096);
+    assert.throws(() => sender.sendTo(5000, 3, 4096, addrLength), DisposedError);
+    assert.throws(() => sender.start(), DisposedError);
+    assert.equal(ring.inFlight, 0, "nothing was queued");
+  },
+});

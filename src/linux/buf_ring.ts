@@ -36,7 +36,7 @@ const APP = 0; // a completion handed it to the application
 
 /** Internal state of a {@link ProvidedBufferRing}. */
 export interface BufferRingState {
-  /** Lifecycle and in-flight count (receives that select from the group). */
+  /** Lifecycle and in-flight count (receives that select from the group, sends from its region). */
   readonly life: Lifecycle;
   /** The group id (`buf_group`). */
   readonly groupId: number;

@@ -77,7 +77,10 @@ export interface DatagramEndpointOptions {
   files: FileTable;
   /** The socket's slot in `files`. */
   index: number;
-  /** The provided buffers receives land in; `sendTo` offsets are in its region too. */
+  /**
+   * The provided buffers receives land in; `sendTo` offsets are in its region
+   * too, so sends count as operations on it (it cannot be disposed under them).
+   */
   buffers: ProvidedBufferRing;
   /** Room reserved for the peer address in each buffer (default 28, `sockaddr_in6`). */
   nameLength?: number;
@@ -184,7 +187,10 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     return this.#armed;
   }
 
-  /** Starts receiving (idempotent). The SQE goes to the kernel with the next batch. */
+  /**
+   * Starts receiving (idempotent). The SQE goes to the kernel with the next batch.
+   * @throws {DisposedError} once the endpoint, its file table or its buffer ring is disposed.
+   */
   start(): void {
     this.#assertOpen();
     this.#wanted = true;
@@ -208,14 +214,15 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     core.set32(w, IO_URING_SQE.op_flags, SOCK.MSG_TRUNC);
     core.set16(w, IO_URING_SQE.buf_group, this.#ring.groupId);
     this.#armed = true;
-    this.#begin(true);
+    this.#begin();
   }
 
   /**
    * Queues a SEND of `[offset, offset+length)` of the buffer ring's region to
    * the sockaddr at `[addrOffset, addrOffset+addrLength)` of the same region.
    * The payload must stay untouched until `onSent(token, …)`.
-   * @throws {RangeError} for a slice outside the region or a bad token.
+   * @throws {RangeError} for a slice outside the region or a bad token;
+   *   {@link DisposedError} once the endpoint, its file table or its buffer ring is disposed.
    */
   sendTo(offset: number, length: number, addrOffset: number, addrLength: number, token = 0): void {
     this.#assertOpen();
@@ -229,7 +236,8 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   /**
    * Sends `length` bytes from the payload of buffer `bufferId` back to the
    * peer recorded in it, then recycles the buffer when the send completes.
-   * @throws {RangeError} for a bad ID, a buffer the application does not own, or a bad length.
+   * @throws {RangeError} for a bad ID, a buffer the application does not own, or a bad length;
+   *   {@link DisposedError} once the endpoint, its file table or its buffer ring is disposed.
    */
   reply(bufferId: number, length: number): void {
     this.#assertOpen();
@@ -266,26 +274,28 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     core.set32(w, IO_URING_SQE.len, length);
     core.set64(w, IO_URING_SQE.addr2, this.#base + addrOffset);
     core.set16(w, IO_URING_SQE.addr_len, addrLength);
-    this.#begin(false);
+    this.#begin();
   }
 
-  #begin(recv: boolean): void {
+  // Every op uses both registrations: the socket's slot, and the buffer ring,
+  // which holds the region that receives fill and sends read.
+  #begin(): void {
     this.#inFlight++;
     this.#files.life.begin();
-    if (recv) this.#ring.life.begin();
+    this.#ring.life.begin();
     this.#core.expect(1);
   }
 
-  #end(recv: boolean): void {
+  #end(): void {
     this.#inFlight--;
     this.#files.life.end();
-    if (recv) this.#ring.life.end();
+    this.#ring.life.end();
     this.#core.expect(-1);
   }
 
   #complete(token: number, res: number, flags: number): void {
     if (token === RECV) return this.#received(res, flags);
-    this.#end(false);
+    this.#end();
     const isReply = (token & REPLY) !== 0;
     const id = isReply ? token & 0xffff : token;
     if (isReply && !this.#ring.life.disposed) this.#buffers.recycle(id);
@@ -313,7 +323,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     if (flags & IORING_CQE.F_MORE) return;
     // Final CQE: the kernel ended the multishot (CQ full, error, cancel, dry ring).
     this.#armed = false;
-    this.#end(true);
+    this.#end();
     if (!this.#wanted || this.#closing) return;
     if (res === -ERRNO.ENOBUFS) {
       if (this.#ring.available() > 0) this.#arm(); // otherwise the next recycle re-arms
@@ -359,8 +369,11 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     }
   }
 
+  /** A disposed table's slot may name another socket, and a disposed ring no longer holds the region. */
   #assertOpen(): void {
     if (this.#closing) throw new DisposedError("DatagramEndpoint");
+    this.#files.life.assertLive();
+    this.#ring.life.assertLive();
   }
 
   /**
