@@ -251,6 +251,21 @@ Deno.test("EOF: 0x80070026 at or after the end, a short read before it, zero-len
   assertClean(fake);
 });
 
+Deno.test("-0 is 0 (Deno's FFI rejects -0 for a u32): a zero-length read, op code 0", async () => {
+  using fake = fakeWith();
+  const h = fake.ioring.addFile("abc");
+  using buf = region(64);
+  await using ring = IoRing.create();
+  const zero = ring.read(FileRef.raw(h), BufferRef.raw(buf), -0, 0);
+  ring.submit();
+  fake.ioring.completeAll();
+  assert.equal(await zero.bytes(), 0);
+  assert.equal(ring.isSupported(-0), true); // IORING_OP_NOP
+  await ring.close();
+  buf.free();
+  assertClean(fake);
+});
+
 Deno.test("bad refs are RangeErrors before any FFI call", async () => {
   using fake = fakeWith();
   const h = fake.ioring.addFile("x");

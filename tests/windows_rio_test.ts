@@ -647,6 +647,7 @@ Deno.test("wait: RIONotify is armed once (WSAEALREADY never reached), timeouts k
     maxOutstandingSend: 2,
   });
   assert.throws(() => cq.wait({ timeoutMs: 0xffff_ffff }), RangeError, "INFINITE is refused");
+  assert.equal(await cq.wait({ timeoutMs: -0 }), false, "-0 is 0 (a u32 FFI argument)");
   assert.equal(await cq.wait({ timeoutMs: 5 }), false);
   assert.equal(cq.notifyArmed, true);
   assert.equal(await cq.wait({ timeoutMs: 5 }), false);

@@ -467,8 +467,7 @@ export class IoRing implements Disposable, AsyncDisposable {
     this.#assertOpen();
     const code = typeof op === "number" ? op : OP_CODES[op];
     if (code === undefined) throw new RangeError(`unknown I/O ring operation ${String(op)}`);
-    checkInteger("op", code, 0, MAX_U32);
-    return this.#k.IsIoRingOpSupported(this.#ring, code) !== 0;
+    return this.#k.IsIoRingOpSupported(this.#ring, checkInteger("op", code, 0, MAX_U32)) !== 0;
   }
 
   // --- registration ---------------------------------------------------------
@@ -662,7 +661,7 @@ export class IoRing implements Disposable, AsyncDisposable {
   ): IoRingOperation {
     this.#assertOpen();
     this.#checkFile(file);
-    this.#checkBuffer(buffer, length);
+    length = this.#checkBuffer(buffer, length);
     const offset = fileOffsetValue(fileOffset);
     const flags = this.#sqeFlags(options);
     const k = this.#k;
@@ -703,7 +702,7 @@ export class IoRing implements Disposable, AsyncDisposable {
     this.#assertOpen();
     const build = this.#requireOp("BuildIoRingWriteFile", 300, "write");
     this.#checkFile(file);
-    this.#checkBuffer(buffer, length);
+    length = this.#checkBuffer(buffer, length);
     const offset = fileOffsetValue(fileOffset);
     const flags = this.#sqeFlags(options);
     const writeFlags = options.writeThrough ? IORING_FLAGS.FILE_WRITE_FLAGS_WRITE_THROUGH : 0;
@@ -1106,11 +1105,12 @@ export class IoRing implements Disposable, AsyncDisposable {
     if (file.table) this.#checkTable(file.table, "FileHandleTable");
   }
 
-  #checkBuffer(buffer: BufferRef, length: number): void {
+  /** Returns `length` checked, with -0 made 0 (Deno's FFI rejects -0 for a u32). */
+  #checkBuffer(buffer: BufferRef, length: number): number {
     if (!BufferRef.is(buffer)) throw new TypeError(`expected a BufferRef, got ${String(buffer)}`);
     if (buffer.table) this.#checkTable(buffer.table, "BufferTable");
     else buffer.region!.pointer; // DisposedError if the region was freed
-    checkInteger("length", length, 0, buffer.length);
+    return checkInteger("length", length, 0, buffer.length);
   }
 
   #checkTable(t: FileHandleTable | BufferTable, what: string): void {

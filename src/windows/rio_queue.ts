@@ -245,9 +245,9 @@ export class RioCompletionQueue implements Disposable, AsyncDisposable {
       throw new TypeError('this completion queue was created with notify: "poll"; call dequeue()');
     }
     // Never INFINITE (0xFFFFFFFF): a pool thread would be pinned forever.
-    checkInteger("timeoutMs", options.timeoutMs, 0, KERNEL.INFINITE - 1);
+    const timeoutMs = checkInteger("timeoutMs", options.timeoutMs, 0, KERNEL.INFINITE - 1);
     if (this.#backlog.length > 0) return Promise.resolve(true);
-    return this.#shared(options.timeoutMs);
+    return this.#shared(timeoutMs);
   }
 
   #shared(timeoutMs: number): Promise<boolean> {

@@ -5,9 +5,12 @@
  * it through the same `WindowsApi` interface as the real DLLs.
  */
 
-import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
+import { type Kernelbase, kernelbaseSymbols } from "../../ffi/windows/kernelbase.ts";
+import { ws2Symbols } from "../../ffi/windows/ws2_32.ts";
+import { rioDefinitions, type RioFunctions } from "../../ffi/windows/rio_table.ts";
 import { setWindowsApi, type WindowsApi } from "../../src/windows/api.ts";
 import { FakeBase } from "./fake_base.ts";
+import { withFfiArgChecks } from "./ffi_args.ts";
 import { fakeKernelCore } from "./fake_kernel.ts";
 import { type FakeIoRingOptions, FakeIoRingOs } from "./fake_ioring.ts";
 import { FakeWinsock, type FakeWinsockOptions } from "./fake_winsock.ts";
@@ -33,12 +36,18 @@ export function installFakeWindows(options: FakeWindowsOptions = {}): FakeWindow
   const base = new FakeBase();
   const ioring = new FakeIoRingOs(base, options.ioring);
   const winsock = new FakeWinsock(base, options.winsock);
-  const kernel = {
+  // Every call is checked as Deno's FFI checks it (e.g. -0 for a u32 throws).
+  const kernel = withFfiArgChecks(kernelbaseSymbols, {
     ...fakeKernelCore(base, [ioring.hooks, winsock.hooks]),
     ...ioring.symbols(),
-  } as Kernelbase;
-  const ws2 = winsock.ws2();
-  const api: WindowsApi = { kernel, ws2, rio: () => winsock.rio() };
+  } as Kernelbase);
+  const ws2 = withFfiArgChecks(ws2Symbols, winsock.ws2());
+  let rio: RioFunctions | undefined;
+  const api: WindowsApi = {
+    kernel,
+    ws2,
+    rio: () => (rio ??= withFfiArgChecks(rioDefinitions, winsock.rio())),
+  };
   setWindowsApi(api);
   return {
     base,
