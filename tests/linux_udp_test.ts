@@ -424,3 +424,47 @@ Deno.test({
     assert.equal(ring.inFlight, 0, "nothing was queued");
   },
 });
+
+Deno.test({
+  name: "linux udp: a buffer being replied from is neither released nor replied from again",
+  ignore,
+  async fn(): Promise<void> {
+    await using ring = Uring.create();
+    using server = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using client = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(8192);
+    await using files = ring.registerFiles([server.fd, client.fd]);
+    await using buffers = ring.registerBufferRing({ region, count: 4, bufferSize: 1024 });
+    const received: number[] = [];
+    const replies: [number, number][] = [];
+    await using echo = ring.openDatagramEndpoint({
+      files,
+      index: 0,
+      buffers,
+      onMessage: (m) => received.push(m.bufferId),
+      onSent: (token, result, isReply) => isReply && replies.push([token, result]),
+    });
+    await using sender = ring.openDatagramEndpoint({
+      files,
+      index: 1,
+      buffers,
+      onMessage(): void {},
+    });
+    echo.start();
+    const addrLength = encodeSockaddr(server.localAddress, region.view, 6000);
+    sender.sendTo(7000, 5, 6000, addrLength);
+    await collect(received, 1, "datagram");
+    const bid = received[0];
+    assert.equal(buffers.owned(bid), true);
+    echo.reply(bid, 5);
+    // The SEND reads this buffer until its completion: the kernel must not get it back before.
+    assert.equal(buffers.owned(bid), false);
+    assert.throws(() => echo.release(bid), /reply/);
+    assert.throws(() => buffers.recycle(bid), /reply/);
+    assert.throws(() => echo.reply(bid, 5), RangeError);
+    await collect(replies, 1, "reply completion");
+    assert.deepEqual(replies, [[bid, 5]]);
+    assert.equal(buffers.available, 4, "recycled once, by the reply's completion");
+    assert.throws(() => echo.release(bid), /already the kernel's/);
+  },
+});

@@ -33,6 +33,7 @@ export interface BufferRingOptions {
 
 const KERNEL = 1; // the kernel may hand the buffer out
 const APP = 0; // a completion handed it to the application
+const LENT = 2; // a reply's SEND reads it; it goes back to the kernel on that SEND's completion
 
 /** Internal state of a {@link ProvidedBufferRing}. */
 export interface BufferRingState {
@@ -42,6 +43,10 @@ export interface BufferRingState {
   readonly groupId: number;
   /** Marks `bid` as handed out by a completion; false if it was not the kernel's. */
   take(bid: number): boolean;
+  /** Marks the application's buffer `bid` as read by a reply in flight (see {@link giveBack}). */
+  lend(bid: number): void;
+  /** The reply reading `bid` completed: the buffer goes back to the kernel (unless disposed). */
+  giveBack(bid: number): void;
   /** Buffers in the kernel's hands. */
   available(): number;
   /** The receiver's hook, called after each recycle. */
@@ -149,6 +154,12 @@ export class ProvidedBufferRing extends Registration {
       life: this.#life,
       groupId,
       take: (bid) => this.#take(bid),
+      lend: (bid) => {
+        this.#state[bid] = LENT;
+      },
+      giveBack: (bid) => {
+        if (this.#state[bid] === LENT && !this.#life.disposed) this.#publish(bid);
+      },
       available: () => this.#available,
       onRecycle: (hook) => {
         this.#onRecycle = hook;
@@ -167,7 +178,10 @@ export class ProvidedBufferRing extends Registration {
     return this.offset + bid * this.bufferSize;
   }
 
-  /** True while buffer `bid` belongs to the application (a completion handed it out). */
+  /**
+   * True while buffer `bid` belongs to the application: a completion handed it
+   * out, and it is neither recycled nor being replied from.
+   */
   owned(bid: number): boolean {
     checkInteger("buffer id", bid, 0, this.count - 1);
     return this.#state[bid] === APP;
@@ -175,14 +189,25 @@ export class ProvidedBufferRing extends Registration {
 
   /**
    * Gives buffer `bid` back to the kernel.
-   * @throws {RangeError} for a bad ID; {@link RegioError} if the kernel already has it.
+   * @throws {RangeError} for a bad ID; {@link RegioError} if the kernel already has it,
+   *   or a reply in flight still reads it (it is recycled when that send completes).
    */
   recycle(bid: number): void {
     this.#life.assertLive();
     checkInteger("buffer id", bid, 0, this.count - 1);
-    if (this.#state[bid] !== APP) {
+    if (this.#state[bid] === KERNEL) {
       throw new RegioError(`buffer ${bid} of group ${this.groupId} is already the kernel's`);
     }
+    if (this.#state[bid] === LENT) {
+      throw new RegioError(
+        `buffer ${bid} of group ${this.groupId} is being sent by a reply; ` +
+          "it goes back to the kernel when that send completes",
+      );
+    }
+    this.#publish(bid);
+  }
+
+  #publish(bid: number): void {
     this.#add(bid);
     Atomics.store(this.#tail16, IO_URING_BUF.RING_TAIL >>> 1, this.#tail);
     this.#onRecycle?.();

@@ -243,7 +243,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#assertOpen();
     if (!this.#buffers.owned(bufferId)) {
       throw new RangeError(
-        `buffer ${bufferId} is not the application's (not received, or recycled)`,
+        `buffer ${bufferId} is not the application's (not received, recycled, or being replied from)`,
       );
     }
     const at = this.#buffers.bufferOffset(bufferId);
@@ -254,6 +254,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
       this.#nameLength,
     );
     this.#send(at + HEADER + this.#nameLength, length, at + HEADER, nameLength, REPLY | bufferId);
+    this.#ring.lend(bufferId);
   }
 
   /** Gives buffer `bufferId` back to the kernel without replying. */
@@ -298,7 +299,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#end();
     const isReply = (token & REPLY) !== 0;
     const id = isReply ? token & 0xffff : token;
-    if (isReply && !this.#ring.life.disposed) this.#buffers.recycle(id);
+    if (isReply) this.#ring.giveBack(id);
     if (!this.#onSent) return;
     try {
       this.#onSent(id, res, isReply);
