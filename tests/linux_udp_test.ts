@@ -468,3 +468,53 @@ Deno.test({
     assert.throws(() => echo.release(bid), /already the kernel's/);
   },
 });
+
+Deno.test({
+  name: "linux udp: endpoints sharing a buffer ring each re-arm after it ran dry",
+  ignore,
+  async fn(): Promise<void> {
+    await using ring = Uring.create();
+    using a = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using b = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using client = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(8192);
+    await using files = ring.registerFiles([a.fd, b.fd, client.fd]);
+    await using shared = ring.registerBufferRing({ region, count: 2, bufferSize: 1024 });
+    const got: number[] = [];
+    await using first = ring.openDatagramEndpoint({
+      files,
+      index: 0,
+      buffers: shared,
+      onMessage: (m) => got.push(m.bufferId), // kept: the shared ring runs dry
+    });
+    await using second = ring.openDatagramEndpoint({
+      files,
+      index: 1,
+      buffers: shared,
+      onMessage: (m) => second.release(m.bufferId),
+    });
+    using sendRegion = NativeRegion.allocate(4096);
+    await using sendBuffers = ring.registerBufferRing({
+      region: sendRegion,
+      count: 1,
+      bufferSize: 1024,
+    });
+    await using sender = ring.openDatagramEndpoint({
+      files,
+      index: 2,
+      buffers: sendBuffers,
+      onMessage(): void {},
+    });
+    first.start();
+    second.start();
+    const addrLength = encodeSockaddr(a.localAddress, sendRegion.view, 2048);
+    for (let i = 0; i < 3; i++) sender.sendTo(3000, 1, 2048, addrLength, i);
+    await collect(got, 2, "two datagrams");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(first.receiving, false, "the dry ring ended the first endpoint's receive");
+    assert.equal(second.receiving, true);
+    for (const bid of [...got]) first.release(bid);
+    await collect(got, 3, "the third datagram, after the first endpoint re-armed");
+    first.release(got[2]);
+  },
+});

@@ -49,8 +49,11 @@ export interface BufferRingState {
   giveBack(bid: number): void;
   /** Buffers in the kernel's hands. */
   available(): number;
-  /** The receiver's hook, called after each recycle. */
-  onRecycle(hook: (() => void) | undefined): void;
+  /**
+   * Adds a hook called after each recycle (a receiver that ran dry re-arms
+   * there; several receivers may share the ring). Returns its remover.
+   */
+  onRecycle(hook: () => void): () => void;
 }
 
 let stateOf: (ring: ProvidedBufferRing) => BufferRingState;
@@ -81,7 +84,7 @@ export class ProvidedBufferRing extends Registration {
   readonly #base: number;
   #tail = 0;
   #available = 0;
-  #onRecycle: (() => void) | undefined;
+  #onRecycle: (() => void)[] = [];
   readonly #internal: BufferRingState;
 
   static {
@@ -162,7 +165,10 @@ export class ProvidedBufferRing extends Registration {
       },
       available: () => this.#available,
       onRecycle: (hook) => {
-        this.#onRecycle = hook;
+        this.#onRecycle = [...this.#onRecycle, hook];
+        return () => {
+          this.#onRecycle = this.#onRecycle.filter((h) => h !== hook);
+        };
       },
     };
   }
@@ -210,7 +216,8 @@ export class ProvidedBufferRing extends Registration {
   #publish(bid: number): void {
     this.#add(bid);
     Atomics.store(this.#tail16, IO_URING_BUF.RING_TAIL >>> 1, this.#tail);
-    this.#onRecycle?.();
+    const hooks = this.#onRecycle;
+    for (let i = 0; i < hooks.length; i++) hooks[i]();
   }
 
   #add(bid: number): void {

@@ -122,6 +122,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   readonly #onSent: ((token: number, result: number, isReply: boolean) => void) | undefined;
   readonly #onError: ((error: ErrnoError) => void) | undefined;
   readonly #child: Child;
+  readonly #stopWatching: () => void;
   #inFlight = 0;
   #armed = false;
   #wanted = false; // should be receiving
@@ -165,7 +166,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
       cancelFor: (user) => this.#cancelFor(user),
     };
     this.#sinkId = core.addSink(sink);
-    this.#ring.onRecycle(() => {
+    this.#stopWatching = this.#ring.onRecycle(() => {
       if (this.#wanted && !this.#armed && !this.#closing) this.#arm();
     });
     this.#child = {
@@ -386,7 +387,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     if (this.#closed) return;
     if (this.#inFlight > 0) throw new BusyError("DatagramEndpoint", this.#inFlight);
     this.#closing = this.#closed = true;
-    this.#ring.onRecycle(undefined);
+    this.#stopWatching();
     this.#core.removeSink(this.#sinkId);
     this.#core.disown(this.#child);
     this.#msghdr.free();
