@@ -36,17 +36,20 @@ import {
   HRESULT,
   INVALID_HANDLE_VALUE,
   IORING_FLAGS,
-  IORING_OP,
-  readCapabilities,
-  readCqe,
-  readInfo,
   writeBufferInfo,
-  writeBufferRef,
-  writeHandleRef,
 } from "../../ffi/windows/abi.ts";
-import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
-import { windowsAllocator, windowsApi } from "./api.ts";
+import { windowsAllocator } from "./api.ts";
 import { checkHandle, checkHResult } from "./check.ts";
+import {
+  type IoRingCapabilities,
+  type IoRingOpName,
+  laterBuilder,
+  OP_CODES,
+  queryCapabilities,
+  type RingKernel,
+  ringKernel,
+} from "./ioring_kernel.ts";
+import { allocate, type Memory, PAGE, RingScratch } from "./ioring_memory.ts";
 import {
   type IoRingCompletion,
   IoRingOperation,
@@ -55,145 +58,32 @@ import {
   settleOperation,
 } from "./ioring_op.ts";
 import {
-  BufferRef,
+  type BuildOptions,
+  flushMode,
+  type FlushOptions,
+  type IoRingOptions,
+  sqeFlags,
+  type SubmitResult,
+  type SubmitWaitOptions,
+  writeFlags,
+  type WriteOptions,
+} from "./ioring_options.ts";
+import {
+  type BufferRef,
   BufferTable,
+  checkBufferRef,
+  checkFileRef,
   FileHandleTable,
-  FileRef,
+  type FileRef,
   handleValue,
+  refTables,
   type TableHost,
   tableState,
 } from "./ioring_tables.ts";
-
-/** What QueryIoRingCapabilities reports. */
-export interface IoRingCapabilities {
-  /** Highest IORING_VERSION (1, 2, 300, 400, or a newer integer). */
-  readonly maxVersion: number;
-  /** Largest submission queue. */
-  readonly maxSubmissionQueueSize: number;
-  /** Largest completion queue. */
-  readonly maxCompletionQueueSize: number;
-  /** IORING_FEATURE_FLAGS bits. */
-  readonly featureFlags: number;
-  /** IORING_FEATURE_SET_COMPLETION_EVENT: completions can signal an event. */
-  readonly completionEvent: boolean;
-}
-
-/** Options for {@link IoRing.create}. */
-export interface IoRingOptions {
-  /** IORING_VERSION; default the OS maximum. Note IORING_VERSION_3 is 300 and _4 is 400. */
-  version?: number;
-  /** Requested SQ size (a minimum; the OS rounds up). Default 256, capped at the OS maximum. */
-  submissionQueueSize?: number;
-  /** Requested CQ size (the OS makes it at least 2× the SQ). Default 2× the SQ size. */
-  completionQueueSize?: number;
-  /** IORING_CREATE_SKIP_BUILDER_PARAM_CHECKS: errors then show up in CQEs instead. */
-  skipBuilderParamChecks?: boolean;
-  /** Longest single completion-event wait in ms (default 1000; at most 50 on IORING_VERSION_1). */
-  waitTimeoutMs?: number;
-  /** Polling interval in ms when the OS has no completion event (default 5). */
-  pollIntervalMs?: number;
-}
-
-/** Options shared by the builders. */
-export interface BuildOptions {
-  /** IOSQE_FLAGS_DRAIN_PRECEDING_OPS: start only after every earlier entry completed (version 300+). */
-  drainPreceding?: boolean;
-}
-
-/** Options for {@link IoRing.write} and {@link IoRing.writeGather}. */
-export interface WriteOptions extends BuildOptions {
-  /** FILE_WRITE_FLAGS_WRITE_THROUGH (fails on a handle opened for cached I/O). */
-  writeThrough?: boolean;
-}
-
-/** FILE_FLUSH_MODE, by name. */
-export type FlushMode = "default" | "data" | "minMetadata" | "noSync";
-
-/** Options for {@link IoRing.flush}. */
-export interface FlushOptions extends BuildOptions {
-  /** Default `"default"` (FILE_FLUSH_DEFAULT). */
-  mode?: FlushMode;
-}
-
-/** Options for a waiting {@link IoRing.submit}. */
-export interface SubmitWaitOptions {
-  /** Completions to wait for: a count, or `"all"` in flight. */
-  wait: number | "all";
-  /** Give up after this many ms (default: no limit). */
-  timeoutMs?: number;
-}
-
-/** What a waiting {@link IoRing.submit} saw. */
-export interface SubmitResult {
-  /** Entries submitted by this call. */
-  readonly submitted: number;
-  /** Completions reaped while waiting. */
-  readonly completed: number;
-  /** True if `timeoutMs` passed first. */
-  readonly timedOut: boolean;
-}
-
-/** I/O ring operation names for {@link IoRing.isSupported}. */
-export type IoRingOpName =
-  | "nop"
-  | "read"
-  | "registerFiles"
-  | "registerBuffers"
-  | "cancel"
-  | "write"
-  | "flush"
-  | "readScatter"
-  | "writeGather";
-
-const OP_CODES: Record<IoRingOpName, number> = {
-  nop: IORING_OP.IORING_OP_NOP,
-  read: IORING_OP.IORING_OP_READ,
-  registerFiles: IORING_OP.IORING_OP_REGISTER_FILES,
-  registerBuffers: IORING_OP.IORING_OP_REGISTER_BUFFERS,
-  cancel: IORING_OP.IORING_OP_CANCEL,
-  write: IORING_OP.IORING_OP_WRITE,
-  flush: IORING_OP.IORING_OP_FLUSH,
-  readScatter: IORING_OP.IORING_OP_READ_SCATTER,
-  writeGather: IORING_OP.IORING_OP_WRITE_GATHER,
-};
-
-const FLUSH_MODES: Record<FlushMode, number> = {
-  default: IORING_FLAGS.FILE_FLUSH_DEFAULT,
-  data: IORING_FLAGS.FILE_FLUSH_DATA,
-  minMetadata: IORING_FLAGS.FILE_FLUSH_MIN_METADATA,
-  noSync: IORING_FLAGS.FILE_FLUSH_NO_SYNC,
-};
-
-/** The l1-1-0 symbols every ring needs (Windows 11 build 22000+). */
-const V1_SYMBOLS = [
-  "QueryIoRingCapabilities",
-  "IsIoRingOpSupported",
-  "CreateIoRing",
-  "GetIoRingInfo",
-  "SubmitIoRing",
-  "CloseIoRing",
-  "PopIoRingCompletion",
-  "SetIoRingCompletionEvent",
-  "BuildIoRingCancelRequest",
-  "BuildIoRingReadFile",
-  "BuildIoRingRegisterFileHandles",
-  "BuildIoRingRegisterBuffers",
-] as const;
-
-/** kernelbase with the l1-1-0 symbols known to be present. */
-type RingKernel = Kernelbase & { [K in (typeof V1_SYMBOLS)[number]]: NonNullable<Kernelbase[K]> };
+import { CompletionWaiter } from "./ioring_waiter.ts";
 
 const MAX_U32 = 0xffff_ffff;
-const PAGE = 4096;
 const ABANDONED: IoRingCompletion = { result: HRESULT.E_ABORT, information: 0, ok: false };
-
-// Scratch page layout: the 16-byte refs at 16-byte-aligned offsets, then out-params.
-const AT_FILE_REF = 0;
-const AT_BUFFER_REF = 16;
-const AT_CQE = 32;
-const AT_INFO = 64;
-const AT_SUBMITTED = 96;
-const AT_HANDLE = 104;
 
 // Unique in the process (cancel targets are matched by userData), never 0.
 let nextUserData = 0n;
@@ -203,13 +93,6 @@ const owners = new WeakMap<
   IoRingOperation,
   { ring: IoRing; handle: bigint; cancellable: boolean }
 >();
-
-/** Native memory the kernel reads after a call returns (registration arrays, segment lists). */
-interface Memory {
-  readonly pointer: Deno.PointerObject;
-  readonly view: DataView;
-  free(): void;
-}
 
 /** The ring's record of one operation it has built. */
 interface Pending {
@@ -222,32 +105,6 @@ interface Pending {
   /** Drops holds, table counts and per-op memory; runs exactly once. */
   release(): void;
   after?(c: IoRingCompletion): void;
-}
-
-function kernel(): Kernelbase {
-  return windowsApi().kernel;
-}
-
-function ringKernel(): RingKernel {
-  const k = kernel();
-  const missing = V1_SYMBOLS.filter((name) => k[name] === null);
-  if (missing.length > 0) {
-    throw new UnsupportedError(
-      "I/O ring (kernelbase.dll CreateIoRing)",
-      `it needs Windows 11 build 22000 or later; this kernelbase.dll lacks ${missing.join(", ")}`,
-    );
-  }
-  return k as RingKernel;
-}
-
-function queryCapabilities(k: RingKernel): IoRingCapabilities {
-  const bytes = new Uint8Array(16);
-  checkHResult(k.QueryIoRingCapabilities(Deno.UnsafePointer.of(bytes)), "QueryIoRingCapabilities");
-  const c = readCapabilities(new DataView(bytes.buffer), 0);
-  return {
-    ...c,
-    completionEvent: (c.featureFlags & IORING_FLAGS.IORING_FEATURE_SET_COMPLETION_EVENT) !== 0,
-  };
 }
 
 function fileOffsetValue(offset: number | bigint): bigint {
@@ -292,18 +149,9 @@ export class IoRing implements Disposable, AsyncDisposable {
   readonly #k: RingKernel;
   readonly #allocator: Allocator;
   readonly #ring: Deno.PointerObject;
-  readonly #scratch: Memory;
-  readonly #view: DataView;
-  readonly #fileRefPtr: Deno.PointerObject;
-  readonly #bufferRefPtr: Deno.PointerObject;
-  readonly #cqePtr: Deno.PointerObject;
-  readonly #submittedPtr: Deno.PointerObject;
+  readonly #scratch: RingScratch;
   readonly #host: TableHost;
-  readonly #sliceMs: number;
-  readonly #pollMs: number;
-  #event: Deno.PointerObject | null;
-  #eventClosed = false;
-  #useEvent: boolean;
+  readonly #waiter: CompletionWaiter;
 
   readonly #ops = new Map<bigint, Pending>();
   #queue: Pending[] = [];
@@ -318,12 +166,7 @@ export class IoRing implements Disposable, AsyncDisposable {
   /** Does a zero-count registration unregister (header) or fail (observed)? Learned once. */
   #zeroLengthWorks: boolean | undefined;
 
-  #looping = false;
-  /** The running waiter (close awaits it, so no wait outlives the ring). */
-  #loop: Promise<void> | undefined;
-  #waiting = false;
-  #pollTimer: ReturnType<typeof setTimeout> | undefined;
-  #pollWake: (() => void) | undefined;
+  /** Set when the completion waiter failed; reported by the next call on the ring. */
   #fault: unknown;
 
   #closing = false;
@@ -334,7 +177,7 @@ export class IoRing implements Disposable, AsyncDisposable {
     k: RingKernel,
     allocator: Allocator,
     ring: Deno.PointerObject,
-    scratch: Memory,
+    scratch: RingScratch,
     caps: IoRingCapabilities,
     event: Deno.PointerObject | null,
     options: IoRingOptions,
@@ -343,24 +186,22 @@ export class IoRing implements Disposable, AsyncDisposable {
     this.#allocator = allocator;
     this.#ring = ring;
     this.#scratch = scratch;
-    this.#view = scratch.view;
-    const p = scratch.pointer;
-    // Pointer objects made once; every one is 16-byte aligned in a page-aligned block.
-    this.#fileRefPtr = Deno.UnsafePointer.offset(p, AT_FILE_REF)!;
-    this.#bufferRefPtr = Deno.UnsafePointer.offset(p, AT_BUFFER_REF)!;
-    this.#cqePtr = Deno.UnsafePointer.offset(p, AT_CQE)!;
-    this.#submittedPtr = Deno.UnsafePointer.offset(p, AT_SUBMITTED)!;
-    const info = readInfo(this.#view, AT_INFO);
+    const info = scratch.readInfo();
     this.version = info.version;
     this.submissionQueueSize = info.submissionQueueSize;
     this.completionQueueSize = info.completionQueueSize;
     this.capabilities = caps;
-    this.#event = event;
-    this.#useEvent = event !== null;
     const slice = options.waitTimeoutMs ?? 1000;
     // IORING_VERSION_1 can miss the empty → non-empty signal: keep its waits short.
-    this.#sliceMs = this.version === 1 ? Math.min(slice, 50) : slice;
-    this.#pollMs = options.pollIntervalMs ?? 5;
+    const sliceMs = this.version === 1 ? Math.min(slice, 50) : slice;
+    this.#waiter = new CompletionWaiter(k, event, sliceMs, options.pollIntervalMs ?? 5, {
+      drain: () => this.#drain(),
+      busy: () => !this.#torn && this.#inFlight > 0,
+      fault: (e) => {
+        this.#fault = e;
+        this.#notify(); // waits on the ring end now, not never
+      },
+    });
     this.#host = {
       release: (t, eager) => this.#releaseTable(t, eager),
       drain: (t) => this.#cancelAndDrain((p) => p.tables.includes(t)),
@@ -409,30 +250,26 @@ export class IoRing implements Disposable, AsyncDisposable {
     }
 
     const allocator = windowsAllocator();
-    const scratch = allocate(allocator, PAGE);
+    const scratch = new RingScratch(allocator);
     let ring: Deno.PointerObject | null = null;
     let event: Deno.PointerObject | null = null;
     try {
       const advisory = options.skipBuilderParamChecks
         ? IORING_FLAGS.IORING_CREATE_SKIP_BUILDER_PARAM_CHECKS
         : IORING_FLAGS.IORING_CREATE_ADVISORY_FLAGS_NONE;
-      const handlePtr = Deno.UnsafePointer.offset(scratch.pointer, AT_HANDLE);
       checkHResult(
         k.CreateIoRing(
           version,
           encodeCreateFlags(IORING_FLAGS.IORING_CREATE_REQUIRED_FLAGS_NONE, advisory),
           sq,
           cq,
-          handlePtr,
+          scratch.handle,
         ),
         "CreateIoRing",
       );
-      ring = Deno.UnsafePointer.create(scratch.view.getBigUint64(AT_HANDLE, true));
+      ring = scratch.readHandle();
       if (ring === null) throw new RegioError("CreateIoRing returned a NULL HIORING");
-      checkHResult(
-        k.GetIoRingInfo(ring, Deno.UnsafePointer.offset(scratch.pointer, AT_INFO)),
-        "GetIoRingInfo",
-      );
+      checkHResult(k.GetIoRingInfo(ring, scratch.info), "GetIoRingInfo");
       if (caps.completionEvent) {
         // Auto-reset: the one waiter's wait consumes the signal.
         event = checkHandle(k.CreateEventW(null, 0, 0, null), "CreateEventW", k);
@@ -660,10 +497,10 @@ export class IoRing implements Disposable, AsyncDisposable {
     options: BuildOptions = {},
   ): IoRingOperation {
     this.#assertOpen();
-    this.#checkFile(file);
-    length = this.#checkBuffer(buffer, length);
+    checkFileRef(file, this.#host);
+    length = checkBufferRef(buffer, length, this.#host);
     const offset = fileOffsetValue(fileOffset);
-    const flags = this.#sqeFlags(options);
+    const flags = sqeFlags(options, this.version);
     const k = this.#k;
     return this.#build({
       kind: "read",
@@ -673,11 +510,11 @@ export class IoRing implements Disposable, AsyncDisposable {
       tables: refTables(file, buffer),
       regions: buffer.region ? [buffer.region] : [],
       invoke: (ud) => {
-        this.#writeRefs(file, buffer);
+        this.#scratch.writeRefs(file, buffer);
         return k.BuildIoRingReadFile(
           this.#ring,
-          this.#fileRefPtr,
-          this.#bufferRefPtr,
+          this.#scratch.fileRef,
+          this.#scratch.bufferRef,
           length,
           offset,
           ud,
@@ -700,12 +537,12 @@ export class IoRing implements Disposable, AsyncDisposable {
     options: WriteOptions = {},
   ): IoRingOperation {
     this.#assertOpen();
-    const build = this.#requireOp("BuildIoRingWriteFile", 300, "write");
-    this.#checkFile(file);
-    length = this.#checkBuffer(buffer, length);
+    const build = laterBuilder(this.#k, this.version, "BuildIoRingWriteFile", 300, "write");
+    checkFileRef(file, this.#host);
+    length = checkBufferRef(buffer, length, this.#host);
     const offset = fileOffsetValue(fileOffset);
-    const flags = this.#sqeFlags(options);
-    const writeFlags = options.writeThrough ? IORING_FLAGS.FILE_WRITE_FLAGS_WRITE_THROUGH : 0;
+    const flags = sqeFlags(options, this.version);
+    const fileWriteFlags = writeFlags(options);
     return this.#build({
       kind: "write",
       call: "BuildIoRingWriteFile",
@@ -714,14 +551,14 @@ export class IoRing implements Disposable, AsyncDisposable {
       tables: refTables(file, buffer),
       regions: buffer.region ? [buffer.region] : [],
       invoke: (ud) => {
-        this.#writeRefs(file, buffer);
+        this.#scratch.writeRefs(file, buffer);
         return build(
           this.#ring,
-          this.#fileRefPtr,
-          this.#bufferRefPtr,
+          this.#scratch.fileRef,
+          this.#scratch.bufferRef,
           length,
           offset,
-          writeFlags,
+          fileWriteFlags,
           ud,
           flags,
         );
@@ -736,11 +573,10 @@ export class IoRing implements Disposable, AsyncDisposable {
    */
   flush(file: FileRef, options: FlushOptions = {}): IoRingOperation {
     this.#assertOpen();
-    const build = this.#requireOp("BuildIoRingFlushFile", 300, "flush");
-    this.#checkFile(file);
-    const mode = FLUSH_MODES[options.mode ?? "default"];
-    if (mode === undefined) throw new RangeError(`unknown flush mode ${String(options.mode)}`);
-    const flags = this.#sqeFlags(options);
+    const build = laterBuilder(this.#k, this.version, "BuildIoRingFlushFile", 300, "flush");
+    checkFileRef(file, this.#host);
+    const mode = flushMode(options);
+    const flags = sqeFlags(options, this.version);
     return this.#build({
       kind: "flush",
       call: "BuildIoRingFlushFile",
@@ -748,8 +584,8 @@ export class IoRing implements Disposable, AsyncDisposable {
       cancellable: true,
       tables: refTables(file),
       invoke: (ud) => {
-        this.#writeRefs(file);
-        return build(this.#ring, this.#fileRefPtr, mode, ud, flags);
+        this.#scratch.writeRefs(file);
+        return build(this.#ring, this.#scratch.fileRef, mode, ud, flags);
       },
     });
   }
@@ -798,9 +634,13 @@ export class IoRing implements Disposable, AsyncDisposable {
     this.#assertOpen();
     const read = kind === "readScatter";
     const call = read ? "BuildIoRingReadFileScatter" : "BuildIoRingWriteFileGather";
-    const scatter = read ? this.#requireOp("BuildIoRingReadFileScatter", 400, kind) : undefined;
-    const gather = read ? undefined : this.#requireOp("BuildIoRingWriteFileGather", 400, kind);
-    this.#checkFile(file);
+    const scatter = read
+      ? laterBuilder(this.#k, this.version, "BuildIoRingReadFileScatter", 400, kind)
+      : undefined;
+    const gather = read
+      ? undefined
+      : laterBuilder(this.#k, this.version, "BuildIoRingWriteFileGather", 400, kind);
+    checkFileRef(file, this.#host);
     checkInteger("segment count", segments.length, 1, 0xffff);
     segments.forEach((s, i) => {
       s.region.checkRange(s.offset, s.length); // DisposedError if freed
@@ -810,8 +650,8 @@ export class IoRing implements Disposable, AsyncDisposable {
     });
     checkInteger("length", length, 1, segments.length * PAGE);
     const offset = fileOffsetValue(fileOffset);
-    const flags = this.#sqeFlags(options);
-    const writeFlags = options.writeThrough ? IORING_FLAGS.FILE_WRITE_FLAGS_WRITE_THROUGH : 0;
+    const flags = sqeFlags(options, this.version);
+    const fileWriteFlags = writeFlags(options);
     // FILE_SEGMENT_ELEMENT[]: kept in native memory until the op completes.
     const mem = allocate(this.#allocator, segments.length * 8);
     segments.forEach((s, i) => mem.view.setBigUint64(i * 8, s.address, true));
@@ -825,17 +665,26 @@ export class IoRing implements Disposable, AsyncDisposable {
       regions: segments.map((s) => s.region),
       memory: mem,
       invoke: (ud) => {
-        this.#writeRefs(file);
+        this.#scratch.writeRefs(file);
         return read
-          ? scatter!(this.#ring, this.#fileRefPtr, count, mem.pointer, length, offset, ud, flags)
-          : gather!(
+          ? scatter!(
             this.#ring,
-            this.#fileRefPtr,
+            this.#scratch.fileRef,
             count,
             mem.pointer,
             length,
             offset,
-            writeFlags,
+            ud,
+            flags,
+          )
+          : gather!(
+            this.#ring,
+            this.#scratch.fileRef,
+            count,
+            mem.pointer,
+            length,
+            offset,
+            fileWriteFlags,
             ud,
             flags,
           );
@@ -870,8 +719,8 @@ export class IoRing implements Disposable, AsyncDisposable {
       cancellable: false,
       invoke: (ud) => {
         // A raw ref to the target's own handle: stays right even if its table was replaced.
-        writeHandleRef(this.#view, AT_FILE_REF, { kind: "raw", handle });
-        return k.BuildIoRingCancelRequest(this.#ring, this.#fileRefPtr, userData, ud);
+        this.#scratch.writeRawFile(handle);
+        return k.BuildIoRingCancelRequest(this.#ring, this.#scratch.fileRef, userData, ud);
       },
     });
   }
@@ -923,10 +772,10 @@ export class IoRing implements Disposable, AsyncDisposable {
    */
   #submitNow(): number {
     if (this.#queue.length === 0) return 0;
-    let hr = this.#k.SubmitIoRing(this.#ring, 0, 0, this.#submittedPtr);
+    let hr = this.#k.SubmitIoRing(this.#ring, 0, 0, this.#scratch.submitted);
     if (hr === HRESULT.IORING_E_COMPLETION_QUEUE_TOO_FULL) {
       this.#drain();
-      hr = this.#k.SubmitIoRing(this.#ring, 0, 0, this.#submittedPtr);
+      hr = this.#k.SubmitIoRing(this.#ring, 0, 0, this.#scratch.submitted);
     }
     checkHResult(hr, "SubmitIoRing");
     // S_OK means everything went; count them all as in flight whatever
@@ -938,7 +787,7 @@ export class IoRing implements Disposable, AsyncDisposable {
       markSubmitted(p.op);
     }
     this.#inFlight += batch.length;
-    this.#startWaiter();
+    this.#waiter.start();
     return batch.length;
   }
 
@@ -947,11 +796,11 @@ export class IoRing implements Disposable, AsyncDisposable {
     let n = 0;
     for (;;) {
       const hr = checkHResult(
-        this.#k.PopIoRingCompletion(this.#ring, this.#cqePtr),
+        this.#k.PopIoRingCompletion(this.#ring, this.#scratch.cqe),
         "PopIoRingCompletion",
       );
       if (hr === HRESULT.S_FALSE) return n; // empty; the CQE was not written
-      const cqe = readCqe(this.#view, AT_CQE);
+      const cqe = this.#scratch.readCqe();
       n++;
       const p = this.#ops.get(cqe.userData);
       if (!p || !p.submitted) continue; // not ours (cannot happen with unique userData)
@@ -970,50 +819,12 @@ export class IoRing implements Disposable, AsyncDisposable {
     p.release();
     settleOperation(p.op, state, c);
     p.after?.(c);
+    this.#notify();
+  }
+
+  /** Calls every completion listener (a copy: they remove themselves). */
+  #notify(): void {
     for (const l of [...this.#listeners]) l();
-  }
-
-  /**
-   * The one completion waiter: drain, then wait on the event (with a
-   * timeout) or a timer, until nothing is in flight. Draining first matters:
-   * the event fires only on the CQ's empty → non-empty edge.
-   */
-  #startWaiter(): void {
-    if (this.#looping || this.#torn || this.#inFlight === 0) return;
-    this.#looping = true;
-    this.#loop = this.#waitLoop();
-  }
-
-  async #waitLoop(): Promise<void> {
-    try {
-      while (!this.#torn && this.#inFlight > 0) {
-        this.#drain();
-        if (this.#torn || this.#inFlight === 0) break;
-        if (this.#useEvent) {
-          this.#waiting = true;
-          let r: number;
-          try {
-            r = await this.#k.WaitForSingleObject_nonblocking(this.#event, this.#sliceMs);
-          } finally {
-            this.#waiting = false;
-          }
-          if (r === 0xffffffff) this.#useEvent = false; // WAIT_FAILED: fall back to polling
-        } else {
-          await new Promise<void>((resolve) => {
-            this.#pollWake = resolve;
-            this.#pollTimer = setTimeout(resolve, this.#pollMs);
-          });
-          this.#pollWake = undefined;
-          this.#pollTimer = undefined;
-        }
-      }
-    } catch (e) {
-      this.#fault = e; // reported by the next call on the ring
-      for (const l of [...this.#listeners]) l(); // waits on the ring end now, not never
-    } finally {
-      this.#looping = false;
-      if (this.#torn) this.#closeEvent();
-    }
   }
 
   /** Resolves at the next completion; rejects once the waiter has failed. */
@@ -1026,7 +837,7 @@ export class IoRing implements Disposable, AsyncDisposable {
       };
       if (this.#fault !== undefined) return l();
       this.#listeners.add(l);
-      this.#startWaiter();
+      this.#waiter.start();
     });
   }
 
@@ -1082,81 +893,6 @@ export class IoRing implements Disposable, AsyncDisposable {
     return op;
   }
 
-  #writeRefs(file: FileRef, buffer?: BufferRef): void {
-    writeHandleRef(
-      this.#view,
-      AT_FILE_REF,
-      file.kind === "raw"
-        ? { kind: "raw", handle: file.handle }
-        : { kind: "registered", index: file.index },
-    );
-    if (!buffer) return;
-    writeBufferRef(
-      this.#view,
-      AT_BUFFER_REF,
-      buffer.kind === "raw"
-        ? { kind: "raw", address: buffer.address }
-        : { kind: "registered", index: buffer.index, offset: buffer.offset },
-    );
-  }
-
-  #checkFile(file: FileRef): void {
-    if (!FileRef.is(file)) throw new TypeError(`expected a FileRef, got ${String(file)}`);
-    if (file.table) this.#checkTable(file.table, "FileHandleTable");
-  }
-
-  /** Returns `length` checked, with -0 made 0 (Deno's FFI rejects -0 for a u32). */
-  #checkBuffer(buffer: BufferRef, length: number): number {
-    if (!BufferRef.is(buffer)) throw new TypeError(`expected a BufferRef, got ${String(buffer)}`);
-    if (buffer.table) this.#checkTable(buffer.table, "BufferTable");
-    else buffer.region!.pointer; // DisposedError if the region was freed
-    return checkInteger("length", length, 0, buffer.length);
-  }
-
-  #checkTable(t: FileHandleTable | BufferTable, what: string): void {
-    const s = tableState(t);
-    if (s.host !== this.#host) throw new RangeError(`the ${what} belongs to another IoRing`);
-    if (s.disposed || !s.current) {
-      throw new DisposedError(`${what} (disposed, or replaced by a newer registration)`);
-    }
-  }
-
-  #sqeFlags(options: BuildOptions): number {
-    if (!options.drainPreceding) return IORING_FLAGS.IOSQE_FLAGS_NONE;
-    if (this.version < 300) {
-      throw new UnsupportedError(
-        "IOSQE_FLAGS_DRAIN_PRECEDING_OPS",
-        `it needs IORING_VERSION_3 (300); this ring is version ${this.version}`,
-      );
-    }
-    return IORING_FLAGS.IOSQE_FLAGS_DRAIN_PRECEDING_OPS;
-  }
-
-  #requireOp<
-    K extends
-      | "BuildIoRingWriteFile"
-      | "BuildIoRingFlushFile"
-      | "BuildIoRingReadFileScatter"
-      | "BuildIoRingWriteFileGather",
-  >(
-    symbol: K,
-    version: 300 | 400,
-    what: string,
-  ): NonNullable<Kernelbase[K]> {
-    const build = this.#k[symbol];
-    const os = version === 300 ? "Windows 11 22H2, build 22621+" : "Windows 11 24H2, build 26100+";
-    if (build === null) {
-      throw new UnsupportedError(`IoRing.${what} (kernelbase.dll ${symbol})`, `it needs ${os}`);
-    }
-    if (this.version < version) {
-      throw new UnsupportedError(
-        `IoRing.${what}`,
-        `it needs a ring of IORING_VERSION ${version}+ (${os}); this ring is version ${this.version}`,
-      );
-    }
-    return build as NonNullable<Kernelbase[K]>;
-  }
-
   #assertOpen(): void {
     if (this.#closing || this.#torn) throw new DisposedError("IoRing");
     if (this.#fault !== undefined) throw this.#faultError();
@@ -1191,7 +927,7 @@ export class IoRing implements Disposable, AsyncDisposable {
         throw e;
       }
       this.#teardown();
-      await this.#loop; // a pending wait was woken; let it return and close the event
+      await this.#waiter.finished(); // a pending wait was woken; let it return and close the event
     })();
     return this.#closePromise;
   }
@@ -1259,44 +995,10 @@ export class IoRing implements Disposable, AsyncDisposable {
     for (const t of [this.#files, this.#buffers]) if (t) tableState(t).current = false;
     this.#files = this.#buffers = undefined;
     // Wake the waiter; a pending wait closes the event itself when it returns.
-    clearTimeout(this.#pollTimer);
-    this.#pollWake?.();
-    if (this.#event !== null && this.#waiting) this.#k.SetEvent(this.#event);
-    else this.#closeEvent();
+    this.#waiter.stop();
     this.#scratch.free();
     untrackLeak(this);
-    for (const l of [...this.#listeners]) l();
+    this.#notify();
     checkHResult(hr, "CloseIoRing");
   }
-
-  #closeEvent(): void {
-    if (this.#event === null || this.#eventClosed) return;
-    this.#eventClosed = true;
-    this.#k.CloseHandle(this.#event);
-  }
-}
-
-function refTables(file: FileRef, buffer?: BufferRef): (FileHandleTable | BufferTable)[] {
-  const t: (FileHandleTable | BufferTable)[] = [];
-  if (file.table) t.push(file.table);
-  if (buffer?.table) t.push(buffer.table);
-  return t;
-}
-
-/** Page-granular native memory for the kernel to read after a call returns. */
-function allocate(allocator: Allocator, size: number): Memory {
-  const mapped = Math.ceil(size / allocator.pageSize) * allocator.pageSize;
-  const pointer = allocator.allocate(mapped);
-  const buffer = Deno.UnsafePointerView.getArrayBuffer(pointer, mapped);
-  let freed = false;
-  return {
-    pointer,
-    view: new DataView(buffer),
-    free(): void {
-      if (freed) return;
-      freed = true;
-      buffer.transfer(0); // revoke the JS view before the memory goes
-      allocator.release(pointer, mapped);
-    },
-  };
 }

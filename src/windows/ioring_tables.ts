@@ -172,6 +172,39 @@ export function handleValue(h: Deno.PointerObject | bigint, name: string): bigin
   return v;
 }
 
+/** @internal Checks that `file` can be used on the ring behind `host`. */
+export function checkFileRef(file: FileRef, host: TableHost): void {
+  if (!FileRef.is(file)) throw new TypeError(`expected a FileRef, got ${String(file)}`);
+  if (file.table) checkTable(file.table, host, "FileHandleTable");
+}
+
+/**
+ * @internal Checks that `buffer` can be used on the ring behind `host`;
+ * returns `length` checked, with -0 made 0 (Deno's FFI rejects -0 for a u32).
+ */
+export function checkBufferRef(buffer: BufferRef, length: number, host: TableHost): number {
+  if (!BufferRef.is(buffer)) throw new TypeError(`expected a BufferRef, got ${String(buffer)}`);
+  if (buffer.table) checkTable(buffer.table, host, "BufferTable");
+  else buffer.region!.pointer; // DisposedError if the region was freed
+  return checkInteger("length", length, 0, buffer.length);
+}
+
+function checkTable(t: FileHandleTable | BufferTable, host: TableHost, what: string): void {
+  const s = tableState(t);
+  if (s.host !== host) throw new RangeError(`the ${what} belongs to another IoRing`);
+  if (s.disposed || !s.current) {
+    throw new DisposedError(`${what} (disposed, or replaced by a newer registration)`);
+  }
+}
+
+/** @internal The tables an operation on these refs uses. */
+export function refTables(file: FileRef, buffer?: BufferRef): (FileHandleTable | BufferTable)[] {
+  const t: (FileHandleTable | BufferTable)[] = [];
+  if (file.table) t.push(file.table);
+  if (buffer?.table) t.push(buffer.table);
+  return t;
+}
+
 function assertUsable(s: TableState, what: string): void {
   if (s.disposed) throw new DisposedError(what);
   if (!s.current) {

@@ -36,18 +36,17 @@ export {
 } from "./rio_socket.ts";
 
 // --- I/O ring (IoRing) --------------------------------------------------
+export { IoRing } from "./ioring.ts";
+export { type IoRingCapabilities, type IoRingOpName } from "./ioring_kernel.ts";
 export {
   type BuildOptions,
   type FlushMode,
   type FlushOptions,
-  IoRing,
-  type IoRingCapabilities,
-  type IoRingOpName,
   type IoRingOptions,
   type SubmitResult,
   type SubmitWaitOptions,
   type WriteOptions,
-} from "./ioring.ts";
+} from "./ioring_options.ts";
 export {
   type IoRingCompletion,
   IoRingOperation,
