@@ -518,3 +518,49 @@ Deno.test({
     first.release(got[2]);
   },
 });
+
+Deno.test({
+  name: "linux udp: a one-buffer ring recycled inside onMessage keeps receiving a burst",
+  ignore,
+  async fn(): Promise<void> {
+    // The release in onMessage comes before the reap sees the final ENOBUFS
+    // completion, so no later recycle will re-arm: the final CQE must.
+    await using ring = Uring.create();
+    using server = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using client = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(8192);
+    await using files = ring.registerFiles([server.fd, client.fd]);
+    await using one = ring.registerBufferRing({ region, count: 1, bufferSize: 1024 });
+    const got: number[] = [];
+    await using receiver = ring.openDatagramEndpoint({
+      files,
+      index: 0,
+      buffers: one,
+      onMessage(m): void {
+        got.push(m.payload[0]);
+        receiver.release(m.bufferId);
+      },
+    });
+    using sendRegion = NativeRegion.allocate(4096);
+    await using sendBuffers = ring.registerBufferRing({
+      region: sendRegion,
+      count: 1,
+      bufferSize: 1024,
+    });
+    await using sender = ring.openDatagramEndpoint({
+      files,
+      index: 1,
+      buffers: sendBuffers,
+      onMessage(): void {},
+    });
+    receiver.start();
+    ring.submit();
+    const addrLength = encodeSockaddr(server.localAddress, sendRegion.view, 2048);
+    for (let i = 0; i < 20; i++) {
+      sendRegion.bytes[3000 + i] = i;
+      sender.sendTo(3000 + i, 1, 2048, addrLength, i);
+    }
+    await collect(got, 20, "the whole burst through one buffer");
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i));
+  },
+});
