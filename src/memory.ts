@@ -28,23 +28,33 @@ export interface Allocator {
   release(pointer: Deno.PointerObject, size: number): void;
 }
 
-/** `mmap(MAP_PRIVATE | MAP_ANONYMOUS)` through libc (Linux). */
-export function mmapAllocator(): Allocator {
+/** A file region {@link mmapAllocator} maps instead of anonymous memory. */
+export interface MappedFile {
+  /** The fd to map (e.g. an io_uring ring fd). */
+  readonly fd: number;
+  /** The offset in it (e.g. `IORING_OFF_SQES`). */
+  readonly offset: number;
+}
+
+/**
+ * `mmap` through libc (Linux): anonymous memory (`MAP_PRIVATE | MAP_ANONYMOUS`),
+ * or with `file`, a shared view of that fd's memory at `file.offset`
+ * (`MAP_SHARED | MAP_POPULATE`, as liburing maps a ring).
+ */
+export function mmapAllocator(file?: MappedFile): Allocator {
   const c = libc();
+  const flags = file ? MMAP.MAP_SHARED | MMAP.MAP_POPULATE : MMAP.MAP_PRIVATE | MMAP.MAP_ANONYMOUS;
+  const fd = file ? file.fd : -1;
+  const offset = BigInt(file ? file.offset : 0);
+  const what = file ? `fd ${file.fd} at 0x${file.offset.toString(16)}, ` : "";
   return {
     name: "mmap",
     pageSize: c.getpagesize(),
     allocate(size: number): Deno.PointerObject {
-      const p = c.mmap(
-        null,
-        BigInt(size),
-        MMAP.PROT_READ | MMAP.PROT_WRITE,
-        MMAP.MAP_PRIVATE | MMAP.MAP_ANONYMOUS,
-        -1,
-        0n,
-      );
+      const p = c.mmap(null, BigInt(size), MMAP.PROT_READ | MMAP.PROT_WRITE, flags, fd, offset);
+      const code = errno(); // before anything else can run (only meaningful on failure)
       if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
-        throw new ErrnoError(errno(), `mmap(${size})`);
+        throw new ErrnoError(code, `mmap(${what}${size} bytes)`);
       }
       return p;
     },

@@ -30,12 +30,10 @@ import {
   IORING_REGISTER,
   IORING_SETUP,
   IORING_SQ,
-  MAP_FAILED,
-  MMAP,
   POLL,
   SYS,
 } from "../../ffi/linux/abi.ts";
-import { type Allocator, NativeRegion } from "../memory.ts";
+import { mmapAllocator, NativeRegion } from "../memory.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import { check } from "./check.ts";
 import { withArgs } from "./scratch.ts";
@@ -105,32 +103,6 @@ const SYS_SETUP = BigInt(SYS.io_uring_setup);
 const SYS_ENTER = BigInt(SYS.io_uring_enter);
 const SYS_REGISTER = BigInt(SYS.io_uring_register);
 const TWO32 = 4294967296;
-
-/** Maps part of the ring fd as a NativeRegion (so the JS view is revoked on unmap). */
-function ringAllocator(fd: number, offset: number): Allocator {
-  const c = libc();
-  return {
-    name: "io_uring mmap",
-    pageSize: c.getpagesize(),
-    allocate(size: number): Deno.PointerObject {
-      const p = c.mmap(
-        null,
-        BigInt(size),
-        MMAP.PROT_READ | MMAP.PROT_WRITE,
-        MMAP.MAP_SHARED | MMAP.MAP_POPULATE,
-        fd,
-        BigInt(offset),
-      );
-      if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
-        throw new ErrnoError(errno(), `mmap(io_uring fd, ${size} bytes at ${offset})`);
-      }
-      return p;
-    },
-    release(pointer: Deno.PointerObject, size: number): void {
-      check(c.munmap(pointer, BigInt(size)), "munmap(io_uring)");
-    },
-  };
-}
 
 /** `io_uring_register` through `syscall`; returns the result or throws. */
 export function register(
@@ -265,15 +237,15 @@ export class RingCore {
     const maps: NativeRegion[] = [];
     try {
       this.#ringMap = NativeRegion.allocate(ringSize, {
-        allocator: ringAllocator(fd, IORING_OFF.SQ_RING),
+        allocator: mmapAllocator({ fd, offset: IORING_OFF.SQ_RING }),
       });
       maps.push(this.#ringMap);
       this.#cqMap = single ? this.#ringMap : NativeRegion.allocate(cqSize, {
-        allocator: ringAllocator(fd, IORING_OFF.CQ_RING),
+        allocator: mmapAllocator({ fd, offset: IORING_OFF.CQ_RING }),
       });
       if (!single) maps.push(this.#cqMap);
       this.#sqeMap = NativeRegion.allocate(this.sqEntries * IO_URING_SQE.SIZE, {
-        allocator: ringAllocator(fd, IORING_OFF.SQES),
+        allocator: mmapAllocator({ fd, offset: IORING_OFF.SQES }),
       });
       maps.push(this.#sqeMap);
       this.#own = NativeRegion.allocate(64);
