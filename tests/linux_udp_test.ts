@@ -564,3 +564,36 @@ Deno.test({
     assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i));
   },
 });
+
+Deno.test({
+  name: "linux udp: a send length past the SQE's 32-bit len is a RangeError, not a wrapped length",
+  ignore,
+  async fn(): Promise<void> {
+    let region: NativeRegion;
+    try {
+      region = NativeRegion.allocate(2 ** 32 + 8192); // address space only; pages stay untouched
+    } catch {
+      return; // no room for a 4 GiB mapping here: nothing to check
+    }
+    try {
+      await using ring = Uring.create();
+      using sock = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+      await using files = ring.registerFiles([sock.fd]);
+      await using buffers = ring.registerBufferRing({ region, count: 1, bufferSize: 1024 });
+      const sent: number[] = [];
+      await using endpoint = ring.openDatagramEndpoint({
+        files,
+        index: 0,
+        buffers,
+        onMessage(): void {},
+        onSent: (_token, result) => sent.push(result),
+      });
+      const addrLength = encodeSockaddr(sock.localAddress, region.view, 2048);
+      // In bounds of the region, but 2^32 + 3 would reach the kernel as 3.
+      assert.throws(() => endpoint.sendTo(4096, 2 ** 32 + 3, 2048, addrLength), RangeError);
+      assert.equal(ring.inFlight, 0, "nothing was queued");
+    } finally {
+      region.free();
+    }
+  },
+});

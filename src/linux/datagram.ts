@@ -32,6 +32,7 @@ import { decodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";
 const RECV = 0xffffffff; // token of the multishot receive
 const REPLY = 0x80000000; // token bit: a reply whose buffer is recycled on completion
 const HEADER = IO_URING_RECVMSG_OUT.SIZE;
+const MAX_LEN = 0x7fffffff; // sqe.len is a u32 and cqe.res an s32
 
 /**
  * One received datagram, as laid out by multishot RECVMSG in a provided
@@ -228,6 +229,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   sendTo(offset: number, length: number, addrOffset: number, addrLength: number, token = 0): void {
     this.#assertOpen();
     this.#region.checkRange(offset, length);
+    checkInteger("length", length, 0, MAX_LEN); // the region may be larger than the u32 `len`
     this.#region.checkRange(addrOffset, addrLength, 2);
     checkInteger("addrLength", addrLength, 2, 128);
     checkInteger("token", token, 0, REPLY - 1);
