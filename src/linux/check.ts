@@ -10,25 +10,11 @@ import { ErrnoError } from "../errors.ts";
 import { errno } from "../../ffi/linux/libc.ts";
 
 /**
- * Returns `result` unless it is `-1` (or `-1n`), in which case it throws an
+ * Returns `result` unless it is `-1`, in which case it throws an
  * {@link ErrnoError} for `call` with this thread's errno. Call it directly on
  * the FFI call's result: `check(c.close(fd), "close")`.
  */
 export function check(result: number, call: string, hint?: string): number {
   if (result === -1) throw new ErrnoError(errno(), call, hint);
   return result;
-}
-
-/** {@link check} for 64-bit results (`i64`/`isize`), returned as a number. */
-export function checkBig(result: bigint, call: string, hint?: string): number {
-  if (result === -1n) throw new ErrnoError(errno(), call, hint);
-  return Number(result);
-}
-
-/**
- * Like {@link checkBig} but returns `-errno` instead of throwing, for the
- * callers that retry on some errnos (EINTR, EAGAIN, …).
- */
-export function resultOrErrno(result: bigint): number {
-  return result === -1n ? -errno() : Number(result);
 }
