@@ -151,6 +151,8 @@ Deno.test({
     using file = FileFd.open(path);
     using region = NativeRegion.allocate(4096);
 
+    // libc would stop at the NUL and open another file: /tmp/x\0y must not open /tmp/x.
+    assert.throws(() => FileFd.open(`${path}\0.other`), TypeError);
     assert.throws(() => ring.registerFiles([]), RangeError);
     assert.throws(() => ring.registerFiles([1.5]), RangeError);
     assert.throws(() => ring.registerFiles([-3]), RangeError);

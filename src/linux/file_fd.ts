@@ -39,8 +39,13 @@ export class FileFd extends OwnedFd {
     this.path = path;
   }
 
-  /** Opens `path`. @throws {ErrnoError} from `open` (e.g. ENOENT). */
+  /**
+   * Opens `path`.
+   * @throws {TypeError} for a path containing NUL (libc would open the part before it);
+   *   {@link ErrnoError} from `open` (e.g. ENOENT).
+   */
   static open(path: string, options: FileOpenOptions = {}): FileFd {
+    if (path.includes("\0")) throw new TypeError("a path must not contain NUL characters");
     let flags = (options.write ? O.RDWR : O.RDONLY) | O.CLOEXEC;
     if (options.create) flags |= O.CREAT;
     if (options.truncate) flags |= O.TRUNC;
