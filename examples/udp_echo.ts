@@ -10,8 +10,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { ErrnoError, UdpSocket, WinsockError } from "../mod.ts";
+import { type Flags, parseFlags, runMain, UsageError } from "./cli.ts";
 
 const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
 
@@ -26,10 +26,7 @@ const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
 
 Stops on SIGINT/SIGTERM and prints a summary.`;
 
-/** A bad command line: printed without a stack trace, exit code 2. */
-class UsageError extends Error {}
-
-function intFlag(values: Record<string, unknown>, name: string, fallback: number): number {
+function intFlag(values: Flags, name: string, fallback: number): number {
   const raw = values[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
@@ -63,26 +60,16 @@ function rate(n: number): string {
 }
 
 async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        host: { type: "string", default: "127.0.0.1" },
-        port: { type: "string" },
-        slots: { type: "string" },
-        "slot-size": { type: "string" },
-        quiet: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        "tick-ms": { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const values = parseFlags({
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string" },
+    slots: { type: "string" },
+    "slot-size": { type: "string" },
+    quiet: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    "tick-ms": { type: "string" },
+    help: { type: "boolean", default: false },
+  });
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -202,12 +189,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main());
-} catch (e) {
-  if (e instanceof UsageError) {
-    console.error(`udp_echo: ${e.message}\n\n${USAGE}`);
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runMain("udp_echo", USAGE, main);

@@ -12,8 +12,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UdpSocket } from "../mod.ts";
+import { type Flags, parseFlags, runMain, UsageError } from "./cli.ts";
 
 const USAGE = `Usage: deno run -A examples/udp_load.ts [options]
 
@@ -236,9 +236,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   };
 }
 
-class UsageError extends Error {}
-
-function num(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
+function num(values: Flags, name: string, fallback: number, min: number): number {
   const raw = values[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
@@ -248,35 +246,25 @@ function num(values: Record<string, unknown>, name: string, fallback: number, mi
   return n;
 }
 
-function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
+function int(values: Flags, name: string, fallback: number, min: number): number {
   const n = num(values, name, fallback, min);
   if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} must be an integer, got "${n}"`);
   return n;
 }
 
 async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        host: { type: "string", default: "127.0.0.1" },
-        port: { type: "string" },
-        size: { type: "string" },
-        window: { type: "string" },
-        duration: { type: "string" },
-        count: { type: "string" },
-        warmup: { type: "string" },
-        "timeout-ms": { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const values = parseFlags({
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string" },
+    size: { type: "string" },
+    window: { type: "string" },
+    duration: { type: "string" },
+    count: { type: "string" },
+    warmup: { type: "string" },
+    "timeout-ms": { type: "string" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  });
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -321,14 +309,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main());
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`udp_load: ${e.message}\n\n${USAGE}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runMain("udp_load", USAGE, main);

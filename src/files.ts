@@ -71,27 +71,42 @@ const MAX_POOL_BYTES = 2 ** 30; // one io_uring registered buffer spans at most 
 /** Longest stretch of completions delivered before the event loop gets a turn. */
 const YIELD_AFTER_MS = 2;
 
-interface SetState extends UseCount {
+/** What a {@link FileSet} and a {@link BufferPool} share: a registration on a ring. */
+interface RegistrationState extends UseCount {
   readonly ring: FileRing;
-  readonly backend: BackendFiles;
-  readonly paths: readonly string[];
+  readonly backend: BackendFiles | BackendBuffers;
   disposed: boolean;
 }
 
-interface PoolState extends UseCount {
-  readonly ring: FileRing;
+interface SetState extends RegistrationState {
+  readonly backend: BackendFiles;
+  readonly paths: readonly string[];
+}
+
+interface PoolState extends RegistrationState {
   readonly backend: BackendBuffers;
   readonly count: number;
   readonly size: number;
-  disposed: boolean;
 }
 
 let makeSet: (s: SetState) => FileSet;
 let makePool: (s: PoolState) => BufferPool;
 
-/** Refuses disposal while operations use `s`. */
-function assertIdle(s: UseCount, what: string): void {
+/** Disposes `s` now. Idempotent. @throws {BusyError} while operations use it (nothing changes). */
+function closeNow(s: RegistrationState, what: string): void {
+  if (s.disposed) return;
   if (s.inFlight > 0) throw new BusyError(what, s.inFlight);
+  s.disposed = true;
+  s.ring[RELEASE](s);
+  s.backend.dispose();
+}
+
+/** Disposes `s` once the operations that use it are cancelled and drained. Idempotent. */
+async function closeDrained(s: RegistrationState): Promise<void> {
+  if (s.disposed) return;
+  s.disposed = true;
+  s.ring[RELEASE](s);
+  await s.backend.disposeDrained();
 }
 
 /**
@@ -138,12 +153,7 @@ export class FileSet implements Disposable, AsyncDisposable {
 
   /** Unregisters and closes the files. Idempotent. @throws {BusyError} while operations use them (nothing changes). */
   close(): void {
-    const s = this.#s;
-    if (s.disposed) return;
-    assertIdle(s, "FileSet");
-    s.disposed = true;
-    s.ring[RELEASE](s);
-    s.backend.dispose();
+    closeNow(this.#s, "FileSet");
   }
 
   /** Same as {@link FileSet.close}. */
@@ -152,12 +162,8 @@ export class FileSet implements Disposable, AsyncDisposable {
   }
 
   /** Cancels the operations that use the files, waits for them, then unregisters and closes. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    const s = this.#s;
-    if (s.disposed) return;
-    s.disposed = true;
-    s.ring[RELEASE](s);
-    await s.backend.disposeDrained();
+  [Symbol.asyncDispose](): Promise<void> {
+    return closeDrained(this.#s);
   }
 }
 
@@ -213,12 +219,7 @@ export class BufferPool implements Disposable, AsyncDisposable {
 
   /** Releases the registration and frees the memory. Idempotent. @throws {BusyError} while operations use it. */
   close(): void {
-    const s = this.#s;
-    if (s.disposed) return;
-    assertIdle(s, "BufferPool");
-    s.disposed = true;
-    s.ring[RELEASE](s);
-    s.backend.dispose();
+    closeNow(this.#s, "BufferPool");
   }
 
   /** Same as {@link BufferPool.close}. */
@@ -227,12 +228,8 @@ export class BufferPool implements Disposable, AsyncDisposable {
   }
 
   /** Cancels the operations that use the pool, waits for them, then releases and frees it. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    const s = this.#s;
-    if (s.disposed) return;
-    s.disposed = true;
-    s.ring[RELEASE](s);
-    await s.backend.disposeDrained();
+  [Symbol.asyncDispose](): Promise<void> {
+    return closeDrained(this.#s);
   }
 }
 
@@ -428,7 +425,7 @@ export class FileRing implements Disposable, AsyncDisposable {
   }
 
   /** @internal A set or pool is being disposed: it takes no new operations. */
-  [RELEASE](s: SetState | PoolState): void {
+  [RELEASE](s: RegistrationState): void {
     if (this.#files === s) this.#files = undefined;
     if (this.#pool === s) this.#pool = undefined;
   }
@@ -625,13 +622,11 @@ export class FileRing implements Disposable, AsyncDisposable {
     try {
       const f = this.#files, p = this.#pool;
       this.#files = this.#pool = undefined;
-      if (f && !f.disposed) {
-        f.disposed = true;
-        f.backend.dispose();
-      }
-      if (p && !p.disposed) {
-        p.disposed = true;
-        p.backend.dispose();
+      for (const r of [f, p]) {
+        if (r && !r.disposed) {
+          r.disposed = true;
+          r.backend.dispose();
+        }
       }
     } finally {
       this.#b.close();
@@ -657,13 +652,11 @@ export class FileRing implements Disposable, AsyncDisposable {
     this.#files = this.#pool = undefined;
     try {
       // Every read/write uses the files: draining them drains everything.
-      if (f && !f.disposed) {
-        f.disposed = true;
-        await f.backend.disposeDrained();
-      }
-      if (p && !p.disposed) {
-        p.disposed = true;
-        await p.backend.disposeDrained();
+      for (const r of [f, p]) {
+        if (r && !r.disposed) {
+          r.disposed = true;
+          await r.backend.disposeDrained();
+        }
       }
     } finally {
       await this.#b.closeDrained();

@@ -130,3 +130,45 @@ export interface Backend {
   /** Closes the ring after every submitted operation has completed. */
   closeDrained(): Promise<void>;
 }
+
+/**
+ * Buffer regions a backend has let go of that a registration may still hold
+ * (until the kernel confirms the release, or the ring closes).
+ */
+export class OrphanRegions {
+  #regions: NativeRegion[] = [];
+
+  /** Regions still waiting to be freed. */
+  get length(): number {
+    return this.#regions.length;
+  }
+
+  /** Frees `region` now, or later once nothing holds it. */
+  freeLater(region: NativeRegion): void {
+    if (region.holds === 0) region.free();
+    else this.#regions.push(region);
+  }
+
+  /** Frees every waiting region that nothing holds any more. */
+  freeReleased(): void {
+    const left: NativeRegion[] = [];
+    for (const r of this.#regions) {
+      if (r.holds === 0) r.free();
+      else left.push(r);
+    }
+    this.#regions = left;
+  }
+}
+
+/** Closes every item, then throws the first failure (if any). */
+export function closeAll<T>(items: readonly T[], close: (item: T) => void): void {
+  let first: unknown;
+  for (const item of items) {
+    try {
+      close(item);
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  if (first !== undefined) throw first;
+}

@@ -17,14 +17,16 @@ import { type FileTable, liveFileTable, registerFiles } from "./linux/files.ts";
 import { type BufferTable, liveBufferTable, registerBuffers } from "./linux/buffers.ts";
 import type { Lifecycle } from "./linux/registration.ts";
 import { FileFd } from "./linux/file_fd.ts";
-import type {
-  Backend,
-  BackendBuffers,
-  BackendFiles,
-  Batch,
-  Completion,
-  FileRingCapabilities,
-  OpenFilesOptions,
+import {
+  type Backend,
+  type BackendBuffers,
+  type BackendFiles,
+  type Batch,
+  closeAll,
+  type Completion,
+  type FileRingCapabilities,
+  type OpenFilesOptions,
+  OrphanRegions,
 } from "./files_backend.ts";
 
 const OP_NAMES = ["IORING_OP_READ_FIXED", "IORING_OP_WRITE_FIXED", "IORING_OP_FSYNC"];
@@ -42,12 +44,12 @@ class LinuxFiles implements BackendFiles {
 
   dispose(): void {
     this.table.close();
-    closeAll(this.fds);
+    closeFds(this.fds);
   }
 
   async disposeDrained(): Promise<void> {
     await this.table[Symbol.asyncDispose]();
-    closeAll(this.fds);
+    closeFds(this.fds);
   }
 }
 
@@ -57,31 +59,23 @@ class LinuxBuffers implements BackendBuffers {
     readonly table: BufferTable,
     readonly life: Lifecycle,
     readonly address: number,
-    readonly backend: LinuxBackend,
+    readonly orphans: OrphanRegions,
   ) {}
 
   dispose(): void {
     this.table.close();
-    this.backend.freeLater(this.region);
+    this.orphans.freeLater(this.region);
   }
 
   async disposeDrained(): Promise<void> {
     await this.table[Symbol.asyncDispose]();
-    this.backend.freeLater(this.region);
+    this.orphans.freeLater(this.region);
   }
 }
 
 /** Closes every fd, then throws the first failure (if any). */
-function closeAll(fds: readonly { close(): void }[]): void {
-  let first: unknown;
-  for (const fd of fds) {
-    try {
-      fd.close();
-    } catch (e) {
-      first ??= e;
-    }
-  }
-  if (first !== undefined) throw first;
+function closeFds(fds: readonly FileFd[]): void {
+  closeAll(fds, (fd) => fd.close());
 }
 
 /** io_uring behind the portable file ring. */
@@ -101,7 +95,8 @@ export class LinuxBackend implements Backend, Sink {
   #top: number;
   #inFlight = 0;
   #prepared = 0;
-  #orphans: NativeRegion[] = [];
+  /** Buffer regions a released registration may still hold (until its tag CQE, or ring close). */
+  readonly #orphans = new OrphanRegions();
 
   private constructor(core: RingCore, slots: number, done: Completion) {
     this.#core = core;
@@ -143,7 +138,7 @@ export class LinuxBackend implements Backend, Sink {
       return Promise.resolve(new LinuxFiles(table, liveFileTable(this.#core, table).life, fds));
     } catch (e) {
       try {
-        closeAll(fds);
+        closeFds(fds);
       } catch { /* the open/register error is the one to report */ }
       return Promise.reject(e);
     }
@@ -156,7 +151,7 @@ export class LinuxBackend implements Backend, Sink {
       const table = registerBuffers(this.#core, [region]);
       const s = liveBufferTable(this.#core, table);
       return Promise.resolve(
-        new LinuxBuffers(region, table, s.life, s.addresses[0], this),
+        new LinuxBuffers(region, table, s.life, s.addresses[0], this.#orphans),
       );
     } catch (e) {
       region?.free();
@@ -235,13 +230,9 @@ export class LinuxBackend implements Backend, Sink {
     this.#free[this.#top++] = token;
     this.#inFlight--;
     this.#core.expect(-1);
-    if (res >= 0) this.#done(batch, this.#index[token], res);
-    else {this.#done(
-        batch,
-        this.#index[token],
-        0,
-        new ErrnoError(-res, OP_NAMES[this.#kind[token]]),
-      );}
+    const index = this.#index[token];
+    if (res >= 0) this.#done(batch, index, res);
+    else this.#done(batch, index, 0, new ErrnoError(-res, OP_NAMES[this.#kind[token]]));
   }
 
   inFlight(): number {
@@ -261,31 +252,16 @@ export class LinuxBackend implements Backend, Sink {
 
   // --- teardown ---
 
-  /** Frees `region` now, or once the kernel has let go of it (its tag CQE, or ring close). */
-  freeLater(region: NativeRegion): void {
-    if (region.holds === 0) region.free();
-    else this.#orphans.push(region);
-  }
-
-  #freeOrphans(): void {
-    const left: NativeRegion[] = [];
-    for (const r of this.#orphans) {
-      if (r.holds === 0) r.free();
-      else left.push(r);
-    }
-    this.#orphans = left;
-  }
-
   close(): void {
     if (this.#inFlight > 0) throw new BusyError("FileRing (io_uring)", this.#inFlight);
     this.#core.close();
-    this.#freeOrphans();
+    this.#orphans.freeReleased();
     // With the waiter still parked in poll, the ring (and its holds) go when it wakes.
-    if (this.#orphans.length > 0) void this.#core.idle().then(() => this.#freeOrphans());
+    if (this.#orphans.length > 0) void this.#core.idle().then(() => this.#orphans.freeReleased());
   }
 
   async closeDrained(): Promise<void> {
     await this.#core.closeDrained();
-    this.#freeOrphans();
+    this.#orphans.freeReleased();
   }
 }

@@ -21,14 +21,16 @@ import { windowsAllocator, windowsApi } from "./windows/api.ts";
 import { IoRing } from "./windows/ioring.ts";
 import type { IoRingCompletion, IoRingOperation } from "./windows/ioring_op.ts";
 import type { BufferTable, FileHandleTable, FileRef } from "./windows/ioring_tables.ts";
-import type {
-  Backend,
-  BackendBuffers,
-  BackendFiles,
-  Batch,
-  Completion,
-  FileRingCapabilities,
-  OpenFilesOptions,
+import {
+  type Backend,
+  type BackendBuffers,
+  type BackendFiles,
+  type Batch,
+  closeAll,
+  type Completion,
+  type FileRingCapabilities,
+  type OpenFilesOptions,
+  OrphanRegions,
 } from "./files_backend.ts";
 
 const HR_EOF: number = HRESULT.HRESULT_FROM_WIN32_ERROR_HANDLE_EOF;
@@ -42,11 +44,9 @@ function wide(path: string): Uint16Array {
 
 /** Closes every handle, then throws the first failure (if any). */
 function closeHandles(k: Kernelbase, handles: readonly Deno.PointerObject[]): void {
-  let first: Win32Error | undefined;
-  for (const h of handles) {
-    if (k.CloseHandle(h) === 0) first ??= new Win32Error(k.GetLastError(), "CloseHandle");
-  }
-  if (first) throw first;
+  closeAll(handles, (h) => {
+    if (k.CloseHandle(h) === 0) throw new Win32Error(k.GetLastError(), "CloseHandle");
+  });
 }
 
 class WindowsFiles implements BackendFiles {
@@ -77,17 +77,17 @@ class WindowsBuffers implements BackendBuffers {
   constructor(
     readonly region: NativeRegion,
     readonly table: BufferTable,
-    readonly backend: WindowsBackend,
+    readonly orphans: OrphanRegions,
   ) {}
 
   dispose(): void {
     this.table[Symbol.dispose]();
-    this.backend.freeLater(this.region);
+    this.orphans.freeLater(this.region);
   }
 
   async disposeDrained(): Promise<void> {
     await this.table[Symbol.asyncDispose]();
-    this.backend.freeLater(this.region);
+    this.orphans.freeLater(this.region);
   }
 }
 
@@ -98,7 +98,8 @@ export class WindowsBackend implements Backend {
   readonly #ring: IoRing;
   readonly #k: Kernelbase;
   readonly #done: Completion;
-  #orphans: NativeRegion[] = [];
+  /** Buffer regions a released registration may still hold until the ring closes. */
+  readonly #orphans = new OrphanRegions();
 
   private constructor(ring: IoRing, done: Completion) {
     this.#ring = ring;
@@ -148,9 +149,9 @@ export class WindowsBackend implements Backend {
     const region = NativeRegion.allocate(bytes, { allocator: windowsAllocator() });
     try {
       const table = await this.#ring.registerBuffers([region]);
-      return new WindowsBuffers(region, table, this);
+      return new WindowsBuffers(region, table, this.#orphans);
     } catch (e) {
-      this.freeLater(region); // a failed registration may hold it until the ring closes
+      this.#orphans.freeLater(region); // a failed registration may hold it until the ring closes
       throw e;
     }
   }
@@ -190,28 +191,13 @@ export class WindowsBackend implements Backend {
     this.#ring.submit();
   }
 
-  /** Frees `region` now, or once the ring no longer holds it. */
-  freeLater(region: NativeRegion): void {
-    if (region.holds === 0) region.free();
-    else this.#orphans.push(region);
-  }
-
-  #freeOrphans(): void {
-    const left: NativeRegion[] = [];
-    for (const r of this.#orphans) {
-      if (r.holds === 0) r.free();
-      else left.push(r);
-    }
-    this.#orphans = left;
-  }
-
   close(): void {
     this.#ring[Symbol.dispose]();
-    this.#freeOrphans();
+    this.#orphans.freeReleased();
   }
 
   async closeDrained(): Promise<void> {
     await this.#ring.close();
-    this.#freeOrphans();
+    this.#orphans.freeReleased();
   }
 }

@@ -496,32 +496,7 @@ export class IoRing implements Disposable, AsyncDisposable {
     fileOffset: number | bigint = 0,
     options: BuildOptions = {},
   ): IoRingOperation {
-    this.#assertOpen();
-    checkFileRef(file, this.#host);
-    length = checkBufferRef(buffer, length, this.#host);
-    const offset = fileOffsetValue(fileOffset);
-    const flags = sqeFlags(options, this.version);
-    const k = this.#k;
-    return this.#build({
-      kind: "read",
-      call: "BuildIoRingReadFile",
-      handle: file.handle,
-      cancellable: true,
-      tables: refTables(file, buffer),
-      regions: buffer.region ? [buffer.region] : [],
-      invoke: (ud) => {
-        this.#scratch.writeRefs(file, buffer);
-        return k.BuildIoRingReadFile(
-          this.#ring,
-          this.#scratch.fileRef,
-          this.#scratch.bufferRef,
-          length,
-          offset,
-          ud,
-          flags,
-        );
-      },
-    });
+    return this.#transfer("read", file, buffer, length, fileOffset, options);
   }
 
   /**
@@ -536,32 +511,41 @@ export class IoRing implements Disposable, AsyncDisposable {
     fileOffset: number | bigint = 0,
     options: WriteOptions = {},
   ): IoRingOperation {
+    return this.#transfer("write", file, buffer, length, fileOffset, options);
+  }
+
+  #transfer(
+    kind: "read" | "write",
+    file: FileRef,
+    buffer: BufferRef,
+    length: number,
+    fileOffset: number | bigint,
+    options: WriteOptions,
+  ): IoRingOperation {
     this.#assertOpen();
-    const build = laterBuilder(this.#k, this.version, "BuildIoRingWriteFile", 300, "write");
+    const write = kind === "write"
+      ? laterBuilder(this.#k, this.version, "BuildIoRingWriteFile", 300, "write")
+      : undefined;
     checkFileRef(file, this.#host);
     length = checkBufferRef(buffer, length, this.#host);
     const offset = fileOffsetValue(fileOffset);
     const flags = sqeFlags(options, this.version);
     const fileWriteFlags = writeFlags(options);
+    const k = this.#k;
+    const scratch = this.#scratch;
     return this.#build({
-      kind: "write",
-      call: "BuildIoRingWriteFile",
+      kind,
+      call: write ? "BuildIoRingWriteFile" : "BuildIoRingReadFile",
       handle: file.handle,
       cancellable: true,
       tables: refTables(file, buffer),
       regions: buffer.region ? [buffer.region] : [],
       invoke: (ud) => {
-        this.#scratch.writeRefs(file, buffer);
-        return build(
-          this.#ring,
-          this.#scratch.fileRef,
-          this.#scratch.bufferRef,
-          length,
-          offset,
-          fileWriteFlags,
-          ud,
-          flags,
-        );
+        scratch.writeRefs(file, buffer);
+        const { fileRef, bufferRef } = scratch;
+        return write
+          ? write(this.#ring, fileRef, bufferRef, length, offset, fileWriteFlags, ud, flags)
+          : k.BuildIoRingReadFile(this.#ring, fileRef, bufferRef, length, offset, ud, flags);
       },
     });
   }
@@ -665,29 +649,12 @@ export class IoRing implements Disposable, AsyncDisposable {
       regions: segments.map((s) => s.region),
       memory: mem,
       invoke: (ud) => {
-        this.#scratch.writeRefs(file);
-        return read
-          ? scatter!(
-            this.#ring,
-            this.#scratch.fileRef,
-            count,
-            mem.pointer,
-            length,
-            offset,
-            ud,
-            flags,
-          )
-          : gather!(
-            this.#ring,
-            this.#scratch.fileRef,
-            count,
-            mem.pointer,
-            length,
-            offset,
-            fileWriteFlags,
-            ud,
-            flags,
-          );
+        const scratch = this.#scratch;
+        scratch.writeRefs(file);
+        const ref = scratch.fileRef;
+        return scatter
+          ? scatter(this.#ring, ref, count, mem.pointer, length, offset, ud, flags)
+          : gather!(this.#ring, ref, count, mem.pointer, length, offset, fileWriteFlags, ud, flags);
       },
     });
   }
