@@ -480,7 +480,7 @@ export class FileRing implements Disposable, AsyncDisposable {
       );
     }
     const files = this.#liveFiles();
-    checkInteger("file", file, 0, files.backend.length - 1);
+    checkInteger("file", file, 0, files.paths.length - 1);
     if (this.#inFlight + 1 > this.depth) return this.#room(1).then(() => this.flush(file));
     const { promise, resolve, reject } = Promise.withResolvers<number[]>();
     const batch = new Batch(1, files, undefined, resolve, reject);
@@ -523,7 +523,7 @@ export class FileRing implements Disposable, AsyncDisposable {
     const pool = this.#livePool();
     const n = requests.length;
     checkInteger("number of requests", n, 0, this.depth);
-    const nFiles = files.backend.length, count = pool.count, size = pool.size;
+    const nFiles = files.paths.length, count = pool.count, size = pool.size;
     // Check everything before anything is prepared: a bad request leaves the kernel untouched.
     for (let i = 0; i < n; i++) {
       const r = requests[i];

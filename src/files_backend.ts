@@ -78,8 +78,6 @@ export type Completion = (batch: Batch, index: number, bytes: number, error?: Er
 
 /** A backend's registered files. */
 export interface BackendFiles {
-  /** Number of files. */
-  readonly length: number;
   /** Unregisters and closes the files now (nothing is in flight). */
   dispose(): void;
   /** Cancels what uses the files, waits, unregisters, closes them. */
@@ -98,8 +96,6 @@ export interface BackendBuffers {
 
 /** What a kernel backend does for the portable ring. */
 export interface Backend {
-  /** Which kernel interface this is. */
-  readonly name: FileRingBackend;
   /** What it can do. */
   readonly capabilities: FileRingCapabilities;
   /** Opens `paths` natively and registers them as the ring's file table. */

@@ -33,14 +33,11 @@ const OP_NAMES = ["IORING_OP_READ_FIXED", "IORING_OP_WRITE_FIXED", "IORING_OP_FS
 const KIND_READ = 0, KIND_WRITE = 1, KIND_FSYNC = 2;
 
 class LinuxFiles implements BackendFiles {
-  readonly length: number;
   constructor(
     readonly table: FileTable,
     readonly life: Lifecycle,
     readonly fds: readonly FileFd[],
-  ) {
-    this.length = fds.length;
-  }
+  ) {}
 
   dispose(): void {
     this.table.close();
@@ -80,7 +77,6 @@ function closeFds(fds: readonly FileFd[]): void {
 
 /** io_uring behind the portable file ring. */
 export class LinuxBackend implements Backend, Sink {
-  readonly name = "io_uring" as const;
   readonly capabilities: FileRingCapabilities;
   readonly #core: RingCore;
   readonly #sinkId: number;

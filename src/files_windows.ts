@@ -50,7 +50,6 @@ function closeHandles(k: Kernelbase, handles: readonly Deno.PointerObject[]): vo
 }
 
 class WindowsFiles implements BackendFiles {
-  readonly length: number;
   /** One ref per file, made once and reused by every operation. */
   readonly refs: readonly FileRef[];
   constructor(
@@ -58,7 +57,6 @@ class WindowsFiles implements BackendFiles {
     readonly table: FileHandleTable,
     readonly handles: readonly Deno.PointerObject[],
   ) {
-    this.length = handles.length;
     this.refs = handles.map((_, i) => table.index(i));
   }
 
@@ -93,7 +91,6 @@ class WindowsBuffers implements BackendBuffers {
 
 /** The Windows I/O ring behind the portable file ring. */
 export class WindowsBackend implements Backend {
-  readonly name = "ioring" as const;
   readonly capabilities: FileRingCapabilities;
   readonly #ring: IoRing;
   readonly #k: Kernelbase;

@@ -37,8 +37,8 @@ function reason(e: unknown): string {
   return e.message + cause;
 }
 
-/** @internal Probes the Linux backends. */
-export function probeLinux(): Pick<Support, "files" | "sockets"> {
+/** Probes the Linux backends. */
+function probeLinux(): Pick<Support, "files" | "sockets"> {
   let ring: Uring;
   try {
     ring = Uring.create({ entries: 2 });

@@ -88,18 +88,19 @@ const ABANDONED: IoRingCompletion = { result: HRESULT.E_ABORT, information: 0, o
 // Unique in the process (cancel targets are matched by userData), never 0.
 let nextUserData = 0n;
 
-/** Which ring built an operation, and what a cancel of it needs. */
+/**
+ * Which ring built an operation, and what a cancel of it needs: `handle` is
+ * the file it targets (0n for registrations). Kept for the op's lifetime, so
+ * a cancel of a finished op can still be built.
+ */
 const owners = new WeakMap<
   IoRingOperation,
   { ring: IoRing; handle: bigint; cancellable: boolean }
 >();
 
-/** The ring's record of one operation it has built. */
+/** The ring's record of one operation it has built (a cancel's needs are in `owners`). */
 interface Pending {
   readonly op: IoRingOperation;
-  /** The file the op targets (0n for registrations); a cancel names it. */
-  readonly handle: bigint;
-  readonly cancellable: boolean;
   readonly tables: readonly (FileHandleTable | BufferTable)[];
   submitted: boolean;
   /** Drops holds, table counts and per-op memory; runs exactly once. */
@@ -842,8 +843,6 @@ export class IoRing implements Disposable, AsyncDisposable {
     let released = false;
     const p: Pending = {
       op,
-      handle: b.handle,
-      cancellable: b.cancellable,
       tables,
       submitted: false,
       release: () => {
@@ -921,7 +920,8 @@ export class IoRing implements Disposable, AsyncDisposable {
     while (this.#queue.some(filter)) await this.#submitPatiently();
     const targets = [...this.#ops.values()].filter(filter);
     for (const p of targets) {
-      if (p.cancellable && p.op.state === "submitted") this.#buildCancel(p.op.userData, p.handle);
+      const o = owners.get(p.op)!;
+      if (o.cancellable && p.op.state === "submitted") this.#buildCancel(p.op.userData, o.handle);
     }
     await this.#submitPatiently();
     // Not `await op.done`: that would never settle if the waiter fails.

@@ -76,7 +76,7 @@ export type RingKernel =
   };
 
 /** The builders that need a ring of version 300 or 400. */
-export type LaterBuilder =
+type LaterBuilder =
   | "BuildIoRingWriteFile"
   | "BuildIoRingFlushFile"
   | "BuildIoRingReadFileScatter"
