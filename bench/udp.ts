@@ -15,7 +15,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "../examples/cli.ts";
 import type { LoadResult } from "../examples/udp_load.ts";
 import { cpuSeconds } from "../examples/udp_load.ts";
 
@@ -39,9 +39,25 @@ const here = new URL(".", import.meta.url);
 const root = new URL("..", here);
 const path = (rel: string): string => new URL(rel, root).pathname;
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
+const USAGE = `Usage: deno task bench:udp [options]
+
+UDP echo benchmark: one load generator against regio, Deno.listenDatagram,
+node:dgram in Deno and Node.js dgram (when node is on the PATH), in
+interleaved rounds; prints pps, ratios and latency, writes bench/results/udp.svg.
+
+Options:
+  --duration S          seconds per measured run (default 3)
+  --warmup S            warm-up seconds before each run (default 0.5)
+  --rounds N            interleaved rounds; the median round is reported (default 3)
+  --size N              datagram bytes (default 64)
+  --window N            datagrams in flight (default 256)
+  --latency-duration S  seconds of the window-1 latency run per server (default 2)
+  --readme              rewrite the "## UDP" section of bench/README.md
+  -h, --help            this text`;
+
+let values: ReturnType<typeof parseFlags>;
+try {
+  values = parseFlags({
     duration: { type: "string", default: "3" },
     warmup: { type: "string", default: "0.5" },
     rounds: { type: "string", default: "3" },
@@ -49,9 +65,17 @@ const { values } = parseArgs({
     window: { type: "string", default: "256" },
     "latency-duration": { type: "string", default: "2" },
     readme: { type: "boolean", default: false },
-  },
-  strict: true,
-});
+    help: { type: "boolean", short: "h", default: false },
+  });
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(`bench/udp: ${e.message}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 const duration = Number(values.duration), warmup = Number(values.warmup);
 const latencyDuration = Number(values["latency-duration"]);
 const rounds = Number(values.rounds), size = Number(values.size), window = Number(values.window);
