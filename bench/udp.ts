@@ -319,6 +319,8 @@ const rows = servers.map((s) => {
     latP50: median(runs.get(s.key)!, (x) => x.latency.p99Us).latency.p50Us,
     latP99: median(runs.get(s.key)!, (x) => x.latency.p99Us).latency.p99Us,
     serverCpu: r.serverCpuPercent,
+    // CPU time of the server per echoed datagram: its cost, whoever the bottleneck is.
+    cpuUs: r.serverCpuPercent < 0 ? NaN : (r.serverCpuPercent * 1e4) / r.load.pps,
     loadCpu: r.load.cpuPercent,
     lost: r.load.lost,
     wrong: r.load.wrong,
@@ -333,12 +335,14 @@ const latencyTable = [
 ].join("\n");
 
 const table = [
-  "| server | echoed pps (median) | × Deno.listenDatagram | regio is × this | p50 µs | p99 µs | server CPU % | load gen CPU % | lost | wrong | all rounds (pps) |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  "| server | echoed pps (median) | × Deno.listenDatagram | regio is × this | p50 µs | p99 µs | server CPU % | server CPU µs / datagram | load gen CPU % | lost | wrong | all rounds (pps) |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   ...rows.map((r) =>
     `| ${r.label} | ${r.pps.toLocaleString("en-US")} | ${r.vsBase.toFixed(2)} | ${
       r.regioOver.toFixed(2)
-    } | ${r.p50} | ${r.p99} | ${r.serverCpu} | ${r.loadCpu} | ${r.lost} | ${r.wrong} | ${r.all} |`
+    } | ${r.p50} | ${r.p99} | ${r.serverCpu} | ${
+      Number.isNaN(r.cpuUs) ? "?" : r.cpuUs.toFixed(2)
+    } | ${r.loadCpu} | ${r.lost} | ${r.wrong} | ${r.all} |`
   ),
 ].join("\n");
 
@@ -354,6 +358,13 @@ const targets = [
     : "Node.js not found: no Node.js dgram comparison",
   `p99 at window 1: regio ${latRegio} µs vs Deno.listenDatagram ${latBase} µs ` +
   `(target: no worse: ${verdict(latRegio <= latBase)})`,
+  `server CPU per echoed datagram (not a target; the server's own cost): regio ${
+    rows[0].cpuUs.toFixed(2)
+  } µs, ` +
+  rows.slice(1).map((r) =>
+    `${r.label} ${r.cpuUs.toFixed(2)} µs (${(r.cpuUs / rows[0].cpuUs).toFixed(2)}×)`
+  )
+    .join(", "),
 ];
 
 const s = regio.summary ?? {};
@@ -443,24 +454,14 @@ Targets:
 
 ${targets.map((t) => `- ${t}`).join("\n")}
 
-Why the pps ratios stop far below 6× here: on this 2-vCPU VM, with the
-window kept full, Deno.listenDatagram and Node.js dgram echo roughly 150k
-datagrams/s — several times the 33–47k and 70–75k that io_uring.md §4.2
-measured with a C client — while regio's own figure is above that section's
-C io_uring echo (≈190–270k). A V8 \`--prof\` profile of the regio server under
-this load put 53 % of its samples in libc \`syscall\` (io_uring_enter, i.e. the
-kernel's UDP receive and send work) and 3.5 % in JavaScript: what is left is
-the kernel's per-datagram path, and 6× Deno.listenDatagram would mean
-≈900k echoes/s on one core. The load generator is a regio socket on the
-same kernel path, so it runs near its core's limit too (its CPU column):
-regio's figure is a floor set by both ends, not by the server alone. The
-machine is shared: rounds that overlapped other jobs vary 2–3×, hence
-every round is listed.
+The reading of these figures (what bounds them on this machine) is in
+"UDP: analysis" below, written by hand with the date it was measured.
 
 "server CPU %" and "load gen CPU %" are user+system time of each process
 over the run, in % of one core; on loopback each sender's CPU also does the
 kernel's delivery into the receiving socket. A process near 100 % is the
-limit of that run.
+limit of that run. "server CPU µs / datagram" is the server's CPU time over
+the run divided by the datagrams it echoed.
 `;
   const file = path("bench/README.md");
   let text = "";
