@@ -93,16 +93,14 @@ let windowsKernel: (() => Kernelbase) | undefined;
 /** @internal Lets the Windows layer supply its kernelbase (real or fake). */
 export function setWindowsKernelSource(source: () => Kernelbase): void {
   windowsKernel = source;
-  if (Deno.build.os === "windows") platformDefault = undefined;
 }
 
 /** The allocator for this OS: VirtualAlloc on Windows, mmap on Linux. */
 export function defaultAllocator(): Allocator {
   if (platformDefault) return platformDefault;
   if (Deno.build.os === "linux") return (platformDefault = mmapAllocator());
-  if (Deno.build.os === "windows" && windowsKernel) {
-    return (platformDefault = virtualAllocator(windowsKernel()));
-  }
+  // Not cached on Windows: it must follow the API in use (the real DLL, or a test fake).
+  if (Deno.build.os === "windows" && windowsKernel) return virtualAllocator(windowsKernel());
   throw new UnsupportedError(
     "Native memory regions",
     `they need Linux or Windows; this is ${Deno.build.os}`,

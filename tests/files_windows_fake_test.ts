@@ -8,7 +8,7 @@
 // paths map to the fake's in-memory files.
 
 import assert from "node:assert/strict";
-import { libc } from "../ffi/linux/libc.ts";
+import { openFakeHost } from "./fakes/fake_base.ts";
 import {
   BusyError,
   DisposedError,
@@ -21,7 +21,7 @@ import {
 import { type FakeWindows, installFakeWindows } from "./fakes/windows.ts";
 import type { FakeIoRingOptions } from "./fakes/fake_ioring.ts";
 
-libc(); // the fake's mmap; opened before the tests so the resource sanitizer does not count it
+openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
 
 const INVALID_HANDLE_VALUE = 0xffff_ffff_ffff_ffffn;
 const GENERIC_READ = 0x80000000, GENERIC_WRITE = 0x40000000;

@@ -6,11 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { libc } from "../ffi/linux/libc.ts";
+import { openFakeHost } from "./fakes/fake_base.ts";
 import { installFakeWindows } from "./fakes/windows.ts";
 import type { Kernelbase } from "../ffi/windows/kernelbase.ts";
 
-libc(); // the fake's mmap, opened before the tests
+openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
 
 const S_OK = 0;
 const S_FALSE = 1;

@@ -6,12 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { libc } from "../ffi/linux/libc.ts";
+import { openFakeHost } from "./fakes/fake_base.ts";
 import { type FakeWindows, installFakeWindows } from "./fakes/windows.ts";
 import type { FakeIoRingOptions } from "./fakes/fake_ioring.ts";
 import { OP } from "./fakes/fake_ioring.ts";
 import { windowsAllocator } from "../src/windows/api.ts";
-import { mmapAllocator, NativeRegion } from "../src/memory.ts";
+import { NativeRegion } from "../src/memory.ts";
 import {
   BufferRef,
   BusyError,
@@ -23,7 +23,7 @@ import {
   UnsupportedError,
 } from "../src/windows/mod.ts";
 
-libc(); // the fake's mmap; opened before the tests so the resource sanitizer does not count it
+openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
 
 // HRESULTs, literally (winerror.h).
 const E_ABORT = 0x80004004 | 0;
@@ -639,7 +639,7 @@ Deno.test("a rejected registration is an HResultError and no table", async () =>
 Deno.test("a rejected buffer registration releases its regions at once", async () => {
   using fake = fakeWith();
   // Memory the fake's VirtualAlloc never handed out: REGISTER_BUFFERS rejects it.
-  using foreign = NativeRegion.allocate(4096, { allocator: mmapAllocator() });
+  using foreign = NativeRegion.allocate(4096, { allocator: openFakeHost() });
   using kept = region(64);
   await using ring = IoRing.create();
   const live = await ring.registerBuffers([kept]);

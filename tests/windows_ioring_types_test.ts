@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { libc } from "../ffi/linux/libc.ts";
+import { openFakeHost } from "./fakes/fake_base.ts";
 import { installFakeWindows } from "./fakes/windows.ts";
 import { windowsAllocator } from "../src/windows/api.ts";
 import {
@@ -18,7 +18,7 @@ import {
   NativeRegion,
 } from "../src/windows/mod.ts";
 
-libc(); // the fake's mmap, opened before the tests
+openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
 
 /** Never called: only type-checked. */
 function _typeChecks(

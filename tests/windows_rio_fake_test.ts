@@ -7,9 +7,9 @@
 
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
-import { libc } from "../ffi/linux/libc.ts";
+import { openFakeHost } from "./fakes/fake_base.ts";
 
-libc(); // the fake maps memory through libc; open it before any test (resource sanitizer)
+openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
 
 const WSAEFAULT = 10014;
 const WSAEINVAL = 10022;

@@ -8,8 +8,7 @@
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
 import { windowsAllocator } from "../src/windows/api.ts";
-import { mmapAllocator } from "../src/memory.ts";
-import { libc } from "../ffi/linux/libc.ts";
+import { openFakeHost } from "./fakes/fake_base.ts";
 import { INTERNAL } from "../src/windows/rio_context.ts";
 import {
   BusyError,
@@ -32,8 +31,7 @@ const WSAENOBUFS = 10055;
 const WSA_OPERATION_ABORTED = 995;
 const RIO_INVALID_BUFFERID = 0xffff_ffffn;
 
-// The fake maps memory through libc; open it before any test (resource sanitizer).
-libc();
+openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
 
 /** Runs `fn`, asserts it throws a `type`, and returns the error. */
 function caught<T extends Error>(fn: () => unknown, type: new (...args: never[]) => T): T {
@@ -173,7 +171,7 @@ Deno.test("registerBuffer: RIO_INVALID_BUFFERID (0xFFFFFFFF zero-extended) from 
   using rio = Rio.open();
   // Memory the fake's VirtualAlloc did not hand out: the fake answers like
   // Windows for a bad pointer, RIO_INVALID_BUFFERID + WSAEFAULT.
-  using foreign = NativeRegion.allocate(4096, { allocator: mmapAllocator() });
+  using foreign = NativeRegion.allocate(4096, { allocator: openFakeHost() });
   const e = caught(
     () => rio.registerBuffer(foreign),
     WinsockError,

@@ -1,6 +1,7 @@
 /**
- * The shared base of the Windows fake: a call log, native memory (real mmap
- * behind a fake VirtualAlloc, so wrappers get real pointers), fake handles,
+ * The shared base of the Windows fake: a call log, native memory (the host's
+ * real pages behind a fake VirtualAlloc, so wrappers get real pointers: mmap
+ * on Linux, the real VirtualAlloc on Windows), fake handles,
  * events with the documented manual/auto-reset semantics, and a last-error
  * slot. The I/O ring part (fake_ioring.ts) and the Winsock/RIO part
  * (fake_winsock.ts) build on it.
@@ -9,7 +10,20 @@
  * fake files, never through ffi/windows/abi.ts.
  */
 
-import { libc } from "../../ffi/linux/libc.ts";
+import { type Allocator, mmapAllocator, virtualAllocator } from "../../src/memory.ts";
+import { openKernelbase } from "../../ffi/windows/kernelbase.ts";
+
+let host: Allocator | undefined;
+
+/**
+ * The host's real page allocator behind the fake's VirtualAlloc. Call it at
+ * module load of a test file, before any test, so the resource sanitizer does
+ * not count the library it opens.
+ */
+export function openFakeHost(): Allocator {
+  host ??= Deno.build.os === "windows" ? virtualAllocator(openKernelbase()) : mmapAllocator();
+  return host;
+}
 
 /** One shared call log, in call order: `"VirtualFree"`, `"closesocket"`, … */
 export class CallLog {
@@ -55,15 +69,17 @@ export class FakeBase {
     return this.#nextHandle;
   }
 
-  /** VirtualAlloc over real mmap; returns null for a zero size (ERROR_INVALID_PARAMETER). */
+  /** VirtualAlloc over the host's real pages; null for a zero size (ERROR_INVALID_PARAMETER). */
   allocate(size: bigint): Deno.PointerObject | null {
     if (size === 0n) {
       this.lastError = 87;
       return null;
     }
-    const p = libc().mmap(null, size, 3, 0x22, -1, 0n);
-    if (p === null || Deno.UnsafePointer.value(p) === 0xffff_ffff_ffff_ffffn) {
-      this.lastError = 8;
+    let p: Deno.PointerObject;
+    try {
+      p = openFakeHost().allocate(Number(size));
+    } catch {
+      this.lastError = 8; // ERROR_NOT_ENOUGH_MEMORY
       return null;
     }
     this.#allocations.set(Deno.UnsafePointer.value(p), Number(size));
@@ -79,7 +95,7 @@ export class FakeBase {
       return 0;
     }
     this.#allocations.delete(a);
-    libc().munmap(p, BigInt(len));
+    openFakeHost().release(p!, len);
     return 1;
   }
 
@@ -173,7 +189,7 @@ export class FakeBase {
   dispose(): number {
     const leaked = this.#allocations.size;
     for (const [a, len] of this.#allocations) {
-      libc().munmap(Deno.UnsafePointer.create(a), BigInt(len));
+      openFakeHost().release(Deno.UnsafePointer.create(a)!, len);
     }
     this.#allocations.clear();
     return leaked;

@@ -9,11 +9,15 @@ import { type Kernelbase, kernelbaseSymbols } from "../../ffi/windows/kernelbase
 import { ws2Symbols } from "../../ffi/windows/ws2_32.ts";
 import { rioDefinitions, type RioFunctions } from "../../ffi/windows/rio_table.ts";
 import { setWindowsApi, type WindowsApi } from "../../src/windows/api.ts";
-import { FakeBase } from "./fake_base.ts";
+import { FakeBase, openFakeHost } from "./fake_base.ts";
 import { withFfiArgChecks } from "./ffi_args.ts";
 import { fakeKernelCore } from "./fake_kernel.ts";
 import { type FakeIoRingOptions, FakeIoRingOs } from "./fake_ioring.ts";
 import { FakeWinsock, type FakeWinsockOptions } from "./fake_winsock.ts";
+
+// Open the host library behind the fake's memory at import, before any test
+// runs, so the resource sanitizer does not count it.
+openFakeHost();
 
 /** Options for the whole fake. */
 export interface FakeWindowsOptions {
