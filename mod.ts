@@ -3,13 +3,37 @@
  * refer by index" APIs (Windows I/O ring and Registered I/O, Linux io_uring)
  * straight from TypeScript through `Deno.dlopen`, with no native code.
  *
+ * - {@link UdpSocket}: datagrams received into registered memory and echoed
+ *   from it, never copied in JS (io_uring on Linux 6.1+, RIO on Windows 8+).
+ * - {@link FileRing}: registered files and buffers, reads and writes by index
+ *   (io_uring on Linux, the I/O ring on Windows 11).
+ * - {@link support}: which backend this machine has, and why not when not.
+ *
+ * Every registration is disposed with `using` / `await using`: exactly once,
+ * and never while the kernel may still use the memory. Platform wrappers are
+ * in `@regio/regio/windows` and `@regio/regio/linux`.
+ *
  * Requires `--allow-ffi`, which amounts to full access to the machine.
  *
- * @example
+ * @example UDP echo server
  * ```ts ignore
- * import { NativeRegion } from "@regio/regio";
- * using region = NativeRegion.allocate(64 * 1024);
- * region.bytes.fill(1);
+ * import { UdpSocket } from "@regio/regio";
+ *
+ * await using socket = UdpSocket.bind({ hostname: "127.0.0.1", port: 9000 });
+ * for await (const batch of socket) {
+ *   for (const datagram of batch) socket.reply(datagram); // from its own slot, no copy
+ * }
+ * ```
+ *
+ * @example Registered file reads
+ * ```ts ignore
+ * import { FileRing } from "@regio/regio";
+ *
+ * await using ring = FileRing.open({ depth: 64 });
+ * using files = await ring.openFiles(["data.bin"]);
+ * using pool = await ring.registerBuffers({ count: 64, size: 4096 });
+ * const n = await ring.read({ file: 0, buffer: 0, length: 4096, position: 0 });
+ * console.log(pool.bytes(0).subarray(0, n));
  * ```
  *
  * @module
