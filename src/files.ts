@@ -525,6 +525,9 @@ export class FileRing implements Disposable, AsyncDisposable {
     checkInteger("number of requests", n, 0, this.depth);
     const nFiles = files.paths.length, count = pool.count, size = pool.size;
     // Check everything before anything is prepared: a bad request leaves the kernel untouched.
+    // Each field is read once and the checked value is what is prepared (a getter cannot
+    // answer differently the second time). Per request: file, byte in the pool, length, position.
+    const checked = new Float64Array(4 * n);
     for (let i = 0; i < n; i++) {
       const r = requests[i];
       if (typeof r !== "object" || r === null) {
@@ -547,6 +550,11 @@ export class FileRing implements Disposable, AsyncDisposable {
       if (!(Number.isSafeInteger(position) && position >= 0)) {
         badField(i, "position", position, 0, Number.MAX_SAFE_INTEGER);
       }
+      // `+ 0` turns -0 into 0 (Deno's FFI rejects -0 for an integer parameter).
+      checked[4 * i] = file + 0;
+      checked[4 * i + 1] = buffer * size + offset + 0;
+      checked[4 * i + 2] = length + 0;
+      checked[4 * i + 3] = position + 0;
     }
     if (n === 0) return Promise.resolve([]);
     if (this.#inFlight + n > this.depth) {
@@ -556,10 +564,9 @@ export class FileRing implements Disposable, AsyncDisposable {
     const batch = new Batch(n, files, pool, resolve, reject);
     const b = this.#b;
     try {
-      for (let i = 0; i < n; i++) {
-        const r = requests[i];
-        const at = r.buffer * size + (r.bufferOffset ?? 0);
-        b.prepareIo(write, files.backend, r.file, pool.backend, at, r.length, r.position, batch, i);
+      for (let i = 0, k = 0; i < n; i++, k += 4) {
+        const file = checked[k], at = checked[k + 1], length = checked[k + 2];
+        b.prepareIo(write, files.backend, file, pool.backend, at, length, checked[k + 3], batch, i);
         this.#count(batch, pool);
       }
     } catch (e) {

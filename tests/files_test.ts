@@ -425,3 +425,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "files: a request is read once; a getter cannot change it after the checks",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const p = `${dir.path}/g`;
+    Deno.writeFileSync(p, pattern(8192, 6));
+    await using ring = FileRing.open({ depth: 4 });
+    using _files = await ring.openFiles([p]);
+    using pool = await ring.registerBuffers({ count: 2, size: 4096 });
+    // A request whose length grows after its first read: checked as 4096
+    // bytes into buffer 0, it must not then reach into buffer 1.
+    let reads = 0;
+    const shifty = {
+      file: 0,
+      buffer: 0,
+      position: 0,
+      get length(): number {
+        return reads++ === 0 ? 4096 : 8192;
+      },
+    };
+    assert.equal(await ring.read(shifty), 4096);
+    assert.deepEqual(pool.bytes(0), pattern(8192, 6).subarray(0, 4096));
+    assert.deepEqual(pool.bytes(1), new Uint8Array(4096), "buffer 1 untouched");
+  },
+});
