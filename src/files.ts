@@ -278,7 +278,8 @@ export class FileRing implements Disposable, AsyncDisposable {
   readonly #b: Backend;
   #files: SetState | undefined;
   #pool: PoolState | undefined;
-  #opening = false;
+  #openingFiles = false;
+  #openingPool = false;
   #inFlight = 0;
   #roomWaiters: (() => void)[] = [];
   #closing = false;
@@ -374,10 +375,10 @@ export class FileRing implements Disposable, AsyncDisposable {
         );
       }
     });
-    if ((this.#files && !this.#files.disposed) || this.#opening) {
+    if ((this.#files && !this.#files.disposed) || this.#openingFiles) {
       throw new RegioError("this FileRing already has open files: dispose that FileSet first");
     }
-    this.#opening = true;
+    this.#openingFiles = true;
     try {
       const backend = await this.#b.openFiles([...paths], options);
       const s: SetState = { ring: this, backend, paths: [...paths], inFlight: 0, disposed: false };
@@ -388,7 +389,7 @@ export class FileRing implements Disposable, AsyncDisposable {
       this.#files = s;
       return makeSet(s);
     } finally {
-      this.#opening = false;
+      this.#openingFiles = false;
     }
   }
 
@@ -406,10 +407,10 @@ export class FileRing implements Disposable, AsyncDisposable {
     if (count * size > MAX_POOL_BYTES) {
       throw new RangeError(`count × size must be at most 1 GiB, got ${count * size} bytes`);
     }
-    if ((this.#pool && !this.#pool.disposed) || this.#opening) {
+    if ((this.#pool && !this.#pool.disposed) || this.#openingPool) {
       throw new RegioError("this FileRing already has a BufferPool: dispose it first");
     }
-    this.#opening = true;
+    this.#openingPool = true;
     try {
       const backend = await this.#b.registerBuffers(count * size);
       const s: PoolState = { ring: this, backend, count, size, inFlight: 0, disposed: false };
@@ -420,7 +421,7 @@ export class FileRing implements Disposable, AsyncDisposable {
       this.#pool = s;
       return makePool(s);
     } finally {
-      this.#opening = false;
+      this.#openingPool = false;
     }
   }
 

@@ -452,3 +452,27 @@ Deno.test({
     assert.deepEqual(pool.bytes(1), new Uint8Array(4096), "buffer 1 untouched");
   },
 });
+
+Deno.test({
+  name: "files: openFiles and registerBuffers may run at the same time",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const p = `${dir.path}/c`;
+    Deno.writeFileSync(p, pattern(64, 8));
+    await using ring = FileRing.open({ depth: 2 });
+    const [files, pool] = await Promise.all([
+      ring.openFiles([p]),
+      ring.registerBuffers({ count: 1, size: 64 }),
+    ]);
+    using _files = files;
+    using _pool = pool;
+    assert.equal(await ring.read({ file: 0, buffer: 0, length: 64, position: 0 }), 64);
+    assert.deepEqual(pool.bytes(0), pattern(64, 8));
+    // Two of the same kind at once: the second is refused, the first goes through.
+    await _pool[Symbol.asyncDispose]();
+    const first = ring.registerBuffers({ count: 1, size: 64 });
+    await assert.rejects(ring.registerBuffers({ count: 1, size: 64 }), RegioError);
+    using _again = await first;
+  },
+});
