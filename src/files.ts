@@ -284,6 +284,7 @@ export class FileRing implements Disposable, AsyncDisposable {
   #roomWaiters: (() => void)[] = [];
   #closing = false;
   #closed = false;
+  #draining: Promise<void> | undefined;
   #sliceStart = 0;
   #deferred: Batch[] = [];
   #yieldQueued = false;
@@ -651,9 +652,15 @@ export class FileRing implements Disposable, AsyncDisposable {
    * Cancels every operation in flight, waits for their completions, then
    * unregisters and closes the files, releases and frees the buffers, and
    * closes the ring (Windows: only after every operation has drained).
+   * A second call returns the first one's promise.
    */
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#closing || this.#closed) return;
+  [Symbol.asyncDispose](): Promise<void> {
+    if (this.#draining) return this.#draining;
+    if (this.#closed) return Promise.resolve();
+    return (this.#draining = this.#drain());
+  }
+
+  async #drain(): Promise<void> {
     this.#closing = true;
     this.#wakeWaiters();
     const f = this.#files, p = this.#pool;

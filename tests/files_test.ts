@@ -476,3 +476,28 @@ Deno.test({
     using _again = await first;
   },
 });
+
+Deno.test({
+  name: "files: a second async dispose waits for the first to finish",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const fifo = `${dir.path}/fifo`;
+    mkfifo(fifo);
+    const before = fdCount();
+    const ring = FileRing.open({ depth: 2 });
+    await ring.openFiles([fifo], { write: true });
+    await ring.registerBuffers({ count: 1, size: 64 });
+    let settled = false;
+    const read = ring.read({ file: 0, buffer: 0, length: 64, position: 0 })
+      .catch(() => {}).finally(() => settled = true);
+    await new Promise((r) => setTimeout(r, 50));
+    const first = ring[Symbol.asyncDispose]();
+    await within(5000, ring[Symbol.asyncDispose](), "second async dispose");
+    assert.ok(settled, "the read was drained before the second dispose resolved");
+    assert.equal(ring.inFlight, 0);
+    assert.equal(fdCount(), before, "files and ring closed");
+    await first;
+    await read;
+  },
+});
