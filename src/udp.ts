@@ -192,7 +192,7 @@ export class UdpDatagram {
 
   /**
    * The payload: a view into the registered slot (no copy). Writable, so a
-   * reply can be built in place.
+   * reply of at most `length` bytes can be built in place.
    * @throws {RangeError} once the datagram no longer holds its slot.
    */
   get data(): Uint8Array {
@@ -595,12 +595,14 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
   // ---- replying and releasing ----
 
   /**
-   * Sends `length` bytes (default: what was received) of `datagram`'s slot
-   * back to its sender, from the slot itself — no copy in JS. The slot goes
-   * back to the kernel for receiving once the send completes. `length` may
-   * exceed the received length (up to `slotSize`) to reply with data built
-   * in place in `datagram.data`'s slot.
-   * @throws {RangeError} when the datagram no longer holds its slot, or for a bad length.
+   * Sends the first `length` bytes (default: all) of `datagram.data` back to
+   * its sender, from the slot itself — no copy in JS; edit `data` in place
+   * first to reply with other bytes of the same length or less. The slot
+   * goes back to the kernel for receiving once the send completes. A longer
+   * reply needs a send slot ({@link UdpSocket.acquire}): past the datagram,
+   * the slot still holds bytes of earlier datagrams, possibly other peers'.
+   * @throws {RangeError} when the datagram no longer holds its slot, or for a
+   *   length that is not an integer in `[0, datagram.length]`.
    * @throws {TypeError} for a datagram of another socket.
    */
   reply(datagram: UdpDatagram, length?: number): void {
@@ -610,7 +612,7 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
       "length",
       length,
       0,
-      this.slotSize,
+      datagram.length,
     );
     const slot = datagram.slot;
     this.#state[slot] = REPLYING;
