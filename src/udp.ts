@@ -44,6 +44,11 @@
  * posted again. Bad arguments throw `TypeError`/`RangeError` synchronously,
  * before anything reaches the kernel.
  *
+ * A socket whose engine fails for good (its receive cannot be re-armed, its
+ * completion queue is corrupt …) stops: `receive()` rejects with that error,
+ * and so do `send()`, `acquire()`, `tryAcquire()` and the sends waiting for
+ * a slot (a busy slot may never come back). Close it and bind a new one.
+ *
  * @module
  */
 
@@ -676,13 +681,14 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
    * The promise resolves once the datagram is handed to the kernel (not
    * when it is on the wire); a send the kernel rejects is counted in
    * `stats.sendErrors`. Rejects with {@link DisposedError} when the socket
-   * closes while waiting.
+   * closes while waiting, or with the socket's failure when it fails meanwhile.
    * @throws {TypeError} for a hostname that is not numeric or of the other family.
    * @throws {RangeError} for a bad port, or more bytes than a slot holds.
-   * @throws {DisposedError} once the socket is closed.
+   * @throws {DisposedError} once the socket is closed; the socket's failure once it failed.
    */
   send(data: Uint8Array | UdpSendSlot, remote: SocketAddress, length?: number): Promise<void> {
     if (this.#owner.closed) throw new DisposedError("UdpSocket");
+    if (this.#failure) throw this.#failure;
     this.#checkRemote(remote);
     if (data instanceof UdpSendSlot) {
       data.hold(this.#owner);
@@ -731,10 +737,12 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
   /**
    * A free send slot to fill in place (`slot.bytes`), then
    * {@link UdpSocket.send} it (or {@link UdpSocket.release} it). Waits while
-   * every send slot is busy. Rejects with {@link DisposedError} on close.
+   * every send slot is busy. Rejects with {@link DisposedError} on close,
+   * or with the socket's failure.
    */
   acquire(): Promise<UdpSendSlot> {
     if (this.#owner.closed) return Promise.reject(new DisposedError("UdpSocket"));
+    if (this.#failure) return Promise.reject(this.#failure);
     const slot = this.tryAcquire();
     if (slot) return Promise.resolve(slot);
     const { promise, resolve, reject } = Promise.withResolvers<UdpSendSlot | undefined>();
@@ -744,10 +752,11 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
 
   /**
    * Like {@link UdpSocket.acquire}, without waiting: null when every send slot is busy.
-   * @throws {DisposedError} once closed.
+   * @throws {DisposedError} once closed; the socket's failure once it failed.
    */
   tryAcquire(): UdpSendSlot | null {
     if (this.#owner.closed) throw new DisposedError("UdpSocket");
+    if (this.#failure) throw this.#failure;
     const slot = this.#freeSend.pop();
     if (slot === undefined) return null;
     this.#state[slot] = ACQUIRED;
@@ -794,6 +803,8 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
 
   #failed(error: Error): void {
     this.#failure ??= error;
+    // A send slot may never come back (on RIO nothing is dequeued any more).
+    for (const s of this.#sendWaiters.splice(0)) s.reject(error);
     const w = this.#receiveWaiter;
     if (!w) return;
     this.#receiveWaiter = undefined;

@@ -5,10 +5,11 @@
 
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
-import { WinsockError } from "../src/errors.ts";
+import { RegioError, WinsockError } from "../src/errors.ts";
 import { bindUdpWith } from "../src/udp.ts";
 import { openWindowsBackend } from "../src/udp_windows.ts";
 import * as cases from "./udp_cases.ts";
+import { within } from "./linux_util.ts";
 
 let current: Fake | undefined;
 
@@ -82,4 +83,23 @@ test("RIO batching: receives posted with RIO_MSG_DEFER and one commit; one deque
     fake.base.log.count("RIODequeueCompletion") - dequeues <= 4,
     "completions are dequeued in batches, not one call per datagram",
   );
+});
+
+test("a socket whose completion queue failed refuses sends instead of parking them", async (fake) => {
+  await using client = rio.bind({ port: 0, slots: 4, slotSize: 64, sendSlots: 1 });
+  await using peer = rio.bind({ port: 0, slots: 4, slotSize: 64 });
+  // The one send slot is at the kernel, and a second send waits for it.
+  fake.winsock.hold = true;
+  await client.send(new Uint8Array([1]), peer.addr);
+  const waiting = client.send(new Uint8Array([2]), peer.addr);
+  await Promise.resolve(); // the deferred send is committed
+  // The queue fails on the dequeue that would have freed the slot.
+  fake.winsock.corruptNextDequeue = true;
+  fake.winsock.hold = false;
+  fake.winsock.run();
+  await assert.rejects(within(5000, client.receive(), "receive"), RegioError, "receiving stopped");
+  await assert.rejects(within(5000, waiting, "the waiting send"), RegioError);
+  assert.throws(() => client.send(new Uint8Array([3]), peer.addr), RegioError);
+  await assert.rejects(client.acquire(), RegioError);
+  assert.throws(() => client.tryAcquire(), RegioError);
 });
