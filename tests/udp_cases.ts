@@ -315,6 +315,23 @@ export async function ownership(h: Harness): Promise<void> {
   await assertPoolFull(client);
 }
 
+export async function staleDatagram(h: Harness): Promise<void> {
+  // One receive slot: the next datagram lands in the slot the first one held.
+  await using server = h.bind({ port: 0, slots: 1, slotSize: 64 });
+  await using client = h.bind({ port: 0, slots: 4, slotSize: 64 });
+  await client.send(new Uint8Array([1]), server.addr);
+  const [first] = await server.receive({ timeoutMs: 5000 });
+  server.release(first);
+  await client.send(new Uint8Array([2]), server.addr);
+  const [second] = await server.receive({ timeoutMs: 5000 });
+  assert.equal(second.slot, first.slot, "the same slot, held again");
+  assert.equal(first.valid, false, "the old datagram does not become valid again");
+  assert.throws(() => first.data, RangeError, "no view of the new datagram's bytes");
+  assert.throws(() => server.reply(first), RangeError, "no reply on the old datagram's behalf");
+  assert.deepEqual(second.data, new Uint8Array([2]));
+  server.release(second);
+}
+
 async function collectBatch(socket: UdpSocket, n: number): Promise<UdpDatagram[]> {
   // Wait until n are ready, so one receive returns them together.
   await within(

@@ -42,6 +42,8 @@ test("backpressure: send slots and receive slots run out without loss", () =>
   cases.backpressure(linux));
 test("slot ownership: reply/release once, auto-release on the next batch", () =>
   cases.ownership(linux));
+test("a released datagram stays invalid when its slot is held again", () =>
+  cases.staleDatagram(linux));
 test("send errors: bad destinations throw first, kernel refusals are counted", () =>
   cases.sendErrors(linux));
 test("a peer that vanished before its replies does not disturb the server", () =>

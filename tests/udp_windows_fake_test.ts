@@ -57,6 +57,8 @@ test("backpressure: send slots and receive slots run out without loss", () =>
   cases.backpressure(rio));
 test("slot ownership: reply/release once, auto-release on the next batch", () =>
   cases.ownership(rio));
+test("a released datagram stays invalid when its slot is held again", () =>
+  cases.staleDatagram(rio));
 test("send errors: bad destinations throw before any RIO call", () => cases.sendErrors(rio));
 test("a peer that vanished before its replies does not disturb the server", () =>
   cases.peerVanishes(rio));
