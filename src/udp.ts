@@ -206,8 +206,9 @@ export class UdpDatagram {
   }
 
   /**
-   * The sender (decoded on first use).
-   * @throws {RangeError} once the datagram no longer holds its slot.
+   * The sender, decoded on first use and kept (a copy: it stays readable
+   * after the slot is released).
+   * @throws {RangeError} when first read after the datagram no longer holds its slot.
    */
   get remote(): SocketAddress {
     if (this.#remote) return this.#remote;
