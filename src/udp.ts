@@ -76,6 +76,25 @@ export interface UdpSocketOptions {
   slotSize?: number;
   /** Slots for fresh sends (default 256, at most 32768). */
   sendSlots?: number;
+  /**
+   * The socket's own receive buffer in bytes (`SO_RCVBUF`, 1 to 2³¹−1; default:
+   * the OS default). It holds the datagrams the kernel has not yet put in a
+   * slot (a burst, or every slot held); past it the kernel drops. Set right
+   * after the socket is created, before `bind`.
+   *
+   * Linux: the kernel caps the value at `net.core.rmem_max` without an error
+   * (root or not: only `SO_RCVBUFFORCE` with CAP_NET_ADMIN goes past the cap,
+   * and regio does not use it), then doubles it for its own bookkeeping, so
+   * `getsockopt` reports `2 × min(value, rmem_max)`. Raise the sysctl for
+   * more. Windows: the value is passed to Winsock as given.
+   */
+  receiveBufferSize?: number;
+  /**
+   * The socket's send buffer in bytes (`SO_SNDBUF`, 1 to 2³¹−1; default: the
+   * OS default). Same rules as {@link UdpSocketOptions.receiveBufferSize},
+   * with `net.core.wmem_max` on Linux.
+   */
+  sendBufferSize?: number;
 }
 
 /** Counters since the socket was bound. */
@@ -141,6 +160,8 @@ const SENDING = 2;
 const RESOLVED: Promise<void> = Promise.resolve();
 const MAX_SLOTS = 32768;
 const MAX_SLOT_SIZE = 65535;
+/** SO_RCVBUF / SO_SNDBUF take a C int. */
+const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 /** Longest run of batches without letting the event loop turn (ms). */
 const YIELD_MS = 1;
 
@@ -398,9 +419,10 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
    * buffer pool, receiving at once. Close it with `await using` (or
    * {@link UdpSocket.close}).
    * @throws {TypeError} for a hostname that is not a numeric IP address or options that are not an object.
-   * @throws {RangeError} for a bad port, slot count or slot size (nothing is opened).
+   * @throws {RangeError} for a bad port, slot count, slot size or buffer size (nothing is opened).
    * @throws {ErrnoError} (Linux) / {@link WinsockError} (Windows) from the kernel,
-   *   e.g. EADDRINUSE / WSAEADDRINUSE for a port in use; nothing is left open.
+   *   e.g. EADDRINUSE / WSAEADDRINUSE for a port in use, or a failed
+   *   `setsockopt` for a buffer size; nothing is left open.
    * @throws {UnsupportedError} on other operating systems, or when io_uring / RIO is unavailable.
    */
   static bind(options: UdpSocketOptions = {}): UdpSocket {
@@ -856,7 +878,21 @@ export function bindUdpWith(factory: BackendFactory, options: UdpSocketOptions =
   const slots = checkInteger("slots", options.slots ?? 1024, 1, MAX_SLOTS);
   const slotSize = checkInteger("slotSize", options.slotSize ?? 2048, 1, MAX_SLOT_SIZE);
   const sendSlots = checkInteger("sendSlots", options.sendSlots ?? 256, 1, MAX_SLOTS);
-  const backend = factory({ hostname, port, slots, slotSize, sendSlots });
+  const receiveBufferSize = options.receiveBufferSize === undefined
+    ? undefined
+    : checkInteger("receiveBufferSize", options.receiveBufferSize, 1, MAX_SOCKET_BUFFER);
+  const sendBufferSize = options.sendBufferSize === undefined
+    ? undefined
+    : checkInteger("sendBufferSize", options.sendBufferSize, 1, MAX_SOCKET_BUFFER);
+  const backend = factory({
+    hostname,
+    port,
+    slots,
+    slotSize,
+    sendSlots,
+    receiveBufferSize,
+    sendBufferSize,
+  });
   try {
     return construct(backend);
   } catch (e) {

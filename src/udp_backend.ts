@@ -25,6 +25,10 @@ export interface BackendOptions {
   slotSize: number;
   /** Slots for fresh sends. */
   sendSlots: number;
+  /** SO_RCVBUF to set before bind (bytes), or undefined for the OS default. */
+  receiveBufferSize?: number;
+  /** SO_SNDBUF to set before bind (bytes), or undefined for the OS default. */
+  sendBufferSize?: number;
 }
 
 /** What a backend reports to the portable layer (called on the JS thread). */

@@ -73,6 +73,8 @@ class WindowsBackend implements UdpBackend {
         cq,
         maxOutstandingReceive: receiveSlots,
         maxOutstandingSend: slots,
+        receiveBufferSize: o.receiveBufferSize,
+        sendBufferSize: o.sendBufferSize,
       });
       opened.push(() => sock.close());
       const pool = rio.createBufferPool({ slots, slotSize: o.slotSize });

@@ -419,6 +419,11 @@ export function badOptions(h: Harness): void {
     [{ slotSize: 70000 }, RangeError],
     [{ sendSlots: 0 }, RangeError],
     [{ sendSlots: "4" }, RangeError],
+    [{ receiveBufferSize: 0 }, RangeError],
+    [{ receiveBufferSize: 2 ** 31 }, RangeError],
+    [{ receiveBufferSize: 1.5 }, RangeError],
+    [{ sendBufferSize: -1 }, RangeError],
+    [{ sendBufferSize: "65536" }, RangeError],
   ];
   for (const [options, type] of bad) {
     assert.throws(

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { ErrnoError, UdpSocket } from "../mod.ts";
 import { fdCount, ignore } from "./linux_util.ts";
 import * as cases from "./udp_cases.ts";
+import { libc } from "../ffi/linux/libc.ts";
+import { SOCK } from "../ffi/linux/abi.ts";
 
 const linux: cases.Harness = {
   bind: (options) => UdpSocket.bind(options),
@@ -50,3 +52,63 @@ test("a peer that vanished before its replies does not disturb the server", () =
   cases.peerVanishes(linux));
 test("port in use: EADDRINUSE, nothing left open", () => cases.portInUse(linux));
 test("bad options: TypeError/RangeError before anything is opened", () => cases.badOptions(linux));
+
+/** The fd of this process's socket bound to `port` (found through /proc/self/fd and getsockname). */
+function socketFd(port: number): number {
+  const c = libc();
+  const buf = new Uint8Array(32), len = new Uint32Array(1);
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(e.name);
+    let link: string;
+    try {
+      link = Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (!link.startsWith("socket:")) continue;
+    len[0] = 28;
+    if (c.getsockname(fd, Deno.UnsafePointer.of(buf), Deno.UnsafePointer.of(len)) !== 0) continue;
+    if (((buf[2] << 8) | buf[3]) === port) return fd; // sin_port / sin6_port, big-endian
+  }
+  throw new Error(`no socket bound to port ${port}`);
+}
+
+/** getsockopt(fd, SOL_SOCKET, name) as an int. */
+function sockopt(fd: number, name: number): number {
+  const value = new Int32Array(1), len = new Uint32Array([4]);
+  const rc = libc().getsockopt(
+    fd,
+    SOCK.SOL_SOCKET,
+    name,
+    Deno.UnsafePointer.of(value),
+    Deno.UnsafePointer.of(len),
+  );
+  assert.equal(rc, 0, "getsockopt");
+  return value[0];
+}
+
+function sysctl(name: string): number {
+  return Number(Deno.readTextFileSync(`/proc/sys/net/core/${name}`));
+}
+
+test("receiveBufferSize / sendBufferSize: SO_RCVBUF / SO_SNDBUF, read back with getsockopt", async () => {
+  const rmemMax = sysctl("rmem_max"), wmemMax = sysctl("wmem_max");
+  {
+    await using s = UdpSocket.bind({ receiveBufferSize: 300_000, sendBufferSize: 70_000 });
+    const fd = socketFd(s.addr.port);
+    // The kernel caps at rmem_max / wmem_max, then doubles (its bookkeeping overhead).
+    assert.equal(sockopt(fd, SOCK.SO_RCVBUF), 2 * Math.min(300_000, rmemMax));
+    assert.equal(sockopt(fd, SOCK.SO_SNDBUF), 2 * Math.min(70_000, wmemMax));
+  }
+  {
+    // Past the cap: no error, capped, for root too (only SO_RCVBUFFORCE goes past it).
+    await using s = UdpSocket.bind({ hostname: "::1", receiveBufferSize: 2 ** 30 });
+    const fd = socketFd(s.addr.port);
+    assert.equal(sockopt(fd, SOCK.SO_RCVBUF), 2 * rmemMax);
+    assert.equal(sockopt(fd, SOCK.SO_SNDBUF), sysctl("wmem_default"), "not asked: left alone");
+  }
+  {
+    await using s = UdpSocket.bind({});
+    assert.equal(sockopt(socketFd(s.addr.port), SOCK.SO_RCVBUF), sysctl("rmem_default"));
+  }
+});

@@ -105,3 +105,39 @@ test("a socket whose completion queue failed refuses sends instead of parking th
   await assert.rejects(client.acquire(), RegioError);
   assert.throws(() => client.tryAcquire(), RegioError);
 });
+
+test("buffer sizes: setsockopt(SOL_SOCKET, SO_RCVBUF / SO_SNDBUF) after WSASocketW, before bind", async (fake) => {
+  {
+    await using _plain = rio.bind({ port: 0, slots: 4, slotSize: 64 });
+  }
+  assert.equal(fake.base.log.count("setsockopt"), 0, "no option: the OS default is left alone");
+  fake.base.log.clear();
+  {
+    await using _sized = rio.bind({
+      port: 0,
+      slots: 4,
+      slotSize: 64,
+      receiveBufferSize: 4 << 20,
+      sendBufferSize: 1 << 20,
+    });
+    assert.deepEqual(fake.base.log.only("WSASocketW", "setsockopt", "bind"), [
+      "WSASocketW",
+      "setsockopt",
+      "setsockopt",
+      "bind",
+    ]);
+  }
+  // Rio.open's own probe sockets get nothing; the UDP socket gets both, before bind.
+  const set = fake.winsock.socketOptions().filter((o) => Object.keys(o).length > 1);
+  assert.deepEqual(set, [{ rcvbuf: 4 << 20, sndbuf: 1 << 20, afterBind: [] }]);
+});
+
+Deno.test("udp (RIO fake): a failing setsockopt is a WinsockError naming it; nothing is left open", () => {
+  using fake = installFakeWindows({ winsock: { setsockoptError: 10055 } }); // WSAENOBUFS
+  assert.throws(
+    () => rio.bind({ port: 0, slots: 4, slotSize: 64, sendBufferSize: 1 << 20 }),
+    (e) => e instanceof WinsockError && e.codeName === "WSAENOBUFS" && /SO_SNDBUF/.test(e.message),
+  );
+  assert.equal(fake.base.log.count("bind"), 0, "not bound");
+  assertClean(fake);
+});

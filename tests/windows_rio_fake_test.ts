@@ -111,6 +111,38 @@ Deno.test("fake WSAIoctl: 0xC8000024 + WSAID_MULTIPLE_RIO + 112 bytes, nothing e
   ws2.WSACleanup();
 });
 
+Deno.test("fake setsockopt: SOL_SOCKET 0xFFFF, SO_RCVBUF 0x1002 / SO_SNDBUF 0x1001 as an int; short optlen is WSAEFAULT", () => {
+  using fake = installFakeWindows();
+  startup(fake);
+  const ws2 = fake.api.ws2;
+  const m = mem(fake, 4096);
+  const s = ws2.WSASocketW(2, 2, 17, null, 0, 0x101);
+  m.v.setInt32(0, 1 << 20, true);
+  assert.equal(ws2.setsockopt(s, 0xffff, 0x1002, m.p, 4), 0);
+  m.v.setInt32(0, 65536, true);
+  assert.equal(ws2.setsockopt(s, 0xffff, 0x1001, m.p, 4), 0);
+  m.v.setInt32(0, 7, true);
+  assert.equal(ws2.setsockopt(s, 0xffff, 0x1002, m.p, 3), -1, "optlen too small");
+  assert.equal(ws2.WSAGetLastError(), WSAEFAULT);
+  assert.equal(ws2.setsockopt(s, 0xffff, 0x1002, null, 4), -1, "no optval");
+  assert.equal(ws2.WSAGetLastError(), WSAEFAULT);
+  assert.equal(
+    ws2.setsockopt(s, 1, 8, m.p, 4),
+    -1,
+    "Linux's SOL_SOCKET/SO_RCVBUF mean nothing here",
+  );
+  assert.equal(ws2.WSAGetLastError(), 10042); // WSAENOPROTOOPT
+  assert.equal(ws2.setsockopt(0x1234n, 0xffff, 0x1002, m.p, 4), -1);
+  assert.equal(ws2.WSAGetLastError(), 10038); // WSAENOTSOCK
+  assert.deepEqual(fake.winsock.socketOptions(), [{
+    rcvbuf: 1 << 20,
+    sndbuf: 65536,
+    afterBind: [],
+  }]);
+  ws2.closesocket(s);
+  ws2.WSACleanup();
+});
+
 Deno.test("fake RIORegisterBuffer / RIODeregisterBuffer: sentinel, WSAEINVAL, WSAEFAULT, invalid IDs ignored", () => {
   using fake = installFakeWindows();
   startup(fake);

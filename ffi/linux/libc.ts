@@ -148,6 +148,16 @@ export const libcSymbols = {
     ],
     result: "i32", // int
   },
+  getsockopt: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int level
+      "i32", // int optname
+      "pointer", // void *optval
+      "pointer", // socklen_t *optlen (in/out)
+    ],
+    result: "i32", // int
+  },
   open: {
     parameters: [
       "buffer", // const char *pathname (NUL-terminated)

@@ -42,6 +42,10 @@ export interface RioUdpSocketOptions {
   maxOutstandingReceive?: number;
   /** Sends that may be outstanding at once (default 16). */
   maxOutstandingSend?: number;
+  /** SO_RCVBUF in bytes (1 to 2³¹−1), set before bind; default: Winsock's. */
+  receiveBufferSize?: number;
+  /** SO_SNDBUF in bytes (1 to 2³¹−1), set before bind; default: Winsock's. */
+  sendBufferSize?: number;
 }
 
 /** Options for {@link RioUdpSocket.receiveEx}. */
@@ -60,6 +64,8 @@ const RECEIVE = 1;
 const SEND = 2;
 /** SOCKADDR_INET (28) + an int namelen, for bind/getsockname. */
 const SCRATCH = 32;
+/** The namelen int, free until getsockname: setsockopt's int optval before bind. */
+const OPTVAL = 28;
 /** Per request slot: the data RIO_BUF, then the address RIO_BUF. */
 const SLOT = 2 * STRUCTS.RIO_BUF.size;
 
@@ -127,6 +133,12 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     if (maxR + maxS === 0) {
       throw new RangeError("maxOutstandingReceive and maxOutstandingSend cannot both be 0");
     }
+    const rcvbuf = options.receiveBufferSize === undefined
+      ? undefined
+      : checkInteger("receiveBufferSize", options.receiveBufferSize, 1, 2 ** 31 - 1);
+    const sndbuf = options.sendBufferSize === undefined
+      ? undefined
+      : checkInteger("sendBufferSize", options.sendBufferSize, 1, 2 ** 31 - 1);
     const cqState = cq[INTERNAL];
     if (cqState.charged + maxR + maxS > cq.size) {
       throw new WinsockError(
@@ -161,6 +173,14 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
         ws2,
       );
       try {
+        const optval = Deno.UnsafePointer.offset(region.pointer, OPTVAL);
+        const option = (name: number, call: string, value: number | undefined): void => {
+          if (value === undefined) return;
+          view.setInt32(OPTVAL, value, true);
+          checkWinsock(ws2.setsockopt(s, SOCKET.SOL_SOCKET, name, optval, 4), call, ws2);
+        };
+        option(SOCKET.SO_RCVBUF, "setsockopt(SO_RCVBUF)", rcvbuf);
+        option(SOCKET.SO_SNDBUF, "setsockopt(SO_SNDBUF)", sndbuf);
         checkWinsock(ws2.bind(s, region.pointer, namelen), "bind", ws2);
         view.setInt32(STRUCTS.SOCKADDR_INET.size, STRUCTS.SOCKADDR_INET.size, true);
         const lenPtr = Deno.UnsafePointer.offset(region.pointer, STRUCTS.SOCKADDR_INET.size);

@@ -24,6 +24,7 @@ const WSAEINVAL = 10022;
 const WSAEALREADY = 10037;
 const WSAENOTSOCK = 10038;
 const WSAEMSGSIZE = 10040;
+const WSAENOPROTOOPT = 10042;
 const WSAESOCKTNOSUPPORT = 10044;
 const WSAEAFNOSUPPORT = 10047;
 const WSAEADDRINUSE = 10048;
@@ -45,6 +46,9 @@ const AF_INET = 2;
 const AF_INET6 = 23;
 const SOCK_DGRAM = 2;
 const IPPROTO_UDP = 17;
+const SOL_SOCKET = 0xffff;
+const SO_SNDBUF = 0x1001;
+const SO_RCVBUF = 0x1002;
 const SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER = 0xc800_0024;
 const WSAID_MULTIPLE_RIO = [
   0x81,
@@ -105,6 +109,18 @@ export interface FakeWinsockOptions {
   deferredOnClose?: "abort" | "lost";
   /** UNCONFIRMED error for exceeding an RQ's outstanding limit (default WSAENOBUFS). */
   rqLimitError?: number;
+  /** Make setsockopt (of a known option, with valid arguments) fail with this code. */
+  setsockoptError?: number;
+}
+
+/** The socket options a socket was given with setsockopt. */
+export interface FakeSocketOptions {
+  /** SO_RCVBUF as last set (bytes). */
+  rcvbuf?: number;
+  /** SO_SNDBUF as last set (bytes). */
+  sndbuf?: number;
+  /** Names of the options set after bind, in order (none expected). */
+  afterBind: string[];
 }
 
 interface Registration {
@@ -188,6 +204,7 @@ interface Sock {
   /** Committed sends waiting to be transmitted (see `hold`). */
   sends: Request[];
   inbox: Datagram[];
+  options: FakeSocketOptions;
 }
 
 function isWildcard(a: Uint8Array): boolean {
@@ -290,6 +307,11 @@ export class FakeWinsock {
     return [...this.#sockets.values()].map((s) => s.flags);
   }
 
+  /** What setsockopt set on every socket created, in order. */
+  socketOptions(): FakeSocketOptions[] {
+    return [...this.#sockets.values()].map((s) => s.options);
+  }
+
   // ---------------------------------------------------------------- ws2_32
 
   ws2(): Ws2 {
@@ -372,6 +394,7 @@ export class FakeWinsock {
           receives: [],
           sends: [],
           inbox: [],
+          options: { afterBind: [] },
         });
         return handle;
       },
@@ -407,10 +430,28 @@ export class FakeWinsock {
         lenView.setInt32(0, need, true);
         return 0;
       },
-      setsockopt: (s): number => {
+      setsockopt: (s, level, optname, optval, optlen): number => {
         self.#log("setsockopt");
         if (!needStartup()) return SOCKET_ERROR;
-        return sock(s) ? 0 : SOCKET_ERROR;
+        const k = sock(s);
+        if (!k) return SOCKET_ERROR;
+        // The fake knows only SOL_SOCKET SO_RCVBUF / SO_SNDBUF, each an int.
+        const name = level !== SOL_SOCKET
+          ? undefined
+          : optname === SO_RCVBUF
+          ? "rcvbuf"
+          : optname === SO_SNDBUF
+          ? "sndbuf"
+          : undefined;
+        if (name === undefined) return self.#fail(WSAENOPROTOOPT);
+        // "optval is not in a valid part of the address space, or optlen is too small."
+        if (optval === null || optlen < 4) return self.#fail(WSAEFAULT);
+        if (self.options.setsockoptError !== undefined) {
+          return self.#fail(self.options.setsockoptError);
+        }
+        k.options[name] = viewAt(optval, 4).getInt32(0, true);
+        if (k.bound) k.options.afterBind.push(name);
+        return 0;
       },
       WSAIoctl: (s, code, inBuf, inLen, outBuf, outLen, returned, overlapped, routine): number => {
         self.#log("WSAIoctl");
