@@ -19,6 +19,8 @@ const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
   --port <n>         port to bind, 0 picks one (default 9000)
   --slots <n>        receive slots (default 1024)
   --slot-size <n>    bytes per slot; longer datagrams are dropped (default 2048)
+  --rcvbuf <bytes>   the socket's receive buffer, SO_RCVBUF (default: the OS's)
+  --sndbuf <bytes>   the socket's send buffer, SO_SNDBUF (default: the OS's)
   --quiet            no per-second stats line
   --json             print the start line and the final summary as JSON
   --tick-ms <n>      run a timer every n ms and report ticks seen vs expected (0: off)
@@ -65,6 +67,8 @@ async function main(): Promise<number> {
     port: { type: "string" },
     slots: { type: "string" },
     "slot-size": { type: "string" },
+    rcvbuf: { type: "string" },
+    sndbuf: { type: "string" },
     quiet: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     "tick-ms": { type: "string" },
@@ -78,12 +82,21 @@ async function main(): Promise<number> {
   const slots = intFlag(values, "slots", 1024);
   const slotSize = intFlag(values, "slot-size", 2048);
   const tickMs = intFlag(values, "tick-ms", 0);
+  const receiveBufferSize = values.rcvbuf === undefined ? undefined : intFlag(values, "rcvbuf", 0);
+  const sendBufferSize = values.sndbuf === undefined ? undefined : intFlag(values, "sndbuf", 0);
   const json = values.json === true;
   const host = values.host as string;
 
   let socket: UdpSocket;
   try {
-    socket = UdpSocket.bind({ hostname: host, port, slots, slotSize });
+    socket = UdpSocket.bind({
+      hostname: host,
+      port,
+      slots,
+      slotSize,
+      receiveBufferSize,
+      sendBufferSize,
+    });
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
     if (e instanceof ErrnoError || e instanceof WinsockError) {

@@ -25,6 +25,8 @@ const USAGE = `Usage: deno run -A examples/udp_load.ts [options]
   --count <n>          send exactly n datagrams instead
   --warmup <s>         seconds excluded from the rate and latency (default 0)
   --timeout-ms <n>     an echo later than this is counted lost (default 500)
+  --rcvbuf <bytes>     the socket's receive buffer, SO_RCVBUF (default: the OS's)
+  --sndbuf <bytes>     the socket's send buffer, SO_SNDBUF (default: the OS's)
   --json               print the result as one JSON object
   --help               this text`;
 
@@ -40,6 +42,10 @@ export interface LoadOptions {
   count: number;
   warmup: number;
   timeoutMs: number;
+  /** SO_RCVBUF in bytes (undefined: the OS default). */
+  receiveBufferSize?: number;
+  /** SO_SNDBUF in bytes (undefined: the OS default). */
+  sendBufferSize?: number;
 }
 
 /** What a run measured. */
@@ -93,6 +99,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     slots,
     slotSize: o.size + 1, // one spare byte: an over-long echo shows as the wrong length
     sendSlots: o.window * 2,
+    receiveBufferSize: o.receiveBufferSize,
+    sendBufferSize: o.sendBufferSize,
   });
   const laneSeq = new Int32Array(o.window).fill(-1);
   const laneSent = new Float64Array(o.window);
@@ -262,6 +270,8 @@ async function main(): Promise<number> {
     count: { type: "string" },
     warmup: { type: "string" },
     "timeout-ms": { type: "string" },
+    rcvbuf: { type: "string" },
+    sndbuf: { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   });
@@ -278,6 +288,8 @@ async function main(): Promise<number> {
     count: int(values, "count", 0, 0),
     warmup: num(values, "warmup", 0, 0),
     timeoutMs: int(values, "timeout-ms", 500, 1),
+    receiveBufferSize: values.rcvbuf === undefined ? undefined : int(values, "rcvbuf", 0, 1),
+    sendBufferSize: values.sndbuf === undefined ? undefined : int(values, "sndbuf", 0, 1),
   };
   if (options.port > 65535) throw new UsageError("--port must be at most 65535");
   if (options.size > 65507) throw new UsageError("--size must be at most 65507");

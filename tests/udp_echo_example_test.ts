@@ -31,7 +31,17 @@ Deno.test({
     const help = await run(["--help"]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--slot-size <n>/);
-    for (const args of [["--nope"], ["--port", "x"], ["--slots", "0"], ["--host", "localhost"]]) {
+    assert.match(help.stdout, /--rcvbuf <bytes>/);
+    for (
+      const args of [
+        ["--nope"],
+        ["--port", "x"],
+        ["--slots", "0"],
+        ["--host", "localhost"],
+        ["--rcvbuf", "0"],
+        ["--sndbuf", "-1"],
+      ]
+    ) {
       const r = await run(args);
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr, /^udp_echo: /);
@@ -57,7 +67,17 @@ Deno.test({
   name: "udp_echo example: echoes, drops what a slot cannot hold, and sums up on SIGTERM",
   ignore,
   async fn(): Promise<void> {
-    const child = command(["--port", "0", "--json", "--slot-size", "64", "--slots", "8"]).spawn();
+    const child = command([
+      "--port",
+      "0",
+      "--json",
+      "--slot-size",
+      "64",
+      "--slots",
+      "8",
+      "--rcvbuf",
+      "262144",
+    ]).spawn();
     const stderr = new Response(child.stderr).text();
     const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let buffered = "";
