@@ -92,13 +92,30 @@ interface PoolState extends RegistrationState {
 let makeSet: (s: SetState) => FileSet;
 let makePool: (s: PoolState) => BufferPool;
 
-/** Disposes `s` now. Idempotent. @throws {BusyError} while operations use it (nothing changes). */
+/**
+ * Disposes `s` now. Idempotent. Even when unregistering fails, the backend
+ * closes every file (hands the memory on to be freed once nothing holds it),
+ * then throws that error; `s` counts as disposed, as nothing is left to retry.
+ * @throws {BusyError} while operations use it (nothing changes).
+ */
 function closeNow(s: RegistrationState, what: string): void {
   if (s.disposed) return;
   if (s.inFlight > 0) throw new BusyError(what, s.inFlight);
   s.disposed = true;
   s.ring[RELEASE](s);
   s.backend.dispose();
+}
+
+/** Throws nothing, the one error, or an AggregateError of them all in the order they happened. */
+function throwErrors(errors: readonly unknown[], what: string): void {
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) {
+    throw new AggregateError(
+      errors,
+      `${what}: ${errors.length} steps of the teardown failed (every step ran); ` +
+        `the first: ${(errors[0] as Error)?.message ?? String(errors[0])}`,
+    );
+  }
 }
 
 /** Disposes `s` once the operations that use it are cancelled and drained. Idempotent. */
@@ -151,7 +168,12 @@ export class FileSet implements Disposable, AsyncDisposable {
     return this.#s.disposed;
   }
 
-  /** Unregisters and closes the files. Idempotent. @throws {BusyError} while operations use them (nothing changes). */
+  /**
+   * Unregisters and closes the files. Idempotent. When unregistering (or
+   * closing a file) fails, the other files are still closed and the first
+   * error is thrown; the set is disposed all the same.
+   * @throws {BusyError} while operations use them (nothing changes).
+   */
   close(): void {
     closeNow(this.#s, "FileSet");
   }
@@ -217,7 +239,12 @@ export class BufferPool implements Disposable, AsyncDisposable {
     return s.backend.region.bytes.subarray(index * s.size, (index + 1) * s.size);
   }
 
-  /** Releases the registration and frees the memory. Idempotent. @throws {BusyError} while operations use it. */
+  /**
+   * Releases the registration and frees the memory. Idempotent. When
+   * releasing fails, the error is thrown and the memory is still freed once
+   * no registration holds it (at the latest when the ring closes).
+   * @throws {BusyError} while operations use it.
+   */
   close(): void {
     closeNow(this.#s, "BufferPool");
   }
@@ -620,27 +647,45 @@ export class FileRing implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Closes files, buffers and the ring now. Idempotent.
-   * @throws {BusyError} while operations are in flight (nothing is changed).
+   * Closes files, buffers and the ring now. Idempotent. Every step runs even
+   * when one fails: one failure is thrown as is, several as an
+   * `AggregateError` whose `errors` are in teardown order (files, buffers,
+   * ring). The ring counts as closed either way.
+   * @throws {BusyError} while operations are in flight, or while an async
+   *   dispose is draining (await that instead); nothing is changed.
    */
   close(): void {
     if (this.#closed) return;
+    if (this.#draining) {
+      throw new BusyError(
+        "FileRing",
+        this.#inFlight,
+        "operation(s) in flight, and an async dispose is draining the ring",
+      );
+    }
     if (this.#inFlight > 0) throw new BusyError("FileRing", this.#inFlight);
     this.#closing = true;
     this.#closed = true;
-    try {
-      const f = this.#files, p = this.#pool;
-      this.#files = this.#pool = undefined;
-      for (const r of [f, p]) {
-        if (r && !r.disposed) {
-          r.disposed = true;
+    const errors: unknown[] = [];
+    const f = this.#files, p = this.#pool;
+    this.#files = this.#pool = undefined;
+    for (const r of [f, p]) {
+      if (r && !r.disposed) {
+        r.disposed = true;
+        try {
           r.backend.dispose();
+        } catch (e) {
+          errors.push(e);
         }
       }
-    } finally {
-      this.#b.close();
-      this.#wakeWaiters();
     }
+    try {
+      this.#b.close();
+    } catch (e) {
+      errors.push(e);
+    }
+    this.#wakeWaiters();
+    throwErrors(errors, "FileRing.close");
   }
 
   /** Same as {@link FileRing.close}. */
@@ -652,7 +697,10 @@ export class FileRing implements Disposable, AsyncDisposable {
    * Cancels every operation in flight, waits for their completions, then
    * unregisters and closes the files, releases and frees the buffers, and
    * closes the ring (Windows: only after every operation has drained).
-   * A second call returns the first one's promise.
+   * A second call returns the first one's promise. As with
+   * {@link FileRing.close}, every step runs even when one fails; the promise
+   * rejects with the one error, or an `AggregateError` of several in
+   * teardown order.
    */
   [Symbol.asyncDispose](): Promise<void> {
     if (this.#draining) return this.#draining;
@@ -665,18 +713,25 @@ export class FileRing implements Disposable, AsyncDisposable {
     this.#wakeWaiters();
     const f = this.#files, p = this.#pool;
     this.#files = this.#pool = undefined;
-    try {
-      // Every read/write uses the files: draining them drains everything.
-      for (const r of [f, p]) {
-        if (r && !r.disposed) {
-          r.disposed = true;
+    const errors: unknown[] = [];
+    // Every read/write uses the files: draining them drains everything.
+    for (const r of [f, p]) {
+      if (r && !r.disposed) {
+        r.disposed = true;
+        try {
           await r.backend.disposeDrained();
+        } catch (e) {
+          errors.push(e);
         }
       }
-    } finally {
-      await this.#b.closeDrained();
-      this.#closed = true;
     }
+    try {
+      await this.#b.closeDrained();
+    } catch (e) {
+      errors.push(e);
+    }
+    this.#closed = true;
+    throwErrors(errors, "FileRing");
   }
 }
 

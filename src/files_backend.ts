@@ -156,6 +156,29 @@ export class OrphanRegions {
   }
 }
 
+/**
+ * Runs every step in order, awaiting each, even after one fails; then
+ * throws the first failure (if any).
+ */
+export async function runAll(steps: readonly (() => unknown)[]): Promise<void> {
+  let first: unknown;
+  let failed = false;
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (e) {
+      if (!failed) first = e;
+      failed = true;
+    }
+  }
+  if (failed) throw first;
+}
+
+/** {@link runAll} for steps that finish now. */
+export function runAllSync(steps: readonly (() => void)[]): void {
+  closeAll(steps, (step) => step());
+}
+
 /** Closes every item, then throws the first failure (if any). */
 export function closeAll<T>(items: readonly T[], close: (item: T) => void): void {
   let first: unknown;

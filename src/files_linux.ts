@@ -27,6 +27,8 @@ import {
   type FileRingCapabilities,
   type OpenFilesOptions,
   OrphanRegions,
+  runAll,
+  runAllSync,
 } from "./files_backend.ts";
 
 const OP_NAMES = ["IORING_OP_READ_FIXED", "IORING_OP_WRITE_FIXED", "IORING_OP_FSYNC"];
@@ -39,14 +41,14 @@ class LinuxFiles implements BackendFiles {
     readonly fds: readonly FileFd[],
   ) {}
 
+  // The fds are closed even when unregistering fails: a fixed-file slot holds
+  // its own reference, so the kernel keeps the file for as long as the table does.
   dispose(): void {
-    this.table.close();
-    closeFds(this.fds);
+    runAllSync([() => this.table.close(), () => closeFds(this.fds)]);
   }
 
-  async disposeDrained(): Promise<void> {
-    await this.table[Symbol.asyncDispose]();
-    closeFds(this.fds);
+  disposeDrained(): Promise<void> {
+    return runAll([() => this.table[Symbol.asyncDispose](), () => closeFds(this.fds)]);
   }
 }
 
@@ -59,14 +61,17 @@ class LinuxBuffers implements BackendBuffers {
     readonly orphans: OrphanRegions,
   ) {}
 
+  // The region goes to the orphans even when unregistering fails: a
+  // registration that still holds it keeps it alive until the ring closes.
   dispose(): void {
-    this.table.close();
-    this.orphans.freeLater(this.region);
+    runAllSync([() => this.table.close(), () => this.orphans.freeLater(this.region)]);
   }
 
-  async disposeDrained(): Promise<void> {
-    await this.table[Symbol.asyncDispose]();
-    this.orphans.freeLater(this.region);
+  disposeDrained(): Promise<void> {
+    return runAll([
+      () => this.table[Symbol.asyncDispose](),
+      () => this.orphans.freeLater(this.region),
+    ]);
   }
 }
 

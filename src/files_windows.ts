@@ -31,6 +31,8 @@ import {
   type FileRingCapabilities,
   type OpenFilesOptions,
   OrphanRegions,
+  runAll,
+  runAllSync,
 } from "./files_backend.ts";
 
 const HR_EOF: number = HRESULT.HRESULT_FROM_WIN32_ERROR_HANDLE_EOF;
@@ -60,14 +62,18 @@ class WindowsFiles implements BackendFiles {
     this.refs = handles.map((_, i) => table.index(i));
   }
 
+  // The handles are closed even when releasing the table fails (the sync
+  // path closes them before the queued release has run anyway).
   dispose(): void {
-    this.table[Symbol.dispose](); // the release goes with the ring's next submit or close
-    closeHandles(this.k, this.handles);
+    // The release goes with the ring's next submit or close.
+    runAllSync([() => this.table[Symbol.dispose](), () => closeHandles(this.k, this.handles)]);
   }
 
-  async disposeDrained(): Promise<void> {
-    await this.table[Symbol.asyncDispose]();
-    closeHandles(this.k, this.handles);
+  disposeDrained(): Promise<void> {
+    return runAll([
+      () => this.table[Symbol.asyncDispose](),
+      () => closeHandles(this.k, this.handles),
+    ]);
   }
 }
 
@@ -78,14 +84,16 @@ class WindowsBuffers implements BackendBuffers {
     readonly orphans: OrphanRegions,
   ) {}
 
+  // The region goes to the orphans even when releasing fails (held, it waits for the ring's close).
   dispose(): void {
-    this.table[Symbol.dispose]();
-    this.orphans.freeLater(this.region);
+    runAllSync([() => this.table[Symbol.dispose](), () => this.orphans.freeLater(this.region)]);
   }
 
-  async disposeDrained(): Promise<void> {
-    await this.table[Symbol.asyncDispose]();
-    this.orphans.freeLater(this.region);
+  disposeDrained(): Promise<void> {
+    return runAll([
+      () => this.table[Symbol.asyncDispose](),
+      () => this.orphans.freeLater(this.region),
+    ]);
   }
 }
 

@@ -14,6 +14,8 @@ import {
   RegioError,
 } from "../mod.ts";
 import { fdCount, ignore, pattern, tempDir, within } from "./linux_util.ts";
+import { FileTable } from "../src/linux/files.ts";
+import { BufferTable } from "../src/linux/buffers.ts";
 
 const SIZES = [0, 1, 4095, 4096, 4097, 8 * 1024 * 1024];
 const CHUNK = 256 * 1024;
@@ -499,5 +501,79 @@ Deno.test({
     assert.equal(fdCount(), before, "files and ring closed");
     await first;
     await read;
+  },
+});
+
+/**
+ * The seam for a failed unregister: the next `close()` of any instance of
+ * `cls` throws `error` and changes nothing (the table stays registered; the
+ * ring's own teardown unregisters it later).
+ */
+function failNextClose(cls: typeof FileTable | typeof BufferTable, error: Error): void {
+  const proto = cls.prototype as unknown as Record<string, unknown>;
+  Object.defineProperty(proto, "close", {
+    configurable: true,
+    value(): never {
+      delete proto.close; // back to Registration.prototype.close
+      throw error;
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "files: FileSet.close when unregistering fails still closes the files, then throws that error",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const paths = [0, 1].map((i) => `${dir.path}/f${i}`);
+    for (const p of paths) Deno.writeFileSync(p, pattern(10, 1));
+    const before = fdCount();
+    {
+      await using ring = FileRing.open({ depth: 2 });
+      const files = await ring.openFiles(paths);
+      const open = fdCount();
+      const failure = new ErrnoError(5, "io_uring_register(IORING_UNREGISTER_FILES)"); // EIO
+      failNextClose(FileTable, failure);
+      assert.throws(() => files.close(), (e: unknown) => e === failure);
+      assert.equal(fdCount(), open - 2, "both files closed all the same");
+      assert.ok(files.disposed);
+      files.close(); // nothing left to do
+      // The old table is still registered (the ring's teardown unregisters it).
+      await assert.rejects(
+        ring.openFiles(paths),
+        ErrnoError,
+        "EBUSY: the old table is still there",
+      );
+    }
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(fdCount(), before);
+  },
+});
+
+Deno.test({
+  name: "files: ring close runs every step when several fail: an AggregateError in teardown order",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const path = `${dir.path}/f`;
+    Deno.writeFileSync(path, pattern(10, 1));
+    const before = fdCount();
+    const ring = FileRing.open({ depth: 2 });
+    const files = await ring.openFiles([path]);
+    const pool = await ring.registerBuffers({ count: 1, size: 16 });
+    const filesFailure = new ErrnoError(5, "io_uring_register(IORING_UNREGISTER_FILES)");
+    const poolFailure = new ErrnoError(5, "io_uring_register(IORING_UNREGISTER_BUFFERS)");
+    failNextClose(FileTable, filesFailure);
+    failNextClose(BufferTable, poolFailure);
+    assert.throws(() => ring.close(), (e: unknown) => {
+      assert.ok(e instanceof AggregateError, String(e));
+      assert.deepEqual(e.errors, [filesFailure, poolFailure]);
+      return true;
+    });
+    assert.ok(ring.closed && files.disposed && pool.disposed);
+    ring.close(); // closed: nothing to do
+    await new Promise((r) => setTimeout(r, 0)); // the ring's waiter wakes and lets go
+    assert.equal(fdCount(), before, "file, ring and eventfd closed");
   },
 });

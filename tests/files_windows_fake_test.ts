@@ -8,7 +8,7 @@
 // paths map to the fake's in-memory files.
 
 import assert from "node:assert/strict";
-import { openFakeHost } from "./fakes/fake_base.ts";
+import { addr, openFakeHost } from "./fakes/fake_base.ts";
 import {
   BusyError,
   DisposedError,
@@ -343,6 +343,68 @@ Deno.test("windows fake: async dispose cancels reads (E_ABORT) when the kernel h
     await ring[Symbol.asyncDispose](); // the fake performs cancels at submit: nothing to drive
     const e = await outcome;
     assert.ok(e instanceof HResultError && e.code === E_ABORT, String(e));
+    assertClean(fake);
+  } finally {
+    fake[Symbol.dispose]();
+  }
+});
+
+/**
+ * Makes the next CloseHandle of `handle` report ERROR_ACCESS_DENIED (5); the
+ * handle is closed all the same, so the test can still check nothing is left.
+ */
+function failCloseOnce(fake: FakeWindows, handle: bigint): void {
+  const kernel = fake.api.kernel as { CloseHandle: (h: Deno.PointerValue) => number };
+  const original = kernel.CloseHandle;
+  kernel.CloseHandle = (h) => {
+    const ok = original(h);
+    if (addr(h) !== handle) return ok;
+    kernel.CloseHandle = original;
+    fake.base.lastError = 5;
+    return 0;
+  };
+}
+
+for (const how of ["sync", "async"] as const) {
+  Deno.test(`windows fake: ${how} ring dispose frees the buffers when closing a file fails, then reports it`, async () => {
+    const fake = fakeFiles({ "f": "abc" });
+    try {
+      const ring = FileRing.open({ backend: "ioring", depth: 4 });
+      const files = await ring.openFiles(["f"]);
+      const pool = await ring.registerBuffers({ count: 1, size: 8 });
+      failCloseOnce(fake, fake.creates[0].handle!);
+      const isCloseFailure = (e: unknown): boolean =>
+        e instanceof Win32Error && e.call === "CloseHandle" && e.code === 5;
+      if (how === "sync") assert.throws(() => ring.close(), isCloseFailure);
+      else {
+        const outcome = ring[Symbol.asyncDispose]().then(() => undefined, (e: unknown) => e);
+        assert.ok(isCloseFailure(await drive(fake, outcome)));
+      }
+      assert.ok(ring.closed && files.disposed && pool.disposed);
+      ring.close(); // done: a second close does nothing
+      await ticks();
+      assertClean(fake); // the buffer registration's memory too
+    } finally {
+      fake[Symbol.dispose]();
+    }
+  });
+}
+
+Deno.test("windows fake: sync close while an async dispose drains is a BusyError; the drain finishes alone", async () => {
+  const fake = fakeFiles({ "f": "abc" });
+  try {
+    const ring = FileRing.open({ backend: "ioring", depth: 4 });
+    await ring.openFiles(["f"]);
+    await ring.registerBuffers({ count: 1, size: 8 });
+    // Nothing in flight, but the drain waits for the kernel to release the tables.
+    const closing = ring[Symbol.asyncDispose]();
+    assert.throws(() => ring.close(), BusyError);
+    assert.throws(() => ring[Symbol.dispose](), BusyError);
+    assert.equal(fake.base.log.count("CloseIoRing"), 0, "the ring is not closed under the drain");
+    await drive(fake, closing);
+    assert.equal(fake.base.log.count("CloseIoRing"), 1);
+    ring.close(); // closed by the drain: nothing to do
+    assert.deepEqual(fake.ioring.violations, []);
     assertClean(fake);
   } finally {
     fake[Symbol.dispose]();
