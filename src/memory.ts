@@ -107,6 +107,17 @@ export function defaultAllocator(): Allocator {
   );
 }
 
+let leakOnFree: (region: NativeRegion, why: string) => void;
+
+/**
+ * @internal Marks `region` as memory the kernel may still write or read
+ * (e.g. its io_uring failed with requests in flight): freeing it later revokes
+ * the JS view as usual but never releases the memory, which stays leaked.
+ */
+export function markKernelMayUse(region: NativeRegion, why: string): void {
+  leakOnFree(region, why);
+}
+
 /** Options for {@link NativeRegion.allocate}. */
 export interface AllocateOptions {
   /** Where the memory comes from; defaults to {@link defaultAllocator}. */
@@ -138,6 +149,14 @@ export class NativeRegion implements Disposable {
   #bytes: Uint8Array;
   #view: DataView;
   #holds = new Map<symbol, string>();
+  /** Why the memory must never be released (the kernel may still use it), or undefined. */
+  #kernelMayUse: string | undefined;
+
+  static {
+    leakOnFree = (region, why) => {
+      region.#kernelMayUse ??= why;
+    };
+  }
 
   private constructor(allocator: Allocator, byteLength: number) {
     const page = allocator.pageSize;
@@ -225,7 +244,8 @@ export class NativeRegion implements Disposable {
   }
 
   /**
-   * Frees the memory: revokes the JS view, then releases it. Idempotent.
+   * Frees the memory: revokes the JS view, then releases it (unless the
+   * kernel may still use it after a failed ring: then it stays leaked). Idempotent.
    * @throws {BusyError} while a registration holds the region (nothing is changed).
    */
   free(): void {
@@ -241,6 +261,7 @@ export class NativeRegion implements Disposable {
     this.#buffer.transfer(0);
     this.#pointer = null;
     untrackLeak(this);
+    if (this.#kernelMayUse !== undefined) return; // leaked on purpose (see leakOnFree)
     try {
       this.#allocator.release(pointer, this.mappedLength);
     } catch (e) {

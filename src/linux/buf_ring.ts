@@ -14,7 +14,7 @@ import {
   IORING_MAX,
   IORING_REGISTER,
 } from "../../ffi/linux/abi.ts";
-import { NativeRegion } from "../memory.ts";
+import { markKernelMayUse, NativeRegion } from "../memory.ts";
 import { register, type RingCore } from "./ring.ts";
 import { withArgs } from "./scratch.ts";
 import { Lifecycle, Registration } from "./registration.ts";
@@ -47,6 +47,11 @@ export interface BufferRingState {
   lend(bid: number): void;
   /** The reply reading `bid` completed: the buffer goes back to the kernel (unless disposed). */
   giveBack(bid: number): void;
+  /**
+   * A completion handed `bid` out without data (it failed): the buffer goes
+   * back to the kernel unless the ring is disposed. Never throws for a valid `bid`.
+   */
+  putBack(bid: number): void;
   /** Buffers in the kernel's hands. */
   available(): number;
   /**
@@ -124,6 +129,15 @@ export class ProvidedBufferRing extends Registration {
         ringMemory.free();
         held.release?.();
       },
+      abandon: () => {
+        // A receive in flight may still pick a buffer from the ring and fill it.
+        core.groupIds.delete(groupId);
+        markKernelMayUse(ringMemory, "a failed io_uring's ProvidedBufferRing");
+        markKernelMayUse(region, "a failed io_uring's ProvidedBufferRing");
+        ringMemory.free(); // revokes the view; the memory stays leaked
+        held.release?.();
+        return ringMemory.mappedLength + region.mappedLength;
+      },
     });
     try {
       withArgs(IO_URING_BUF_REG.SIZE, (args) => {
@@ -162,6 +176,9 @@ export class ProvidedBufferRing extends Registration {
       },
       giveBack: (bid) => {
         if (this.#state[bid] === LENT && !this.#life.disposed) this.#publish(bid);
+      },
+      putBack: (bid) => {
+        if (this.#state[bid] === APP && !this.#life.disposed) this.#publish(bid);
       },
       available: () => this.#available,
       onRecycle: (hook) => {

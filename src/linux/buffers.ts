@@ -17,7 +17,7 @@ import {
   RLIMIT,
 } from "../../ffi/linux/abi.ts";
 import { libc } from "../../ffi/linux/libc.ts";
-import { NativeRegion } from "../memory.ts";
+import { markKernelMayUse, NativeRegion } from "../memory.ts";
 import { KIND, register, type RingCore } from "./ring.ts";
 import { withArgs } from "./scratch.ts";
 import { Lifecycle, Registration } from "./registration.ts";
@@ -121,6 +121,16 @@ export function registerBuffers(core: RingCore, regions: readonly NativeRegion[]
     release: () => {
       core.dropTag(tag);
       for (const release of holds) release();
+    },
+    abandon: () => {
+      core.dropTag(tag);
+      let bytes = 0;
+      for (const r of regions) {
+        markKernelMayUse(r, "a failed io_uring's BufferTable"); // free() will leak it
+        bytes += r.mappedLength;
+      }
+      for (const release of holds) release();
+      return bytes;
     },
   });
   try {

@@ -92,7 +92,11 @@ export interface DatagramEndpointOptions {
    * {@link DatagramEndpoint.reply}, `token` is the buffer ID (already recycled).
    */
   onSent?(token: number, result: number, isReply: boolean): void;
-  /** Called when the receive fails for a reason other than cancellation or a dry buffer ring. */
+  /**
+   * Called when the receive fails for a reason other than cancellation or a
+   * dry buffer ring, and once with the fatal `io_uring_enter` error if the
+   * ring fails for good (every op of the endpoint is then settled; close it).
+   */
   onError?(error: ErrnoError): void;
 }
 
@@ -129,6 +133,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   #wanted = false; // should be receiving
   #closing = false;
   #closed = false;
+  #failed = false; // the ring failed: every op was settled, no CQE comes any more
 
   static {
     construct = (core, options) => new DatagramEndpoint(core, options);
@@ -165,6 +170,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
       complete: (token, res, flags) => this.#complete(token, res, flags),
       inFlight: () => this.#inFlight,
       cancelFor: (user) => this.#cancelFor(user),
+      fail: (error) => this.#fail(error),
     };
     this.#sinkId = core.addSink(sink);
     this.#stopWatching = this.#ring.onRecycle(() => {
@@ -174,6 +180,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
       disposeNow: () => this.close(),
       disposeDrained: () => this[Symbol.asyncDispose](),
       ringClosed: () => {},
+      ringFailed: () => 0, // the buffer ring leaks the region; the msghdr is only read at submission
     };
     core.adopt(this.#child);
     trackLeak(this, "a DatagramEndpoint");
@@ -298,6 +305,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   }
 
   #complete(token: number, res: number, flags: number): void {
+    if (this.#failed) return;
     if (token === RECV) return this.#received(res, flags);
     this.#end();
     const isReply = (token & REPLY) !== 0;
@@ -314,9 +322,11 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   #received(res: number, flags: number): void {
     if (flags & IORING_CQE.F_BUFFER) {
       const bid = flags >>> IORING_CQE.BUFFER_SHIFT;
+      // Not the public recycle: it throws once the buffer ring is being disposed,
+      // which would skip the bookkeeping below.
       this.#ring.take(bid);
       if (res >= 0) this.#deliver(bid, res);
-      else this.#buffers.recycle(bid);
+      else this.#putBack(bid);
     } else if (res < 0 && res !== -ERRNO.ENOBUFS && res !== -ERRNO.ECANCELED && this.#onError) {
       try {
         this.#onError(new ErrnoError(-res, "IORING_OP_RECVMSG (multishot)"));
@@ -359,6 +369,38 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     }
   }
 
+  /** Gives back a buffer a failed receive selected; a re-arm it triggers must not throw here. */
+  #putBack(bid: number): void {
+    try {
+      this.#ring.putBack(bid);
+    } catch (e) {
+      reportError(e);
+    }
+  }
+
+  /** The ring failed for good: settle every op now, report the error after. */
+  #fail(error: Error): void {
+    const n = this.#inFlight;
+    this.#failed = true;
+    this.#armed = false;
+    this.#wanted = false;
+    this.#inFlight = 0;
+    for (let i = 0; i < n; i++) {
+      this.#files.life.end();
+      this.#ring.life.end();
+    }
+    this.#core.expect(-n);
+    const onError = this.#onError;
+    queueMicrotask(() => {
+      try {
+        if (!(error instanceof ErrnoError)) reportError(error); // not from the kernel: a bug
+        else onError?.(error);
+      } catch (e) {
+        reportError(e);
+      }
+    });
+  }
+
   /** A registration it uses is being drained: cancel what uses it. */
   #cancelFor(user: UseCounter): void {
     if (this.#inFlight === 0) return;
@@ -376,6 +418,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   /** A disposed table's slot may name another socket, and a disposed ring no longer holds the region. */
   #assertOpen(): void {
     if (this.#closing) throw new DisposedError("DatagramEndpoint");
+    this.#core.assertOpen(); // the fatal error, once the ring failed
     this.#files.life.assertLive();
     this.#ring.life.assertLive();
   }

@@ -133,6 +133,10 @@ export function registerFiles(core: RingCore, fds: readonly number[]): FileTable
       return useTags ? occupied : 0;
     },
     release: () => core.dropTag(tag),
+    abandon: () => {
+      core.dropTag(tag);
+      return 0; // the kernel holds its own file references; no memory of ours
+    },
   });
   const slots = Int32Array.from(fds);
   try {

@@ -18,6 +18,11 @@ export interface Teardown {
   unregister(): number;
   /** Releases held memory once the kernel has let go. */
   release(): void;
+  /**
+   * The ring failed with requests possibly in flight: let go of everything
+   * without freeing memory the kernel may still use (leak it). Returns its bytes.
+   */
+  abandon(): number;
 }
 
 /** Shared lifecycle state of one registration. */
@@ -72,7 +77,10 @@ export class Lifecycle implements UseCounter, Child {
   }
 
   disposeDrained(): Promise<void> {
-    this.#drained ??= this.#drain();
+    this.#drained ??= this.#drain().catch((e) => {
+      this.#drained = undefined; // a failed disposal can be tried again
+      throw e;
+    });
     return this.#drained;
   }
 
@@ -80,10 +88,16 @@ export class Lifecycle implements UseCounter, Child {
     if (this.#state === "live") {
       this.#state = "draining";
       if (this.inFlight > 0) {
-        this.teardown.cancel();
-        await this.core.until(() => this.inFlight === 0, `draining ${this.name}`);
+        try {
+          this.teardown.cancel();
+          await this.core.until(() => this.inFlight === 0, `draining ${this.name}`);
+        } catch (e) {
+          if (this.#state === "draining") this.#state = "live";
+          throw e;
+        }
       }
-      this.#unregister();
+      // The ring may have failed meanwhile, which abandoned the registration.
+      if (this.#state === "draining") this.#unregister();
     }
     if (this.#state === "unregistered") {
       await this.core.until(() => this.#state === "released", `${this.name} resource tags`);
@@ -91,8 +105,15 @@ export class Lifecycle implements UseCounter, Child {
   }
 
   #unregister(): void {
+    let tags: number;
+    try {
+      tags = this.teardown.unregister();
+    } catch (e) {
+      // Still registered: stay live (usable) and let the next dispose retry; ring close drops it.
+      this.#state = "live";
+      throw e;
+    }
     this.#state = "unregistered";
-    const tags = this.teardown.unregister();
     this.pendingTags += tags;
     this.core.expect(tags);
     this.core.submit(); // tag CQEs of idle resources are posted right away
@@ -100,11 +121,21 @@ export class Lifecycle implements UseCounter, Child {
   }
 
   ringClosed(): void {
-    if (this.#state === "unregistered") {
+    // "live" here means unregistering failed at ring close: closing the fd dropped it.
+    if (this.#state !== "released") {
       this.core.expect(-this.pendingTags);
       this.pendingTags = 0;
       this.#release();
     }
+  }
+
+  ringFailed(): number {
+    if (this.#state === "released") return 0;
+    this.#state = "released"; // never to be unregistered or released: abandoned
+    this.inFlight = 0; // ops of a sink that cannot fail them will never end either
+    this.pendingTags = 0;
+    this.core.disown(this);
+    return this.teardown.abandon();
   }
 
   #release(): void {

@@ -57,6 +57,12 @@ export interface Sink {
   inFlight(): number;
   /** Queues cancels for its operations that use `user` (a registration being drained). */
   cancelFor(user: UseCounter): void;
+  /**
+   * The ring failed for good: settle every operation in flight now (ending
+   * their counts, as their final CQEs would) and report `error` later (not
+   * from inside this call). No CQE is dispatched to the sink afterwards.
+   */
+  fail?(error: Error): void;
 }
 
 /** Something that counts the operations using it (a registration). */
@@ -75,6 +81,12 @@ export interface Child {
   disposeDrained(): Promise<void>;
   /** The ring fd is gone: release what still waits for tag CQEs. */
   ringClosed(): void;
+  /**
+   * The ring failed for good (no CQE will ever be reaped): reach a closed
+   * state without unregistering and without freeing memory a request in
+   * flight may still use. Returns the bytes of native memory left leaked.
+   */
+  ringFailed(): number;
 }
 
 /** Options for {@link RingCore.create}. */
@@ -104,6 +116,24 @@ const SYS_ENTER = BigInt(SYS.io_uring_enter);
 const SYS_REGISTER = BigInt(SYS.io_uring_register);
 const TWO32 = 4294967296;
 
+/**
+ * @internal Fault injection, for tests only (never set outside them): when a
+ * hook returns a non-zero errno, the call fails with it without reaching the
+ * kernel. `enter` sees how many SQEs would be submitted; `register` the opcode.
+ */
+export const testFaults: {
+  enter?: (toSubmit: number) => number;
+  register?: (opcode: number) => number;
+} = {};
+
+/** What a fatal `io_uring_enter` errno means (io_uring.md §5.7). */
+const ENTER_HINTS: Readonly<Record<number, string>> = {
+  [ERRNO.ENXIO]: "The ring is being torn down",
+  [ERRNO.EBADFD]: "The ring is disabled",
+  [ERRNO.EOWNERDEAD]: "The SQPOLL thread died",
+  [ERRNO.EEXIST]: "The ring was entered from a thread other than its creator's",
+};
+
 /** `io_uring_register` through `syscall`; returns the result or throws. */
 export function register(
   fd: number,
@@ -113,6 +143,8 @@ export function register(
   callName: string,
   hint?: string,
 ): number {
+  const fault = testFaults.register?.(opcode) ?? 0;
+  if (fault !== 0) throw new ErrnoError(fault, `io_uring_register(${callName})`, hint);
   const r = libc().syscall(SYS_REGISTER, BigInt(fd), BigInt(opcode), arg, BigInt(nrArgs), 0n, 0n);
   if (r === -1n) throw new ErrnoError(errno(), `io_uring_register(${callName})`, hint);
   return Number(r);
@@ -181,6 +213,8 @@ export class RingCore {
   #pump: Promise<void> | undefined;
   #closing = false;
   #closed = false;
+  /** Set once the ring failed for good (see #fail): nothing more is submitted or reaped. */
+  #failed: Error | undefined;
   /** Completions still expected (ops in flight + resource tags); drives the wait loop. */
   #expected = 0;
   /** CQEs the kernel reported as dropped (EBADR). */
@@ -202,11 +236,7 @@ export class RingCore {
   #waiters: (() => void)[] = [];
   readonly #submitTask = (): void => {
     this.#submitQueued = false;
-    try {
-      this.submit();
-    } catch (e) {
-      this.#failAll(e as Error);
-    }
+    this.submit(); // a fatal failure settles everything (#fail); nobody here to throw to
   };
 
   private constructor(
@@ -349,9 +379,18 @@ export class RingCore {
     return this.#expected;
   }
 
-  /** @throws {DisposedError} when the ring is closed. */
+  /** Why the ring failed for good, or undefined while it works. */
+  get failure(): Error | undefined {
+    return this.#failed;
+  }
+
+  /**
+   * @throws {DisposedError} when the ring is closed; the fatal error (e.g. an
+   *   {@link ErrnoError} from `io_uring_enter`) once it failed.
+   */
   assertOpen(): void {
     if (this.#closing) throw new DisposedError("Uring");
+    if (this.#failed) throw this.#failed;
   }
 
   // ---- SQE preparation ----
@@ -360,6 +399,8 @@ export class RingCore {
    * Claims the next SQE, zeroed, and fills the fields every op uses.
    * Returns its index in 32-bit words, for the op-specific fields.
    * Submits first when the SQ is full.
+   * @throws the fatal error once the ring failed; {@link RegioError} when the
+   *   SQ is full and the kernel took none (nothing is claimed either way).
    */
   prep(
     opcode: number,
@@ -368,8 +409,10 @@ export class RingCore {
     kind: number,
     token: number,
   ): number {
+    if (this.#failed) throw this.#failed;
     if (((this.#tail - Atomics.load(this.#sq, this.#sqHead)) >>> 0) >= this.sqEntries) {
       this.submit();
+      if (this.#failed) throw this.#failed;
       if (((this.#tail - Atomics.load(this.#sq, this.#sqHead)) >>> 0) >= this.sqEntries) {
         throw new RegioError(
           `the submission queue is full (${this.sqEntries} entries) and the kernel took none`,
@@ -420,8 +463,27 @@ export class RingCore {
   // ---- promise-backed operations ----
 
   /**
+   * Claims an SQE for a promise-backed op with `user_data = (OP, slot)` and
+   * starts tracking it (see {@link RingCore.track}). The SQE is claimed first:
+   * if `prep` throws, nothing is counted. Returns the SQE index and the promise.
+   */
+  prepOp(
+    name: string,
+    users: (UseCounter | undefined)[],
+    opcode: number,
+    sqeFlags: number,
+    fd: number,
+  ): [number, Promise<number>] {
+    const w = this.prep(opcode, sqeFlags, fd, KIND.OP, 0);
+    const [slot, promise] = this.track(name, users);
+    this.#sqe32[w + (IO_URING_SQE.user_data >>> 2)] = slot;
+    return [w, promise];
+  }
+
+  /**
    * Starts tracking a promise-backed op: returns its slot (the `user_data`
-   * token) and the promise, and counts it on each of `users`.
+   * token) and the promise, and counts it on each of `users`. Prefer
+   * {@link RingCore.prepOp}, which cannot leave a count behind when `prep` throws.
    */
   track(name: string, users: (UseCounter | undefined)[]): [number, Promise<number>] {
     const slot = this.#freeSlots.pop() ?? this.#opResolve.length;
@@ -512,16 +574,23 @@ export class RingCore {
   /**
    * Publishes the prepared SQEs and enters the kernel once (with GETEVENTS,
    * so deferred task work runs and overflowed CQEs are flushed), then reaps.
-   * Returns how many SQEs the kernel consumed.
+   * Returns how many SQEs the kernel consumed. A fatal `io_uring_enter`
+   * error does not throw here: it fails the ring (see {@link RingCore.failure}).
    */
   submit(): number {
-    const consumed = this.#submitAndReap();
+    let consumed = 0;
+    try {
+      consumed = this.#submitAndReap();
+    } catch (e) {
+      this.#fail(e as Error);
+      return 0;
+    }
     this.ensurePump();
     return consumed;
   }
 
   #submitAndReap(): number {
-    if (this.#closing) return 0;
+    if (this.#closing || this.#failed) return 0;
     Atomics.store(this.#sq, this.#sqTail, this.#tail);
     const toSubmit = (this.#tail - Atomics.load(this.#sq, this.#sqHead)) >>> 0;
     const consumed = this.#enter(toSubmit);
@@ -532,9 +601,12 @@ export class RingCore {
   #enter(toSubmit: number): number {
     const c = libc();
     for (let attempt = 0;; attempt++) {
-      const r = c.io_uring_enter(SYS_ENTER, this.fd, toSubmit, 0, IORING_ENTER.GETEVENTS, null, 0n);
+      const fault = testFaults.enter?.(toSubmit) ?? 0;
+      const r = fault !== 0
+        ? -1n
+        : c.io_uring_enter(SYS_ENTER, this.fd, toSubmit, 0, IORING_ENTER.GETEVENTS, null, 0n);
       if (r >= 0n) return Number(r);
-      const e = errno();
+      const e = fault !== 0 ? fault : errno();
       if (e === ERRNO.EINTR || e === ERRNO.ETIME) continue;
       if (e === ERRNO.EBADR) {
         this.droppedCqes++; // reported once; the overflow counter has the total
@@ -546,7 +618,12 @@ export class RingCore {
         continue;
       }
       if (e === ERRNO.EAGAIN || e === ERRNO.EBUSY) return 0; // the wait loop retries
-      throw new ErrnoError(e, "io_uring_enter");
+      // Anything else is fatal (§5.7 lists no way to retry it): the caller fails the ring.
+      throw new ErrnoError(
+        e,
+        "io_uring_enter",
+        `${ENTER_HINTS[e] ?? "Unexpected"}; the ring is unusable: close it`,
+      );
     }
   }
 
@@ -596,6 +673,11 @@ export class RingCore {
     while (!done()) {
       this.submit();
       if (done()) return;
+      if (this.#failed) {
+        throw new RegioError(`io_uring: ${what} cannot finish: the ring failed`, {
+          cause: this.#failed,
+        });
+      }
       if (!this.#pump) {
         throw new RegioError(`io_uring: ${what} cannot finish (nothing is in flight)`);
       }
@@ -604,6 +686,7 @@ export class RingCore {
   }
 
   #dispatch(kind: number, token: number, res: number, flags: number): void {
+    if (this.#failed) return; // everything was settled by #fail
     try {
       if (kind === KIND.OP) this.#completeOp(token, res);
       else if (kind === KIND.TAG) this.#tagHandlers.get(token)?.();
@@ -617,7 +700,9 @@ export class RingCore {
 
   /** Starts the wait loop if completions are expected and none is running. */
   ensurePump(): void {
-    if (!this.#pump && this.#expected > 0 && !this.#closing) this.#pump = this.#run();
+    if (!this.#pump && this.#expected > 0 && !this.#closing && !this.#failed) {
+      this.#pump = this.#run();
+    }
   }
 
   /** Resolves when the wait loop has stopped (nothing expected, or closing). */
@@ -643,7 +728,7 @@ export class RingCore {
         if (ready > 0 && !this.#closed) c.read(this.#eventfd, this.#counterPtr, 8n);
       }
     } catch (e) {
-      this.#failAll(e as Error);
+      this.#fail(e as Error);
     } finally {
       this.#pump = undefined;
       if (this.#closing && !this.#closed) this.#release();
@@ -651,14 +736,48 @@ export class RingCore {
     }
   }
 
-  #failAll(error: Error): void {
-    for (let slot = 0; slot < this.#opReject.length; slot++) {
-      const reject = this.#opReject[slot];
-      if (!reject) continue;
+  /**
+   * `io_uring_enter` failed for good (or the wait loop threw): nothing more
+   * can be submitted and no CQE will be reaped, so everything is settled now
+   * with `error`. Promise-backed ops reject; sinks fail their ops; every count
+   * drops to zero, so each object can still be closed. Registrations are
+   * abandoned, not unregistered: once the ring fd is closed the kernel tears
+   * down asynchronously, so memory a request in flight may still use is
+   * leaked (reported once here), never freed. All bookkeeping happens before
+   * any user code runs (rejections and `onError` come later).
+   */
+  #fail(error: Error): void {
+    if (this.#failed) return;
+    this.#failed = error;
+    const rejects: ((e: Error) => void)[] = [];
+    for (let slot = 0; slot < this.#opResolve.length; slot++) {
+      if (!this.#opResolve[slot]) continue;
+      for (const u of this.#opUsers[slot]) u?.end();
+      rejects.push(this.#opReject[slot]!);
       this.#opResolve[slot] = this.#opReject[slot] = undefined;
-      this.#expected--;
-      reject(new RegioError(`the io_uring wait loop failed: ${error.message}`, { cause: error }));
+      this.#opUsers[slot] = [];
+      this.#freeSlots.push(slot);
     }
+    for (const sink of [...this.#sinks]) {
+      try {
+        sink?.fail?.(error);
+      } catch (e) {
+        reportError(e);
+      }
+    }
+    let leaked = 0;
+    for (const child of [...this.#children]) leaked += child.ringFailed();
+    this.#expected = 0;
+    this.#tagHandlers.clear();
+    if (leaked > 0) {
+      console.warn(
+        `regio: ${error.message}; ${leaked} bytes of native memory that its requests in flight ` +
+          "may still use are leaked on purpose (never freed)",
+      );
+    }
+    for (const reject of rejects) reject(error);
+    if (this.#pump) this.#wake(); // the wait loop ends now instead of after its slice
+    this.#notify();
   }
 
   /** Wakes the waiter (one eventfd write). */
@@ -677,7 +796,14 @@ export class RingCore {
     if (this.#closing) return;
     const busy = this.#inFlight();
     if (busy > 0) throw new BusyError("io_uring instance", busy);
-    for (const child of [...this.#children]) child.disposeNow();
+    for (const child of [...this.#children]) {
+      try {
+        child.disposeNow();
+      } catch (e) {
+        // Closing the ring fd drops every registration anyway (ringClosed releases it).
+        if (!(e instanceof ErrnoError)) throw e;
+      }
+    }
     this.#closing = true;
     if (this.#pump) this.#wake(); // the loop releases everything when the poll returns
     else this.#release();
@@ -686,8 +812,14 @@ export class RingCore {
   /** Cancels everything, waits for the final CQEs, disposes children, then closes. */
   async closeDrained(): Promise<void> {
     if (this.#closing) return this.idle();
-    if (this.#inFlight() > 0) this.cancelAll();
-    for (const child of [...this.#children]) await child.disposeDrained();
+    if (this.#inFlight() > 0 && !this.#failed) this.cancelAll();
+    for (const child of [...this.#children]) {
+      try {
+        await child.disposeDrained();
+      } catch (e) {
+        if (!(e instanceof ErrnoError)) throw e; // as in close(): closing the fd drops it
+      }
+    }
     await this.until(() => this.#inFlight() === 0, "draining the ring");
     this.close();
     await this.idle();
@@ -717,6 +849,7 @@ export class RingCore {
     c.close(this.fd);
     this.#own.free();
     // No op is in flight and the ring is gone: nothing can touch the memory.
+    // (After a failure the registrations were abandoned instead, leaking it.)
     for (const child of [...this.#children]) child.ringClosed();
   }
 }

@@ -19,7 +19,7 @@ import {
   IOSQE,
 } from "../../ffi/linux/abi.ts";
 import type { NativeRegion } from "../memory.ts";
-import { KIND, RingCore } from "./ring.ts";
+import { RingCore } from "./ring.ts";
 import { type FileTable, type FileTableState, liveFileTable, registerFiles } from "./files.ts";
 import { type BufferTable, liveBufferTable, registerBuffers } from "./buffers.ts";
 import { type BufferRingOptions, type ProvidedBufferRing, registerBufferRing } from "./buf_ring.ts";
@@ -68,6 +68,12 @@ const MAX_IO = 0x7fffffff; // cqe.res is an s32
  * never blocks the event loop: a registered eventfd is polled on Deno's
  * blocking pool and completions are reaped here. SQEs prepared in the same
  * tick are submitted together.
+ *
+ * If `io_uring_enter` fails for good (ENXIO, EBADFD, EOWNERDEAD, …), every
+ * pending operation rejects with that {@link ErrnoError}, endpoints report it
+ * through `onError`, and later calls throw it. Everything can still be closed:
+ * registrations are dropped without unregistering, and native memory the
+ * kernel's requests may still use is leaked on purpose (reported once), never freed.
  *
  * @example
  * ```ts ignore
@@ -247,8 +253,7 @@ export class Uring implements Disposable, AsyncDisposable {
     checkInteger("offset", offset, 0, size);
     checkInteger("length", length, 0, Math.min(size - offset, MAX_IO));
     checkInteger("fileOffset", fileOffset, 0, Number.MAX_SAFE_INTEGER);
-    const [slot, promise] = core.track(name, [f.life, b.life]);
-    const w = core.prep(opcode, IOSQE.FIXED_FILE, fileIndex, KIND.OP, slot);
+    const [w, promise] = core.prepOp(name, [f.life, b.life], opcode, IOSQE.FIXED_FILE, fileIndex);
     core.set64(w, IO_URING_SQE.off, fileOffset);
     core.set64(w, IO_URING_SQE.addr, b.addresses[bufferIndex] + offset);
     core.set32(w, IO_URING_SQE.len, length);
@@ -264,8 +269,13 @@ export class Uring implements Disposable, AsyncDisposable {
     const core = this.#core;
     core.assertOpen();
     const f = this.#fileSlot(files, fileIndex);
-    const [slot, promise] = core.track("IORING_OP_FSYNC", [f.life]);
-    const w = core.prep(IORING_OP.FSYNC, IOSQE.FIXED_FILE, fileIndex, KIND.OP, slot);
+    const [w, promise] = core.prepOp(
+      "IORING_OP_FSYNC",
+      [f.life],
+      IORING_OP.FSYNC,
+      IOSQE.FIXED_FILE,
+      fileIndex,
+    );
     if (options.datasync) core.set32(w, IO_URING_SQE.op_flags, IORING_FSYNC.DATASYNC);
     return promise;
   }
@@ -281,8 +291,13 @@ export class Uring implements Disposable, AsyncDisposable {
     core.assertOpen();
     liveFileTable(core, files);
     checkInteger("file index", fileIndex, 0, files.length - 1);
-    const [slot, promise] = core.track("IORING_OP_ASYNC_CANCEL", []);
-    const w = core.prep(IORING_OP.ASYNC_CANCEL, 0, fileIndex, KIND.OP, slot);
+    const [w, promise] = core.prepOp(
+      "IORING_OP_ASYNC_CANCEL",
+      [],
+      IORING_OP.ASYNC_CANCEL,
+      0,
+      fileIndex,
+    );
     const C = IORING_ASYNC_CANCEL;
     core.set32(w, IO_URING_SQE.op_flags, C.FD | C.FD_FIXED | C.ALL);
     return promise.catch((e) => {
@@ -301,10 +316,16 @@ export class Uring implements Disposable, AsyncDisposable {
   /**
    * Submits the prepared SQEs now instead of at the end of the tick, and
    * reaps what has completed. Returns how many SQEs the kernel took.
+   * @throws {DisposedError} once closed; {@link ErrnoError} when
+   *   `io_uring_enter` failed for good (ENXIO, EBADFD, EOWNERDEAD, …): every
+   *   operation then rejects with that error and the ring can only be closed.
    */
   submit(): number {
-    this.#core.assertOpen();
-    return this.#core.submit();
+    const core = this.#core;
+    core.assertOpen();
+    const n = core.submit();
+    core.assertOpen();
+    return n;
   }
 
   /**
