@@ -33,6 +33,7 @@ import {
 
 const OP_NAMES = ["IORING_OP_READ_FIXED", "IORING_OP_WRITE_FIXED", "IORING_OP_FSYNC"];
 const KIND_READ = 0, KIND_WRITE = 1, KIND_FSYNC = 2;
+const OPCODES = [IORING_OP.READ_FIXED, IORING_OP.WRITE_FIXED, IORING_OP.FSYNC];
 
 class LinuxFiles implements BackendFiles {
   constructor(
@@ -160,9 +161,21 @@ export class LinuxBackend implements Backend, Sink {
     }
   }
 
-  #slot(batch: Batch, index: number, kind: number): number {
+  /**
+   * Claims an SQE for this sink; its slot goes in `user_data` once claimed.
+   * The SQE comes first: when `prep` throws (the ring failed, or the SQ is
+   * full and the kernel took none) no slot is left claimed, and a failure
+   * inside `prep` cannot settle a slot the portable layer has not counted yet.
+   */
+  #claimSqe(opcode: number, file: number): number {
     if (this.#top === 0) throw new RegioError("file ring: no free operation slot"); // depth is enforced above
+    return this.#core.prep(opcode, IOSQE.FIXED_FILE, file, this.#sinkId, 0);
+  }
+
+  /** Claims a slot for SQE `w` and writes it as the SQE's token. */
+  #slot(w: number, batch: Batch, index: number, kind: number): number {
     const slot = this.#free[--this.#top];
+    this.#core.set32(w, IO_URING_SQE.user_data, slot);
     this.#batch[slot] = batch;
     this.#index[slot] = index;
     this.#kind[slot] = kind;
@@ -183,15 +196,10 @@ export class LinuxBackend implements Backend, Sink {
     index: number,
   ): void {
     const f = files as LinuxFiles, b = buffers as LinuxBuffers;
-    const slot = this.#slot(batch, index, write ? KIND_WRITE : KIND_READ);
+    const kind = write ? KIND_WRITE : KIND_READ;
+    const w = this.#claimSqe(OPCODES[kind], file);
+    const slot = this.#slot(w, batch, index, kind);
     const core = this.#core;
-    const w = core.prep(
-      write ? IORING_OP.WRITE_FIXED : IORING_OP.READ_FIXED,
-      IOSQE.FIXED_FILE,
-      file,
-      this.#sinkId,
-      slot,
-    );
     core.set64(w, IO_URING_SQE.off, position);
     core.set64(w, IO_URING_SQE.addr, b.address + at);
     core.set32(w, IO_URING_SQE.len, length);
@@ -204,8 +212,8 @@ export class LinuxBackend implements Backend, Sink {
 
   prepareFlush(files: BackendFiles, file: number, batch: Batch, index: number): void {
     const f = files as LinuxFiles;
-    const slot = this.#slot(batch, index, KIND_FSYNC);
-    this.#core.prep(IORING_OP.FSYNC, IOSQE.FIXED_FILE, file, this.#sinkId, slot);
+    const w = this.#claimSqe(IORING_OP.FSYNC, file);
+    const slot = this.#slot(w, batch, index, KIND_FSYNC);
     f.life.begin();
     this.#fileLife[slot] = f.life;
     this.#bufferLife[slot] = undefined;
@@ -238,6 +246,35 @@ export class LinuxBackend implements Backend, Sink {
 
   inFlight(): number {
     return this.#inFlight;
+  }
+
+  /**
+   * The ring failed for good (a fatal `io_uring_enter`): no CQE will come for
+   * any slot, so each one ends its counts now, as its final CQE would, and its
+   * batch entry reports `error` (the batch's promise rejects with it once it
+   * is settled, never from inside this call). The registered memory is left
+   * to the ring's abandon path (leaked, never freed); the files close as usual.
+   */
+  fail(error: Error): void {
+    const done: number[] = [];
+    for (let slot = 0; slot < this.#batch.length; slot++) {
+      if (this.#batch[slot] === undefined) continue;
+      this.#fileLife[slot]?.end();
+      this.#bufferLife[slot]?.end();
+      this.#fileLife[slot] = this.#bufferLife[slot] = undefined;
+      this.#free[this.#top++] = slot;
+      done.push(slot);
+    }
+    const n = this.#inFlight;
+    this.#inFlight = 0;
+    this.#prepared = 0; // counted by no one yet; the ring expects nothing any more
+    this.#core.expect(-n);
+    // Bookkeeping first, then the portable layer's counts (which only queue settlements).
+    for (const slot of done) {
+      const batch = this.#batch[slot]!;
+      this.#batch[slot] = undefined;
+      this.#done(batch, this.#index[slot], 0, error);
+    }
   }
 
   cancelFor(user: UseCounter): void {

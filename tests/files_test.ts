@@ -16,6 +16,8 @@ import {
 import { fdCount, ignore, pattern, tempDir, within } from "./linux_util.ts";
 import { FileTable } from "../src/linux/files.ts";
 import { BufferTable } from "../src/linux/buffers.ts";
+import { testFaults } from "../src/linux/ring.ts";
+import { ERRNO } from "../ffi/linux/abi.ts";
 
 const SIZES = [0, 1, 4095, 4096, 4097, 8 * 1024 * 1024];
 const CHUNK = 256 * 1024;
@@ -577,3 +579,67 @@ Deno.test({
     assert.equal(fdCount(), before, "file, ring and eventfd closed");
   },
 });
+
+for (const teardown of ["close", "async dispose"] as const) {
+  Deno.test({
+    name:
+      `files: after a fatal io_uring_enter every read rejects with it, and ${teardown} completes`,
+    ignore,
+    async fn(): Promise<void> {
+      using dir = tempDir();
+      const fifo = `${dir.path}/fifo`;
+      mkfifo(fifo);
+      const before = fdCount();
+      const warn = console.warn;
+      const warnings: string[] = [];
+      console.warn = (...args: unknown[]) => void warnings.push(args.join(" "));
+      const fatal = (e: unknown): boolean =>
+        e instanceof ErrnoError && e.codeName === "ENXIO" && e.call === "io_uring_enter";
+      try {
+        const ring = FileRing.open({ depth: 4 });
+        try {
+          const files = await ring.openFiles([fifo], { write: true }); // reads wait for data
+          const pool = await ring.registerBuffers({ count: 4, size: 64 });
+          const req = (b: number): IoRequest => ({ file: 0, buffer: b, length: 64, position: 0 });
+          const many = ring.readMany([req(0), req(1)]).then(() => "resolved", (e) => e);
+          const one = ring.read(req(2)).then(() => "resolved", (e) => e);
+          await new Promise((r) => setTimeout(r, 50)); // submitted; waiting for data
+          assert.equal(ring.inFlight, 3);
+          testFaults.enter = () => ERRNO.ENXIO;
+          let last: Promise<unknown>;
+          try {
+            // Its submission (at the end of this tick) is where io_uring_enter fails.
+            last = ring.read(req(3)).then(() => "resolved", (e) => e);
+            const outcomes = await within(3000, Promise.all([many, one, last]), "the reads");
+            for (const o of outcomes) assert.ok(fatal(o), String(o));
+          } finally {
+            delete testFaults.enter;
+          }
+          assert.equal(ring.inFlight, 0);
+          assert.equal(files.inFlight + pool.inFlight, 0);
+          // New work gets the same error, and leaves nothing counted.
+          const after = await within(3000, ring.read(req(0)).catch((e) => e), "a later read");
+          assert.ok(fatal(after), String(after));
+          assert.equal(ring.inFlight, 0);
+          if (teardown === "close") ring.close();
+          else await within(3000, ring[Symbol.asyncDispose](), "async dispose");
+          assert.ok(ring.closed && files.disposed && pool.disposed);
+          assert.throws(() => pool.bytes(0), DisposedError);
+        } finally {
+          delete testFaults.enter;
+          if (!ring.closed) {
+            try {
+              ring.close();
+            } catch { /* the assertions above already failed */ }
+          }
+        }
+        await new Promise((r) => setTimeout(r, 0)); // the ring's waiter wakes and lets go
+        assert.equal(fdCount(), before, "files, ring and eventfd closed");
+        assert.equal(warnings.length, 1, `leak reported once: ${warnings.join("\n")}`);
+        assert.match(warnings[0], /ENXIO.*bytes of native memory.*leaked/);
+      } finally {
+        console.warn = warn;
+      }
+    },
+  });
+}
