@@ -14,7 +14,7 @@ import {
 } from "../src/linux/mod.ts";
 import { KIND, RingCore } from "../src/linux/ring.ts";
 import { IORING_FEAT, IORING_OP, IORING_SETUP } from "../ffi/linux/abi.ts";
-import { ignore, within } from "./linux_util.ts";
+import { fdCount, ignore, within } from "./linux_util.ts";
 
 Deno.test({
   name: "linux ring: setup reports accepted flags, real sizes, features and probed opcodes",
@@ -259,6 +259,102 @@ Deno.test({
     } finally {
       Deno.removeSync(dir, { recursive: true });
     }
+  },
+});
+
+/** Runs `fn` with errors reported through `reportError` collected instead of printed. */
+async function collectingReported(fn: (reported: unknown[]) => Promise<void>): Promise<void> {
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent): void => {
+    e.preventDefault();
+    reported.push(e.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    await fn(reported);
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+}
+
+Deno.test({
+  name: "linux ring: a DatagramEndpoint onSent that closes everything, inside ring.submit()",
+  ignore,
+  async fn(): Promise<void> {
+    using server = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using peer = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    using region = NativeRegion.allocate(4 * 512 + 64);
+    const fds = fdCount();
+    const ring = Uring.create({ entries: 8 });
+    await collectingReported(async (reported) => {
+      const files = ring.registerFiles([server.fd]);
+      const pbr = ring.registerBufferRing({ region, count: 4, bufferSize: 512 });
+      const sent: number[] = [];
+      const endpoint = ring.openDatagramEndpoint({
+        files,
+        index: 0,
+        buffers: pbr,
+        onMessage(): void {},
+        onSent(_token, result): void {
+          sent.push(result);
+          if (endpoint.inFlight > 0) return;
+          // The last send's completion tears everything down, from inside the reap loop.
+          endpoint.close();
+          pbr.close();
+          files.close();
+          ring.close();
+        },
+      });
+      const addrAt = 4 * 512;
+      const addrLength = encodeSockaddr(peer.localAddress, region.view, addrAt);
+      for (let i = 0; i < 3; i++) endpoint.sendTo(0, 8, addrAt, addrLength, i);
+      // Loopback sends complete inside this enter: the callback runs during its reap.
+      ring.submit();
+      await within(3000, ring[Symbol.asyncDispose](), "ring dispose");
+      assert.deepEqual(sent, [8, 8, 8]);
+      assert.deepEqual(reported, [], "no error from the reap loop");
+      assert.ok(ring.closed && files.disposed && pbr.disposed);
+    });
+    assert.equal(region.holds, 0);
+    assert.equal(fdCount(), fds, "ring fd and eventfd closed");
+  },
+});
+
+Deno.test({
+  name:
+    "linux ring: a sink that closes the ring from its callback mid-reap: released after the loop",
+  ignore,
+  async fn(): Promise<void> {
+    const fds = fdCount();
+    const core = RingCore.create({ entries: 8 });
+    await collectingReported(async (reported) => {
+      let pending = 4;
+      let closedWithCqesLeft = false;
+      const id = core.addSink({
+        complete(): void {
+          pending--;
+          if (pending === 3) {
+            // Three more CQEs are in this reap's batch; nothing of ours is in flight
+            // as far as the ring knows (the sink counts none), so close is allowed.
+            core.removeSink(id);
+            core.close();
+            closedWithCqesLeft = true;
+          }
+        },
+        inFlight: () => 0,
+        cancelFor(): void {},
+      });
+      for (let i = 0; i < 4; i++) core.prep(IORING_OP.NOP, 0, -1, id, i);
+      assert.equal(core.submit(), 4, "no exception: the reap loop finished");
+      assert.ok(closedWithCqesLeft);
+      assert.equal(core.closed, true);
+      assert.equal(core.failure, undefined, "the ring did not fail");
+      assert.deepEqual(reported, []);
+      assert.equal(fdCount(), fds, "released once the loop was done: ring fd and eventfd closed");
+      core.close(); // idempotent
+      await within(3000, core.idle(), "idle");
+      assert.equal(core.submit(), 0);
+    });
   },
 });
 

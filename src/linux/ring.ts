@@ -615,6 +615,7 @@ export class RingCore {
       if ((e === ERRNO.EAGAIN || e === ERRNO.EBUSY) && attempt < 8) {
         // Out of request memory or an overflow backlog: make room, then retry.
         this.reap();
+        if (this.#closing) return 0; // a callback closed the ring: its fd may be gone
         continue;
       }
       if (e === ERRNO.EAGAIN || e === ERRNO.EBUSY) return 0; // the wait loop retries
@@ -627,7 +628,11 @@ export class RingCore {
     }
   }
 
-  /** Reaps every CQE available and dispatches it. Returns how many were reaped. */
+  /**
+   * Reaps every CQE available and dispatches it. Returns how many were reaped.
+   * A callback may close the ring: the loop then stops dispatching, and the
+   * ring is released once the loop is done (see {@link RingCore.close}).
+   */
   reap(): number {
     if (this.#reaping || this.#closed) return 0;
     this.#reaping = true;
@@ -636,7 +641,7 @@ export class RingCore {
       const cq = this.#cq, cqI = this.#cqI, mask = this.#cqMask;
       let head = cq[this.#cqHead];
       let tail = Atomics.load(cq, this.#cqTail);
-      while (head !== tail) {
+      while (head !== tail && !this.#closing) {
         do {
           const i = this.#cqes + ((head & mask) << 2);
           const token = cq[i], kind = cq[i + 1], res = cqI[i + 2], flags = cq[i + 3];
@@ -644,7 +649,8 @@ export class RingCore {
           Atomics.store(cq, this.#cqHead, head);
           n++;
           this.#dispatch(kind, token, res, flags);
-        } while (head !== tail);
+        } while (head !== tail && !this.#closing);
+        if (this.#closing) break; // the ring is going: what is left is tags and ignored CQEs
         tail = Atomics.load(cq, this.#cqTail);
         if (head === tail && (Atomics.load(this.#sq, this.#sqFlags) & IORING_SQ.CQ_OVERFLOW)) {
           this.#enter(0);
@@ -653,6 +659,8 @@ export class RingCore {
       }
     } finally {
       this.#reaping = false;
+      // Closed from a callback with no wait loop to hand the release to: release now.
+      if (this.#closing && !this.#closed && !this.#pump) this.#release();
     }
     if (n > 0) this.#notify();
     return n;
@@ -789,7 +797,10 @@ export class RingCore {
   // ---- teardown ----
 
   /**
-   * Closes the ring now. Children (registrations) are disposed first.
+   * Closes the ring now. Children (registrations) are disposed first. The
+   * mappings and fds are released at once, or, when the wait loop is running
+   * or a completion callback closes the ring while it is being reaped, as
+   * soon as that loop is done (never under it).
    * @throws {BusyError} while operations are in flight (nothing is changed).
    */
   close(): void {
@@ -806,7 +817,7 @@ export class RingCore {
     }
     this.#closing = true;
     if (this.#pump) this.#wake(); // the loop releases everything when the poll returns
-    else this.#release();
+    else if (!this.#reaping) this.#release(); // else reap() releases once its loop is done
   }
 
   /** Cancels everything, waits for the final CQEs, disposes children, then closes. */

@@ -324,7 +324,8 @@ export class Uring implements Disposable, AsyncDisposable {
     const core = this.#core;
     core.assertOpen();
     const n = core.submit();
-    core.assertOpen();
+    // A completion callback may have closed the ring meanwhile: not an error.
+    if (core.failure) throw core.failure;
     return n;
   }
 
