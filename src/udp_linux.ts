@@ -15,15 +15,12 @@
 
 import { setImmediate } from "node:timers";
 import type { SocketAddress } from "../ffi/inet.ts";
-import { IO_URING_RECVMSG_OUT, SOCK } from "../ffi/linux/abi.ts";
-import { libc } from "../ffi/linux/libc.ts";
+import { IO_URING_RECVMSG_OUT } from "../ffi/linux/abi.ts";
 import { ErrnoError } from "./errors.ts";
 import { NativeRegion } from "./memory.ts";
 import type { BackendEvents, BackendOptions, UdpBackend } from "./udp_backend.ts";
 import { Uring } from "./linux/uring.ts";
-import { OwnedFd } from "./linux/owned_fd.ts";
-import { check } from "./linux/check.ts";
-import { withArgs } from "./linux/scratch.ts";
+import { SocketFd } from "./linux/socket.ts";
 import type { FileTable } from "./linux/files.ts";
 import type { ProvidedBufferRing } from "./linux/buf_ring.ts";
 import type { DatagramEndpoint } from "./linux/datagram.ts";
@@ -46,47 +43,6 @@ function pow2(n: number): number {
   return p;
 }
 
-/**
- * The engine's socket: `socket`, then SO_RCVBUF / SO_SNDBUF when asked,
- * then `bind` and `getsockname`. (`SocketFd.bindUdp` has no step between
- * socket and bind for the options.) Closed exactly once.
- */
-class UdpFd extends OwnedFd {
-  private constructor(fd: number, readonly localAddress: SocketAddress) {
-    super(fd, "UdpSocket fd");
-  }
-
-  /** @throws {ErrnoError} from socket/setsockopt/bind/getsockname (the fd is closed). */
-  static open(o: BackendOptions): UdpFd {
-    const c = libc();
-    const address = { hostname: o.hostname, port: o.port };
-    return withArgs(SOCKADDR_MAX + 8, (args) => {
-      const length = encodeSockaddr(address, args.view, 0);
-      const family = length === SOCKADDR_MAX ? SOCK.AF_INET6 : SOCK.AF_INET;
-      const fd = check(c.socket(family, SOCK.SOCK_DGRAM | SOCK.SOCK_CLOEXEC, 0), "socket");
-      try {
-        // The int option value lives after the sockaddr (bind still needs that).
-        const optval = Deno.UnsafePointer.offset(args.pointer, SOCKADDR_MAX);
-        const option = (name: number, call: string, value: number | undefined): void => {
-          if (value === undefined) return;
-          args.view.setInt32(SOCKADDR_MAX, value, true);
-          check(c.setsockopt(fd, SOCK.SOL_SOCKET, name, optval, 4), call);
-        };
-        option(SOCK.SO_RCVBUF, "setsockopt(SO_RCVBUF)", o.receiveBufferSize);
-        option(SOCK.SO_SNDBUF, "setsockopt(SO_SNDBUF)", o.sendBufferSize);
-        check(c.bind(fd, args.pointer, length), `bind(${address.hostname}:${address.port})`);
-        args.view.setUint32(SOCKADDR_MAX, SOCKADDR_MAX, true);
-        check(c.getsockname(fd, args.pointer, optval), "getsockname");
-        const local = decodeSockaddr(args.view, 0, args.view.getUint32(SOCKADDR_MAX, true));
-        return new UdpFd(fd, local);
-      } catch (e) {
-        c.close(fd);
-        throw e;
-      }
-    });
-  }
-}
-
 class LinuxBackend implements UdpBackend {
   readonly engine = "io_uring" as const;
   readonly addr: SocketAddress;
@@ -94,7 +50,7 @@ class LinuxBackend implements UdpBackend {
   readonly receiveSlots: number;
   readonly sendSlots: number;
   readonly slotSize: number;
-  readonly #sock: UdpFd;
+  readonly #sock: SocketFd;
   readonly #region: NativeRegion;
   readonly #view: DataView;
   readonly #ring: Uring;
@@ -145,7 +101,10 @@ class LinuxBackend implements UdpBackend {
     const sendBase = roundUp(receiveSlots * bufferSize, ALIGN);
     const sendStride = roundUp(ADDR_AREA + o.slotSize, ALIGN);
     // Bind first: a port in use fails before anything else exists.
-    const sock = UdpFd.open(o);
+    const sock = SocketFd.bindUdp({ hostname: o.hostname, port: o.port }, {
+      receiveBufferSize: o.receiveBufferSize,
+      sendBufferSize: o.sendBufferSize,
+    });
     const opened: (() => void)[] = [() => sock.close()];
     try {
       const region = NativeRegion.allocate(sendBase + o.sendSlots * sendStride);

@@ -9,12 +9,15 @@ import {
   decodeSockaddr,
   DisposedError,
   encodeSockaddr,
+  ErrnoError,
   NativeRegion,
   type ReceivedDatagram,
   SocketFd,
   Uring,
 } from "../src/linux/mod.ts";
 import { fdCount, ignore, pattern, within } from "./linux_util.ts";
+import { type Libc, libc } from "../ffi/linux/libc.ts";
+import { ERRNO, SOCK } from "../ffi/linux/abi.ts";
 
 const BUFFERS = 16;
 const BUFFER_SIZE = 256;
@@ -595,5 +598,101 @@ Deno.test({
     } finally {
       region.free();
     }
+  },
+});
+
+/** getsockopt(fd, SOL_SOCKET, name) as an int. */
+function sockopt(fd: number, name: number): number {
+  const value = new Int32Array(1), len = new Uint32Array([4]);
+  const rc = libc().getsockopt(
+    fd,
+    SOCK.SOL_SOCKET,
+    name,
+    Deno.UnsafePointer.of(value),
+    Deno.UnsafePointer.of(len),
+  );
+  assert.equal(rc, 0, "getsockopt");
+  return value[0];
+}
+
+function netCore(name: string): number {
+  return Number(Deno.readTextFileSync(`/proc/sys/net/core/${name}`));
+}
+
+Deno.test({
+  name:
+    "linux udp: SocketFd.bindUdp sets SO_RCVBUF / SO_SNDBUF before bind; bad sizes open nothing",
+  ignore,
+  fn(): void {
+    const fds = fdCount();
+    {
+      using s = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 }, {
+        receiveBufferSize: 300_000,
+        sendBufferSize: 70_000,
+      });
+      // The kernel caps at rmem_max / wmem_max, then doubles (its bookkeeping).
+      assert.equal(sockopt(s.fd, SOCK.SO_RCVBUF), 2 * Math.min(300_000, netCore("rmem_max")));
+      assert.equal(sockopt(s.fd, SOCK.SO_SNDBUF), 2 * Math.min(70_000, netCore("wmem_max")));
+    }
+    {
+      using s = SocketFd.bindUdp({ hostname: "::1", port: 0 }, { sendBufferSize: 65_536 });
+      assert.equal(sockopt(s.fd, SOCK.SO_RCVBUF), netCore("rmem_default"), "not asked: left alone");
+      assert.equal(sockopt(s.fd, SOCK.SO_SNDBUF), 2 * Math.min(65_536, netCore("wmem_max")));
+    }
+    for (const bad of [0, -1, 1.5, 2 ** 31, NaN]) {
+      assert.throws(
+        () => SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 }, { receiveBufferSize: bad }),
+        (e: unknown) => e instanceof RangeError && /receiveBufferSize/.test(e.message),
+      );
+      assert.throws(
+        () => SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 }, { sendBufferSize: bad }),
+        (e: unknown) => e instanceof RangeError && /sendBufferSize/.test(e.message),
+      );
+    }
+    assert.throws(
+      () => SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 }, null as unknown as object),
+      TypeError,
+    );
+    assert.equal(fdCount(), fds, "nothing left open");
+  },
+});
+
+Deno.test({
+  name:
+    "linux udp: a failing setsockopt is an ErrnoError naming the option, before bind, fd closed",
+  ignore,
+  fn(): void {
+    using taken = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 });
+    // A writable copy of the one symbol (the symbol table's properties are writable at run time).
+    const c = libc() as { setsockopt: (...args: Parameters<Libc["setsockopt"]>) => number };
+    const setsockopt = c.setsockopt;
+    const errnoCell = new Int32Array(
+      Deno.UnsafePointerView.getArrayBuffer(libc().__errno_location()!, 4),
+    );
+    const fds = fdCount();
+    const asked: number[] = [];
+    c.setsockopt = (fd, level, name, value, length) => {
+      asked.push(name);
+      if (name !== SOCK.SO_SNDBUF) return setsockopt(fd, level, name, value, length);
+      errnoCell[0] = ERRNO.ENOBUFS;
+      return -1;
+    };
+    try {
+      // The port is taken: reaching bind would be EADDRINUSE instead.
+      assert.throws(
+        () =>
+          SocketFd.bindUdp(taken.localAddress, { receiveBufferSize: 4096, sendBufferSize: 4096 }),
+        (e: unknown) =>
+          e instanceof ErrnoError && e.call === "setsockopt(SO_SNDBUF)" && e.codeName === "ENOBUFS",
+      );
+    } finally {
+      c.setsockopt = setsockopt;
+    }
+    assert.deepEqual(asked, [SOCK.SO_RCVBUF, SOCK.SO_SNDBUF]);
+    assert.equal(fdCount(), fds, "the socket was closed");
+    assert.throws(
+      () => SocketFd.bindUdp(taken.localAddress, { receiveBufferSize: 4096 }),
+      (e: unknown) => e instanceof ErrnoError && e.codeName === "EADDRINUSE",
+    );
   },
 });

@@ -35,7 +35,7 @@ export { FileTable } from "./files.ts";
 export { BufferTable } from "./buffers.ts";
 export { type BufferRingOptions, ProvidedBufferRing } from "./buf_ring.ts";
 export { DatagramEndpoint, type DatagramEndpointOptions, ReceivedDatagram } from "./datagram.ts";
-export { SocketFd } from "./socket.ts";
+export { type BindUdpOptions, SocketFd } from "./socket.ts";
 export { FileFd, type FileOpenOptions } from "./file_fd.ts";
 export { OwnedFd } from "./owned_fd.ts";
 export { decodeSockaddr, encodeSockaddr } from "./sockaddr.ts";

@@ -8,10 +8,25 @@
 import { libc } from "../../ffi/linux/libc.ts";
 import { SOCK } from "../../ffi/linux/abi.ts";
 import type { SocketAddress } from "../../ffi/inet.ts";
+import { checkInteger } from "../errors.ts";
 import { check } from "./check.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";
 import { withArgs } from "./scratch.ts";
 import { OwnedFd } from "./owned_fd.ts";
+
+/** Options for {@link SocketFd.bindUdp}. */
+export interface BindUdpOptions {
+  /**
+   * `SO_RCVBUF` in bytes (1 to 2³¹−1; default: the kernel's), set right after
+   * `socket()`, before `bind`. The kernel caps it at `net.core.rmem_max`
+   * without an error, then doubles it (`getsockopt` reports `2 × min(value, rmem_max)`).
+   */
+  receiveBufferSize?: number;
+  /** `SO_SNDBUF` in bytes, like {@link BindUdpOptions.receiveBufferSize} (`net.core.wmem_max`). */
+  sendBufferSize?: number;
+}
+
+const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
 /**
  * A UDP socket bound to a local address. Register {@link SocketFd.fd} in a
@@ -36,21 +51,42 @@ export class SocketFd extends OwnedFd {
   }
 
   /**
-   * Opens a UDP socket and binds it to `address` (port 0 picks a free port).
-   * @throws {TypeError} for a non-numeric hostname; {@link ErrnoError} from
-   *   `socket`/`bind` (e.g. EADDRINUSE).
+   * Opens a UDP socket, sets the buffer sizes asked for (`SO_RCVBUF`,
+   * `SO_SNDBUF`), then binds it to `address` (port 0 picks a free port).
+   * When any step fails the fd is closed.
+   * @throws {TypeError} for a non-numeric hostname or options that are not an
+   *   object; {@link RangeError} for a bad buffer size (before anything is
+   *   opened); {@link ErrnoError} from `socket`, `setsockopt(SO_RCVBUF)` /
+   *   `setsockopt(SO_SNDBUF)` (the call names the option) or `bind` (e.g. EADDRINUSE).
    */
-  static bindUdp(address: SocketAddress): SocketFd {
+  static bindUdp(address: SocketAddress, options: BindUdpOptions = {}): SocketFd {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("SocketFd.bindUdp options must be an object");
+    }
+    // [option, its name, the value] for each size asked for, checked before anything is opened.
+    const sizes: [number, string, number][] = [];
+    const size = (option: number, name: string, field: string, value: number | undefined): void => {
+      if (value !== undefined) {
+        sizes.push([option, name, checkInteger(field, value, 1, MAX_SOCKET_BUFFER)]);
+      }
+    };
+    size(SOCK.SO_RCVBUF, "SO_RCVBUF", "receiveBufferSize", options.receiveBufferSize);
+    size(SOCK.SO_SNDBUF, "SO_SNDBUF", "sendBufferSize", options.sendBufferSize);
     const c = libc();
     return withArgs(SOCKADDR_MAX + 8, (args) => {
       const length = encodeSockaddr(address, args.view, 0);
       const family = length === SOCKADDR_MAX ? SOCK.AF_INET6 : SOCK.AF_INET;
       const fd = check(c.socket(family, SOCK.SOCK_DGRAM | SOCK.SOCK_CLOEXEC, 0), "socket");
       try {
+        // The int option value (then the sockaddr length) lives after the sockaddr.
+        const after = Deno.UnsafePointer.offset(args.pointer, SOCKADDR_MAX);
+        for (const [option, name, value] of sizes) {
+          args.view.setInt32(SOCKADDR_MAX, value, true);
+          check(c.setsockopt(fd, SOCK.SOL_SOCKET, option, after, 4), `setsockopt(${name})`);
+        }
         check(c.bind(fd, args.pointer, length), `bind(${address.hostname}:${address.port})`);
         args.view.setUint32(SOCKADDR_MAX, SOCKADDR_MAX, true);
-        const lenPtr = Deno.UnsafePointer.offset(args.pointer, SOCKADDR_MAX);
-        check(c.getsockname(fd, args.pointer, lenPtr), "getsockname");
+        check(c.getsockname(fd, args.pointer, after), "getsockname");
         const local = decodeSockaddr(args.view, 0, args.view.getUint32(SOCKADDR_MAX, true));
         return new SocketFd(fd, family, local);
       } catch (e) {
