@@ -9,9 +9,23 @@
 const deno = Deno.execPath();
 const here = (file: string): string => new URL(file, import.meta.url).pathname;
 const seconds = Deno.args[0] ?? "3";
+// 4 MiB socket buffers on both ends: at window 256 the OS defaults (about 208 KiB)
+// overflow now and then, and the demo would report drops that only mean that.
+const RCVBUF = String(4 * 1024 * 1024);
 
 const server = new Deno.Command(deno, {
-  args: ["run", "-A", here("udp_echo.ts"), "--port", "0", "--json", "--tick-ms", "10"],
+  args: [
+    "run",
+    "-A",
+    here("udp_echo.ts"),
+    "--port",
+    "0",
+    "--json",
+    "--tick-ms",
+    "10",
+    "--rcvbuf",
+    RCVBUF,
+  ],
   stdout: "piped",
   stderr: "inherit",
 }).spawn();
@@ -52,6 +66,8 @@ try {
       String(listening.port),
       "--duration",
       seconds,
+      "--rcvbuf",
+      RCVBUF,
     ],
     stdout: "inherit",
     stderr: "inherit",
