@@ -8,13 +8,20 @@
  * @module
  */
 
-import { BusyError, checkInteger, DisposedError, RegioError, UnsupportedError } from "./errors.ts";
+import {
+  BusyError,
+  checkInteger,
+  DisposedError,
+  ErrnoError,
+  RegioError,
+  UnsupportedError,
+} from "./errors.ts";
 import { trackLeak, untrackLeak } from "./leak.ts";
 import { errno, libc } from "../ffi/linux/libc.ts";
 import { MAP_FAILED, MMAP } from "../ffi/linux/abi.ts";
 import { KERNEL } from "../ffi/windows/abi.ts";
 import type { Kernelbase } from "../ffi/windows/kernelbase.ts";
-import { ErrnoError, Win32Error } from "./errors.ts";
+import { checkBool, checkHandle } from "./windows/check.ts";
 
 /** Where a region's memory comes from. */
 export interface Allocator {
@@ -76,13 +83,10 @@ export function virtualAllocator(kernel: Kernelbase): Allocator {
         KERNEL.MEM_COMMIT | KERNEL.MEM_RESERVE,
         KERNEL.PAGE_READWRITE,
       );
-      if (p === null) throw new Win32Error(kernel.GetLastError(), `VirtualAlloc(${size})`);
-      return p;
+      return checkHandle(p, `VirtualAlloc(${size})`, kernel);
     },
     release(pointer: Deno.PointerObject): void {
-      if (kernel.VirtualFree(pointer, 0n, KERNEL.MEM_RELEASE) === 0) {
-        throw new Win32Error(kernel.GetLastError(), "VirtualFree");
-      }
+      checkBool(kernel.VirtualFree(pointer, 0n, KERNEL.MEM_RELEASE), "VirtualFree", kernel);
     },
   };
 }

@@ -81,7 +81,7 @@ export function liveBufferTable(core: RingCore, table: BufferTable): BufferTable
 }
 
 /** RLIMIT_MEMLOCK as text, for the ENOMEM message. */
-export function memlockLimit(): string {
+function memlockLimit(): string {
   return withArgs(RLIMIT.SIZE, (args) => {
     if (libc().getrlimit(RLIMIT.MEMLOCK, args.pointer) !== 0) return "unknown";
     const kib = (v: bigint): string => v === RLIMIT.INFINITY ? "unlimited" : `${v / 1024n} KiB`;

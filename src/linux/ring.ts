@@ -103,7 +103,7 @@ export interface RingOptions {
 
 const S = IORING_SETUP;
 /** Setup flag sets tried in order (the reference's recommendation, then fallbacks). */
-export const SETUP_FLAG_SETS: readonly number[] = [
+const SETUP_FLAG_SETS: readonly number[] = [
   S.SINGLE_ISSUER | S.DEFER_TASKRUN | S.NO_SQARRAY | S.CQSIZE,
   S.SINGLE_ISSUER | S.DEFER_TASKRUN | S.CQSIZE,
   S.COOP_TASKRUN | S.TASKRUN_FLAG | S.CQSIZE,

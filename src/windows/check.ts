@@ -8,13 +8,7 @@
  */
 
 import { HResultError, Win32Error, WinsockError } from "../errors.ts";
-import {
-  HRESULT,
-  INVALID_HANDLE_VALUE,
-  INVALID_SOCKET,
-  RIO,
-  SOCKET,
-} from "../../ffi/windows/abi.ts";
+import { INVALID_HANDLE_VALUE, INVALID_SOCKET, RIO, SOCKET } from "../../ffi/windows/abi.ts";
 import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
 import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
 
@@ -89,6 +83,3 @@ export function checkRioHandle(
   if (handle === null) throw new WinsockError(ws2.WSAGetLastError(), call);
   return handle;
 }
-
-/** S_FALSE, for callers that branch on PopIoRingCompletion's "empty". */
-export const S_FALSE: number = HRESULT.S_FALSE;
