@@ -56,9 +56,9 @@ import { setImmediate } from "node:timers";
 import { parseIpv4, parseIpv6, type SocketAddress } from "../ffi/inet.ts";
 import { checkInteger, DisposedError, RegioError, UnsupportedError } from "./errors.ts";
 import { trackLeak, untrackLeak } from "./leak.ts";
-import type { BackendEvents, BackendFactory, UdpBackend } from "./udp_backend.ts";
-import { openLinuxBackend } from "./udp_linux.ts";
-import { openWindowsBackend } from "./udp_windows.ts";
+import type { BackendEvents, BackendFactory, UdpBackend } from "./udp/backend.ts";
+import { openLinuxBackend } from "./udp/linux.ts";
+import { openWindowsBackend } from "./udp/windows.ts";
 
 /** Options for {@link UdpSocket.bind}. */
 export interface UdpSocketOptions {

@@ -14,17 +14,17 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { SocketAddress } from "../ffi/inet.ts";
-import { IO_URING_RECVMSG_OUT } from "../ffi/linux/abi.ts";
-import { ErrnoError } from "./errors.ts";
-import { NativeRegion } from "./memory.ts";
-import type { BackendEvents, BackendOptions, UdpBackend } from "./udp_backend.ts";
-import { Uring } from "./linux/uring.ts";
-import { SocketFd } from "./linux/socket.ts";
-import type { FileTable } from "./linux/files.ts";
-import type { ProvidedBufferRing } from "./linux/buf_ring.ts";
-import type { DatagramEndpoint } from "./linux/datagram.ts";
-import { decodeSockaddr, encodeSockaddr, SOCKADDR_MAX } from "./linux/sockaddr.ts";
+import type { SocketAddress } from "../../ffi/inet.ts";
+import { IO_URING_RECVMSG_OUT } from "../../ffi/linux/abi.ts";
+import { ErrnoError } from "../errors.ts";
+import { NativeRegion } from "../memory.ts";
+import type { BackendEvents, BackendOptions, UdpBackend } from "./backend.ts";
+import { Uring } from "../linux/uring.ts";
+import { SocketFd } from "../linux/socket.ts";
+import type { FileTable } from "../linux/files.ts";
+import type { ProvidedBufferRing } from "../linux/buf_ring.ts";
+import type { DatagramEndpoint } from "../linux/datagram.ts";
+import { decodeSockaddr, encodeSockaddr, SOCKADDR_MAX } from "../linux/sockaddr.ts";
 
 const HEADER = IO_URING_RECVMSG_OUT.SIZE; // io_uring_recvmsg_out
 const NAME = SOCKADDR_MAX; // room for a sockaddr_in6 in each receive buffer

@@ -1,7 +1,7 @@
 /**
  * The contract between the portable {@link UdpSocket} (udp.ts) and a
- * platform's registered-buffer datagram engine (udp_linux.ts: io_uring;
- * udp_windows.ts: RIO). Internal: not exported from any entry point.
+ * platform's registered-buffer datagram engine (linux.ts: io_uring;
+ * windows.ts: RIO). Internal: not exported from any entry point.
  *
  * Slots are numbered once for both sides: receive slots are
  * `0 … receiveSlots-1`, send slots follow them. The backend owns the
@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { SocketAddress } from "../ffi/inet.ts";
+import type { SocketAddress } from "../../ffi/inet.ts";
 
 /** Options a backend is opened with (already validated by udp.ts). */
 export interface BackendOptions {

@@ -13,13 +13,13 @@
  * @module
  */
 
-import type { SocketAddress } from "../ffi/inet.ts";
-import { WSA_ERROR } from "../ffi/windows/abi.ts";
-import { Rio } from "./windows/rio.ts";
-import type { RioBufferPool, RioSlot } from "./windows/rio_buffer.ts";
-import type { RioCompletion, RioCompletionQueue } from "./windows/rio_queue.ts";
-import type { RioUdpSocket } from "./windows/rio_socket.ts";
-import type { BackendEvents, BackendOptions, UdpBackend } from "./udp_backend.ts";
+import type { SocketAddress } from "../../ffi/inet.ts";
+import { WSA_ERROR } from "../../ffi/windows/abi.ts";
+import { Rio } from "../windows/rio.ts";
+import type { RioBufferPool, RioSlot } from "../windows/rio_buffer.ts";
+import type { RioCompletion, RioCompletionQueue } from "../windows/rio_queue.ts";
+import type { RioUdpSocket } from "../windows/rio_socket.ts";
+import type { BackendEvents, BackendOptions, UdpBackend } from "./backend.ts";
 
 const DEFER = { defer: true } as const;
 /** Each wait is bounded, so closing never waits on a pool thread for long. */
