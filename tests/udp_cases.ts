@@ -5,7 +5,9 @@
 
 import assert from "node:assert/strict";
 import { DisposedError, RegioError } from "../src/errors.ts";
-import type { UdpDatagram, UdpSocket, UdpSocketOptions } from "../src/udp.ts";
+import type { UdpSocket } from "../src/udp/socket.ts";
+import type { UdpSocketOptions } from "../src/udp/options.ts";
+import type { UdpDatagram } from "../src/udp/views.ts";
 import type { SocketAddress } from "../ffi/inet.ts";
 import { pattern, within } from "./linux_util.ts";
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
 import { RegioError, WinsockError } from "../src/errors.ts";
-import { bindUdpWith } from "../src/udp.ts";
+import { bindUdpWith } from "../src/udp/socket.ts";
 import { openWindowsBackend } from "../src/udp/windows.ts";
 import * as cases from "./udp_cases.ts";
 import { within } from "./linux_util.ts";

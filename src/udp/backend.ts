@@ -1,5 +1,5 @@
 /**
- * The contract between the portable {@link UdpSocket} (udp.ts) and a
+ * The contract between the portable {@link UdpSocket} (socket.ts) and a
  * platform's registered-buffer datagram engine (linux.ts: io_uring;
  * windows.ts: RIO). Internal: not exported from any entry point.
  *
@@ -13,7 +13,7 @@
 
 import type { SocketAddress } from "../../ffi/inet.ts";
 
-/** Options a backend is opened with (already validated by udp.ts). */
+/** Options a backend is opened with (already validated by options.ts). */
 export interface BackendOptions {
   /** Numeric IPv4 or IPv6 literal. */
   hostname: string;

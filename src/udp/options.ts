@@ -1,0 +1,79 @@
+/**
+ * `UdpSocket.bind`'s options: their type, their limits, and the checks that
+ * turn them into the {@link BackendOptions} a backend opens with (before
+ * anything reaches the kernel).
+ *
+ * @module
+ */
+
+import { parseIpv4, parseIpv6 } from "../../ffi/inet.ts";
+import { checkInteger } from "../errors.ts";
+import type { BackendOptions } from "./backend.ts";
+
+/** Options for {@link UdpSocket.bind}. */
+export interface UdpSocketOptions {
+  /** Numeric IPv4 or IPv6 address to bind (default `"127.0.0.1"`; no name resolution). */
+  hostname?: string;
+  /** Port to bind (default 0: the system picks one; see {@link UdpSocket.addr}). */
+  port?: number;
+  /**
+   * Receive slots (default 1024, at most 32768). On Linux the count is
+   * rounded up to a power of two (a provided-buffer ring's size);
+   * {@link UdpSocket.receiveSlots} reports the real count.
+   */
+  slots?: number;
+  /** Payload bytes per slot (default 2048, at most 65535). Longer datagrams are truncated. */
+  slotSize?: number;
+  /** Slots for fresh sends (default 256, at most 32768). */
+  sendSlots?: number;
+  /**
+   * The socket's own receive buffer in bytes (`SO_RCVBUF`, 1 to 2³¹−1; default:
+   * the OS default). It holds the datagrams the kernel has not yet put in a
+   * slot (a burst, or every slot held); past it the kernel drops. Set right
+   * after the socket is created, before `bind`.
+   *
+   * Linux: the kernel caps the value at `net.core.rmem_max` without an error
+   * (root or not: only `SO_RCVBUFFORCE` with CAP_NET_ADMIN goes past the cap,
+   * and regio does not use it), then doubles it for its own bookkeeping, so
+   * `getsockopt` reports `2 × min(value, rmem_max)`. Raise the sysctl for
+   * more. Windows: the value is passed to Winsock as given.
+   */
+  receiveBufferSize?: number;
+  /**
+   * The socket's send buffer in bytes (`SO_SNDBUF`, 1 to 2³¹−1; default: the
+   * OS default). Same rules as {@link UdpSocketOptions.receiveBufferSize},
+   * with `net.core.wmem_max` on Linux.
+   */
+  sendBufferSize?: number;
+}
+
+const MAX_SLOTS = 32768;
+const MAX_SLOT_SIZE = 65535;
+/** SO_RCVBUF / SO_SNDBUF take a C int. */
+const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
+
+/**
+ * Checks `options` and fills in the defaults.
+ * @throws {TypeError} for options that are not an object or a hostname that is not a numeric IP address.
+ * @throws {RangeError} for a bad port, slot count, slot size or buffer size.
+ */
+export function backendOptions(options: UdpSocketOptions): BackendOptions {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("UdpSocket.bind options must be an object");
+  }
+  const hostname = options.hostname ?? "127.0.0.1";
+  if (typeof hostname !== "string" || (!parseIpv4(hostname) && !parseIpv6(hostname))) {
+    throw new TypeError(`hostname must be a numeric IPv4 or IPv6 address, got ${String(hostname)}`);
+  }
+  const port = checkInteger("port", options.port ?? 0, 0, 65535);
+  const slots = checkInteger("slots", options.slots ?? 1024, 1, MAX_SLOTS);
+  const slotSize = checkInteger("slotSize", options.slotSize ?? 2048, 1, MAX_SLOT_SIZE);
+  const sendSlots = checkInteger("sendSlots", options.sendSlots ?? 256, 1, MAX_SLOTS);
+  const receiveBufferSize = options.receiveBufferSize === undefined
+    ? undefined
+    : checkInteger("receiveBufferSize", options.receiveBufferSize, 1, MAX_SOCKET_BUFFER);
+  const sendBufferSize = options.sendBufferSize === undefined
+    ? undefined
+    : checkInteger("sendBufferSize", options.sendBufferSize, 1, MAX_SOCKET_BUFFER);
+  return { hostname, port, slots, slotSize, sendSlots, receiveBufferSize, sendBufferSize };
+}

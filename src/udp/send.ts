@@ -1,0 +1,199 @@
+/**
+ * The send side of `UdpSocket`: the free send slots, the sends and
+ * acquires waiting for one, the destination check, and what happens when
+ * the backend reports a send (fresh or a reply) done.
+ *
+ * @module
+ */
+
+import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
+import { checkInteger, DisposedError } from "../errors.ts";
+import { ACQUIRED, FREE, SENDING, type Slots } from "./slots.ts";
+import { UdpSendSlot } from "./views.ts";
+
+interface SendWaiter {
+  data: Uint8Array | null; // null: an acquire()
+  remote: SocketAddress | null;
+  length: number;
+  resolve: (slot: UdpSendSlot | undefined) => void;
+  reject: (e: Error) => void;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** The send slots of one socket and who waits for them. */
+export class SendSide {
+  readonly #slots: Slots;
+  readonly #family: 4 | 6;
+  readonly #slotSize: number;
+  readonly #first: number; // the first send slot's number
+  readonly #freeSend: number[] = [];
+  readonly #sendSlotObjects: UdpSendSlot[] = [];
+  readonly #waiters: SendWaiter[] = [];
+  // The last destination that passed the checks (sends to one peer check once).
+  #okHost: string | undefined;
+  #okPort = -1;
+
+  /** Every send slot of `slots` starts free. */
+  constructor(slots: Slots) {
+    this.#slots = slots;
+    this.#family = slots.backend.family;
+    this.#slotSize = slots.backend.slotSize;
+    const first = (this.#first = slots.receiveSlots);
+    const total = first + slots.sendSlots;
+    for (let s = total - 1; s >= first; s--) this.#freeSend.push(s);
+    for (let s = first; s < total; s++) this.#sendSlotObjects.push(new UdpSendSlot(slots, s));
+  }
+
+  /** Free send slots right now. */
+  get free(): number {
+    return this.#freeSend.length;
+  }
+
+  #checkRemote(remote: SocketAddress): void {
+    if (remote === null || typeof remote !== "object") {
+      throw new TypeError("remote must be a { hostname, port } object");
+    }
+    const { hostname, port } = remote;
+    if (hostname === this.#okHost && port === this.#okPort) return;
+    if (typeof hostname !== "string") throw new TypeError("remote.hostname must be a string");
+    checkInteger("remote.port", port, 1, 65535);
+    const family = parseIpv4(hostname) ? 4 : parseIpv6(hostname) ? 6 : 0;
+    if (family === 0) {
+      throw new TypeError(`"${hostname}" is not a numeric IPv4 or IPv6 address`);
+    }
+    if (family !== this.#family) {
+      throw new TypeError(
+        `an IPv${this.#family} socket cannot send to ${hostname} (an IPv${family} address)`,
+      );
+    }
+    this.#okHost = hostname;
+    this.#okPort = port;
+  }
+
+  /** See {@link UdpSocket.send}. */
+  send(data: Uint8Array | UdpSendSlot, remote: SocketAddress, length?: number): Promise<void> {
+    const slots = this.#slots;
+    if (slots.closed) throw new DisposedError("UdpSocket");
+    if (slots.failure) throw slots.failure;
+    this.#checkRemote(remote);
+    if (data instanceof UdpSendSlot) {
+      data.hold(slots);
+      const n = length === undefined ? this.#slotSize : checkInteger(
+        "length",
+        length,
+        0,
+        this.#slotSize,
+      );
+      this.#sendFrom(data.slot, n, remote);
+      return RESOLVED;
+    }
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError("send() takes a Uint8Array or a UdpSendSlot");
+    }
+    const n = length === undefined ? data.length : checkInteger("length", length, 0, data.length);
+    if (n > this.#slotSize) {
+      throw new RangeError(`${n} bytes do not fit a ${this.#slotSize}-byte slot`);
+    }
+    const slot = this.#freeSend.pop();
+    if (slot === undefined) {
+      const { promise, resolve, reject } = Promise.withResolvers<UdpSendSlot | undefined>();
+      this.#waiters.push({ data, remote, length: n, resolve, reject });
+      return promise as Promise<unknown> as Promise<void>;
+    }
+    this.#copySend(slot, data, n, remote);
+    return RESOLVED;
+  }
+
+  #copySend(slot: number, data: Uint8Array, n: number, remote: SocketAddress): void {
+    if (n > 0) {
+      this.#slots.backend.payload(slot).set(n === data.length ? data : data.subarray(0, n));
+    }
+    this.#slots.state[slot] = ACQUIRED;
+    this.#sendFrom(slot, n, remote);
+  }
+
+  #sendFrom(slot: number, n: number, remote: SocketAddress): void {
+    try {
+      this.#slots.backend.sendTo(slot, n, remote);
+    } catch (e) {
+      this.#free(slot);
+      throw e;
+    }
+    this.#slots.state[slot] = SENDING;
+  }
+
+  /** See {@link UdpSocket.acquire}. */
+  acquire(): Promise<UdpSendSlot> {
+    const slots = this.#slots;
+    if (slots.closed) return Promise.reject(new DisposedError("UdpSocket"));
+    if (slots.failure) return Promise.reject(slots.failure);
+    const slot = this.tryAcquire();
+    if (slot) return Promise.resolve(slot);
+    const { promise, resolve, reject } = Promise.withResolvers<UdpSendSlot | undefined>();
+    this.#waiters.push({ data: null, remote: null, length: 0, resolve, reject });
+    return promise as Promise<UdpSendSlot>;
+  }
+
+  /** See {@link UdpSocket.tryAcquire}. */
+  tryAcquire(): UdpSendSlot | null {
+    const slots = this.#slots;
+    if (slots.closed) throw new DisposedError("UdpSocket");
+    if (slots.failure) throw slots.failure;
+    const slot = this.#freeSend.pop();
+    if (slot === undefined) return null;
+    slots.state[slot] = ACQUIRED;
+    return this.#sendSlotObjects[slot - this.#first];
+  }
+
+  /** The backend's `sent` event (a fresh send's slot or a reply's receive slot). */
+  sent(slot: number, bytes: number, error: Error | null): void {
+    const slots = this.#slots;
+    if (error) slots.sendErrors++;
+    else {
+      slots.datagramsOut++;
+      slots.bytesOut += bytes;
+    }
+    // A reply: the backend has given the slot back to the kernel.
+    if (slot < this.#first) slots.toKernel(slot);
+    else this.#free(slot);
+  }
+
+  /** Returns an acquired send slot unsent. */
+  release(item: UdpSendSlot): void {
+    item.hold(this.#slots);
+    this.#free(item.slot);
+  }
+
+  /** Frees send slot `slot`, or hands it to the first waiter. */
+  #free(slot: number): void {
+    const slots = this.#slots;
+    slots.state[slot] = FREE;
+    if (slots.closed) return;
+    const w = this.#waiters.shift();
+    if (!w) {
+      this.#freeSend.push(slot);
+      return;
+    }
+    if (w.data === null) {
+      slots.state[slot] = ACQUIRED;
+      w.resolve(this.#sendSlotObjects[slot - this.#first]);
+      return;
+    }
+    try {
+      this.#copySend(slot, w.data, w.length, w.remote!);
+      w.resolve(undefined);
+    } catch (e) {
+      w.reject(e as Error); // the slot was freed again by #sendFrom
+    }
+  }
+
+  /**
+   * Rejects every waiting send and acquire with `error` (the socket failed:
+   * a send slot may never come back) or a fresh {@link DisposedError} each
+   * (it closes).
+   */
+  reject(error?: Error): void {
+    for (const s of this.#waiters.splice(0)) s.reject(error ?? new DisposedError("UdpSocket"));
+  }
+}

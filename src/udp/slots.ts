@@ -1,0 +1,165 @@
+/**
+ * Slot accounting for `UdpSocket`: the states a slot goes through, the
+ * table both the receive and the send side write them into, the counters
+ * behind `stats`, and the `pool` snapshot. Shared state only; the sides
+ * (receive.ts, send.ts) decide when a slot moves.
+ *
+ * @module
+ */
+
+import type { UdpBackend } from "./backend.ts";
+
+// Receive slot states.
+/** Receive slot: in the kernel's hands, ready for a datagram. */
+export const KERNEL = 0;
+/** Receive slot: holds a datagram not yet handed to `receive()`. */
+export const READY = 1;
+/** Receive slot: holds a datagram handed out (a `UdpDatagram`). */
+export const HELD = 2;
+/** Receive slot: a reply from it is at the kernel. */
+export const REPLYING = 3;
+// Send slot states.
+/** Send slot: free. */
+export const FREE = 0;
+/** Send slot: acquired (a `UdpSendSlot`), not yet sent. */
+export const ACQUIRED = 1;
+/** Send slot: its send is at the kernel. */
+export const SENDING = 2;
+
+/** Counters since the socket was bound. */
+export interface UdpStats {
+  /** Datagrams received (truncated ones included). */
+  datagramsIn: number;
+  /** Payload bytes received (after truncation). */
+  bytesIn: number;
+  /** Datagrams the kernel reported sent (replies and fresh sends). */
+  datagramsOut: number;
+  /** Payload bytes sent. */
+  bytesOut: number;
+  /** Datagrams longer than a slot (delivered truncated). */
+  truncated: number;
+  /** Times every receive slot was out of the kernel's hands (receiving paused). */
+  poolEmpty: number;
+  /** Sends the kernel rejected. */
+  sendErrors: number;
+  /** Receives that completed with an error the socket recovered from. */
+  receiveErrors: number;
+}
+
+/** Where every slot is, for accounting (a snapshot). */
+export interface UdpPoolState {
+  /** Receive slots in total. */
+  receiveSlots: number;
+  /** Receive slots in the kernel's hands, ready for datagrams. */
+  receiving: number;
+  /** Holding a datagram not yet handed to `receive()`. */
+  ready: number;
+  /** Holding a datagram handed out and not yet replied to or released. */
+  held: number;
+  /** Replies the kernel has not finished. */
+  replying: number;
+  /** Send slots in total. */
+  sendSlots: number;
+  /** Send slots free. */
+  sendFree: number;
+  /** Send slots acquired with `acquire()` and not yet sent. */
+  acquired: number;
+  /** Fresh sends the kernel has not finished. */
+  sending: number;
+}
+
+/**
+ * One socket's slot table and counters. It is also the owner a
+ * `UdpDatagram` or `UdpSendSlot` reads its validity from.
+ */
+export class Slots {
+  /** The engine the slots belong to. */
+  readonly backend: UdpBackend;
+  /** Receive slots are `0 … receiveSlots-1`; send slots follow. */
+  readonly receiveSlots: number;
+  /** Send slots. */
+  readonly sendSlots: number;
+  /** Each slot's state (the constants above). */
+  readonly state: Uint8Array;
+  /** Each receive slot's generation, bumped when a datagram is handed out. */
+  readonly gens: Uint32Array;
+  /** True once the socket's close has begun. */
+  closed = false;
+  /** The error that stopped the socket for good, if any. */
+  failure: Error | undefined;
+  /** Receive slots in the kernel's hands. */
+  receiving: number;
+  // Counters (see UdpStats).
+  /** See {@link UdpStats.datagramsIn}. */
+  datagramsIn = 0;
+  /** See {@link UdpStats.bytesIn}. */
+  bytesIn = 0;
+  /** See {@link UdpStats.datagramsOut}. */
+  datagramsOut = 0;
+  /** See {@link UdpStats.bytesOut}. */
+  bytesOut = 0;
+  /** See {@link UdpStats.truncated}. */
+  truncated = 0;
+  /** See {@link UdpStats.poolEmpty}. */
+  poolEmpty = 0;
+  /** See {@link UdpStats.sendErrors}. */
+  sendErrors = 0;
+  /** See {@link UdpStats.receiveErrors}. */
+  receiveErrors = 0;
+
+  /** Every receive slot starts in the kernel's hands, every send slot free. */
+  constructor(backend: UdpBackend) {
+    this.backend = backend;
+    this.receiveSlots = backend.receiveSlots;
+    this.sendSlots = backend.sendSlots;
+    this.state = new Uint8Array(backend.receiveSlots + backend.sendSlots);
+    this.gens = new Uint32Array(backend.receiveSlots);
+    this.receiving = backend.receiveSlots;
+  }
+
+  /** Receive slot `slot` is the kernel's again (released, or its reply is done). */
+  toKernel(slot: number): void {
+    this.state[slot] = KERNEL;
+    this.receiving++;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): UdpStats {
+    return {
+      datagramsIn: this.datagramsIn,
+      bytesIn: this.bytesIn,
+      datagramsOut: this.datagramsOut,
+      bytesOut: this.bytesOut,
+      truncated: this.truncated,
+      poolEmpty: this.poolEmpty,
+      sendErrors: this.sendErrors,
+      receiveErrors: this.receiveErrors,
+    };
+  }
+
+  /** Where every slot is; `ready` and `sendFree` come from the two sides. */
+  pool(ready: number, sendFree: number): UdpPoolState {
+    let held = 0, replying = 0, acquired = 0, sending = 0;
+    const r = this.receiveSlots;
+    const state = this.state;
+    for (let s = 0; s < state.length; s++) {
+      const st = state[s];
+      if (s < r) {
+        if (st === HELD) held++;
+        else if (st === REPLYING) replying++;
+      } else if (st === ACQUIRED) acquired++;
+      else if (st === SENDING) sending++;
+    }
+    return {
+      receiveSlots: r,
+      receiving: this.receiving,
+      ready,
+      held,
+      replying,
+      sendSlots: this.sendSlots,
+      sendFree,
+      acquired,
+      sending,
+    };
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * `UdpSocket`: a UDP socket whose datagrams live in registered buffers end
+ * to end — received into registered memory, echoed from that same memory,
+ * never copied in JS — on io_uring (Linux) and Winsock RIO (Windows).
+ *
+ * ## Slot ownership
+ *
+ * The socket owns a fixed pool of slots. Receive slots belong to the kernel
+ * until a datagram lands in one; the datagram then **holds its slot** until
+ * you {@link UdpSocket.reply} from it or {@link UdpSocket.release} it.
+ * Anything still held when you ask for the next batch (`receive()` or the
+ * next turn of `for await`) is released automatically, and its `data`
+ * becomes invalid: copy what you keep. A reply's slot goes back to the
+ * kernel when the kernel has finished sending it, never earlier.
+ *
+ * Send slots carry fresh data: {@link UdpSocket.send} copies bytes into one
+ * (the only copy), or fill one yourself from {@link UdpSocket.acquire}. A
+ * send slot is free again when the kernel reports the send done.
+ *
+ * ## Backpressure
+ *
+ * Nothing queues without bound. When every receive slot is held or
+ * replying, the kernel stops receiving into the pool (the socket's own
+ * receive buffer then fills, then the kernel drops; counted as a
+ * `poolEmpty` event here). When every send slot is busy, `send()` and
+ * `acquire()` wait for one.
+ *
+ * ## Oversized and empty datagrams
+ *
+ * A datagram longer than `slotSize` is delivered **truncated**: `data` is
+ * its first `slotSize` bytes, `truncated` is true and `stats.truncated`
+ * counts it. Replying to it sends the truncated bytes (the echo example
+ * drops such datagrams instead). Zero-length datagrams are delivered and
+ * can be replied to like any other.
+ *
+ * ## Errors
+ *
+ * UDP sends are fire-and-forget: a send the kernel rejects (no route,
+ * ENETUNREACH / WSAENETUNREACH …) frees its slot and is counted in
+ * `stats.sendErrors` (the latest is {@link UdpSocket.lastSendError}); it
+ * never throws later. A peer that vanished is not an error on Linux
+ * (unconnected sockets ignore ICMP); on Windows a receive that completes
+ * with WSAECONNRESET is counted in `stats.receiveErrors` and the slot is
+ * posted again. Bad arguments throw `TypeError`/`RangeError` synchronously,
+ * before anything reaches the kernel.
+ *
+ * A socket whose engine fails for good (its receive cannot be re-armed, its
+ * completion queue is corrupt …) stops: `receive()` rejects with that error,
+ * and so do `send()`, `acquire()`, `tryAcquire()` and the sends waiting for
+ * a slot (a busy slot may never come back). Close it and bind a new one.
+ *
+ * This module is the facade: it composes the slot table (slots.ts), the
+ * receive side (receive.ts) and the send side (send.ts) over one backend.
+ *
+ * @module
+ */
+
+import { DisposedError, UnsupportedError } from "../errors.ts";
+import { trackLeak, untrackLeak } from "../leak.ts";
+import type { SocketAddress } from "../../ffi/inet.ts";
+import type { BackendFactory, UdpBackend } from "./backend.ts";
+import { openLinuxBackend } from "./linux.ts";
+import { backendOptions, type UdpSocketOptions } from "./options.ts";
+import { ReceiveSide, type UdpReceiveOptions } from "./receive.ts";
+import { SendSide } from "./send.ts";
+import { Slots, type UdpPoolState, type UdpStats } from "./slots.ts";
+import { UdpDatagram, UdpSendSlot } from "./views.ts";
+import { openWindowsBackend } from "./windows.ts";
+
+let construct: (backend: UdpBackend) => UdpSocket;
+
+/**
+ * A UDP socket with a registered buffer pool.
+ *
+ * @example Echo server
+ * ```ts ignore
+ * import { UdpSocket } from "@regio/regio";
+ *
+ * await using socket = UdpSocket.bind({ hostname: "127.0.0.1", port: 9000 });
+ * console.log("listening on", socket.addr);
+ * for await (const batch of socket) {
+ *   for (const datagram of batch) socket.reply(datagram); // from its own slot, no copy
+ * }
+ * ```
+ *
+ * @example Client
+ * ```ts ignore
+ * import { UdpSocket } from "@regio/regio";
+ *
+ * await using socket = UdpSocket.bind({ hostname: "127.0.0.1", port: 0 });
+ * await socket.send(new TextEncoder().encode("ping"), { hostname: "127.0.0.1", port: 9000 });
+ * const [echo] = await socket.receive({ timeoutMs: 1000 });
+ * console.log(echo ? new TextDecoder().decode(echo.data) : "no answer");
+ * ```
+ */
+export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> {
+  /** The bound address (with the port the system picked for port 0). */
+  readonly addr: SocketAddress;
+  /** Which kernel API drives it: `"io_uring"` (Linux) or `"rio"` (Windows). */
+  readonly engine: "io_uring" | "rio";
+  /** Receive slots (see {@link UdpSocketOptions.slots}). */
+  readonly receiveSlots: number;
+  /** Send slots. */
+  readonly sendSlots: number;
+  /** Payload bytes per slot. */
+  readonly slotSize: number;
+  /** The most recent send the kernel rejected, or null. */
+  lastSendError: Error | null = null;
+
+  readonly #backend: UdpBackend;
+  readonly #slots: Slots;
+  readonly #receive: ReceiveSide;
+  readonly #send: SendSide;
+  #closing: Promise<void> | undefined;
+
+  static {
+    construct = (backend) => new UdpSocket(backend);
+  }
+
+  private constructor(backend: UdpBackend) {
+    this.#backend = backend;
+    this.addr = backend.addr;
+    this.engine = backend.engine;
+    this.receiveSlots = backend.receiveSlots;
+    this.sendSlots = backend.sendSlots;
+    this.slotSize = backend.slotSize;
+    const slots = (this.#slots = new Slots(backend));
+    const receive = (this.#receive = new ReceiveSide(slots));
+    const send = (this.#send = new SendSide(slots));
+    backend.start({
+      received: (slot, length, truncated) => receive.received(slot, length, truncated),
+      sent: (slot, bytes, error) => {
+        if (error) this.lastSendError = error;
+        send.sent(slot, bytes, error);
+      },
+      receiveError: () => slots.receiveErrors++,
+      failed: (error) => {
+        slots.failure ??= error;
+        // A send slot may never come back (on RIO nothing is dequeued any more).
+        send.reject(error);
+        receive.reject(error);
+      },
+    });
+    trackLeak(this, `a UdpSocket bound to port ${this.addr.port}`);
+  }
+
+  /**
+   * Opens a UDP socket bound to `hostname:port` with its own registered
+   * buffer pool, receiving at once. Close it with `await using` (or
+   * {@link UdpSocket.close}).
+   * @throws {TypeError} for a hostname that is not a numeric IP address or options that are not an object.
+   * @throws {RangeError} for a bad port, slot count, slot size or buffer size (nothing is opened).
+   * @throws {ErrnoError} (Linux) / {@link WinsockError} (Windows) from the kernel,
+   *   e.g. EADDRINUSE / WSAEADDRINUSE for a port in use, or a failed
+   *   `setsockopt` for a buffer size; nothing is left open.
+   * @throws {UnsupportedError} on other operating systems, or when io_uring / RIO is unavailable.
+   */
+  static bind(options: UdpSocketOptions = {}): UdpSocket {
+    const os = Deno.build.os;
+    if (os !== "linux" && os !== "windows") {
+      throw new UnsupportedError("UdpSocket", `Linux (io_uring) or Windows (RIO), not ${os}`);
+    }
+    return bindUdpWith(os === "windows" ? openWindowsBackend : openLinuxBackend, options);
+  }
+
+  /** True once {@link UdpSocket.close} has begun. */
+  get closed(): boolean {
+    return this.#slots.closed;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): UdpStats {
+    return this.#slots.stats();
+  }
+
+  /** Where every slot is (a snapshot, for accounting and tests). */
+  get pool(): UdpPoolState {
+    return this.#slots.pool(this.#receive.ready, this.#send.free);
+  }
+
+  /** Receive slots the kernel itself reports holding (cross-checks {@link UdpPoolState.receiving}). */
+  get kernelReceiveSlots(): number {
+    return this.#backend.kernelReceiveSlots();
+  }
+
+  /** Requests in flight at the kernel (the armed/posted receives plus sends). */
+  get inFlight(): number {
+    return this.#backend.inFlight();
+  }
+
+  /** Free send slots right now (`send()` with bytes will not wait while this is > 0). */
+  get sendSlotsFree(): number {
+    return this.#send.free;
+  }
+
+  // ---- receiving ----
+
+  /**
+   * The next batch of datagrams: every datagram that has arrived (up to
+   * `max`), waiting for at least one. Datagrams still held from the previous
+   * batch are released first.
+   * Rejects with {@link DisposedError} once the socket is closed (also when
+   * it closes while waiting), or with the error that stopped receiving.
+   * @throws {RangeError} for bad options.
+   */
+  receive(options?: UdpReceiveOptions): Promise<UdpDatagram[]> {
+    return this.#receive.receive(options);
+  }
+
+  /**
+   * Batches until the socket closes: `for await (const batch of socket)`.
+   * Leaving the loop releases what the last batch still holds.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<UdpDatagram[], void, undefined> {
+    try {
+      for (;;) {
+        let batch: UdpDatagram[];
+        try {
+          batch = await this.receive();
+        } catch (e) {
+          if (e instanceof DisposedError) return;
+          throw e;
+        }
+        yield batch;
+      }
+    } finally {
+      if (!this.#slots.closed) this.#receive.releaseHeld();
+    }
+  }
+
+  // ---- replying and releasing ----
+
+  /**
+   * Sends the first `length` bytes (default: all) of `datagram.data` back to
+   * its sender, from the slot itself — no copy in JS; edit `data` in place
+   * first to reply with other bytes of the same length or less. The slot
+   * goes back to the kernel for receiving once the send completes. A longer
+   * reply needs a send slot ({@link UdpSocket.acquire}): past the datagram,
+   * the slot still holds bytes of earlier datagrams, possibly other peers'.
+   * @throws {RangeError} when the datagram no longer holds its slot, or for a
+   *   length that is not an integer in `[0, datagram.length]`.
+   * @throws {TypeError} for a datagram of another socket.
+   */
+  reply(datagram: UdpDatagram, length?: number): void {
+    if (!(datagram instanceof UdpDatagram)) throw new TypeError("reply() takes a UdpDatagram");
+    this.#receive.reply(datagram, length);
+  }
+
+  /**
+   * Gives a datagram's slot back to the kernel without replying, or returns
+   * an acquired send slot unsent. Its bytes become invalid.
+   * @throws {RangeError} when it is no longer held; {@link TypeError} for another socket's.
+   */
+  release(item: UdpDatagram | UdpSendSlot): void {
+    if (item instanceof UdpDatagram) this.#receive.release(item);
+    else if (item instanceof UdpSendSlot) this.#send.release(item);
+    else throw new TypeError("release() takes a UdpDatagram or a UdpSendSlot");
+  }
+
+  // ---- sending ----
+
+  /**
+   * Sends a datagram to `remote`.
+   *
+   * - `data` as bytes: copied once into a free send slot (the only copy).
+   *   When every send slot is busy, the promise waits for one; keep `data`
+   *   unchanged until it resolves.
+   * - `data` as a slot from {@link UdpSocket.acquire}: sent from the slot
+   *   itself (`length` bytes, default all of it).
+   *
+   * The promise resolves once the datagram is handed to the kernel (not
+   * when it is on the wire); a send the kernel rejects is counted in
+   * `stats.sendErrors`. Rejects with {@link DisposedError} when the socket
+   * closes while waiting, or with the socket's failure when it fails meanwhile.
+   * @throws {TypeError} for a hostname that is not numeric or of the other family.
+   * @throws {RangeError} for a bad port, or more bytes than a slot holds.
+   * @throws {DisposedError} once the socket is closed; the socket's failure once it failed.
+   */
+  send(data: Uint8Array | UdpSendSlot, remote: SocketAddress, length?: number): Promise<void> {
+    return this.#send.send(data, remote, length);
+  }
+
+  /**
+   * A free send slot to fill in place (`slot.bytes`), then
+   * {@link UdpSocket.send} it (or {@link UdpSocket.release} it). Waits while
+   * every send slot is busy. Rejects with {@link DisposedError} on close,
+   * or with the socket's failure.
+   */
+  acquire(): Promise<UdpSendSlot> {
+    return this.#send.acquire();
+  }
+
+  /**
+   * Like {@link UdpSocket.acquire}, without waiting: null when every send slot is busy.
+   * @throws {DisposedError} once closed; the socket's failure once it failed.
+   */
+  tryAcquire(): UdpSendSlot | null {
+    return this.#send.tryAcquire();
+  }
+
+  // ---- closing ----
+
+  /**
+   * Closes in the platform's safe order: stops receiving, waits until the
+   * kernel has finished every receive and send, then deregisters and frees
+   * (io_uring: cancel → drain CQEs → unregister → close ring → close fd →
+   * free; RIO: closesocket → drain → close CQ → deregister → free →
+   * WSACleanup). A pending `receive()`, `send()` or `acquire()` rejects with
+   * {@link DisposedError}; held datagrams become invalid. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#slots.closed = true;
+    this.#receive.reject();
+    this.#send.reject();
+    this.#closing = this.#backend.close().finally(() => untrackLeak(this));
+    return this.#closing;
+  }
+
+  /** Same as {@link UdpSocket.close} (`await using`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** @internal Binds with a given engine (tests use it to drive the RIO engine through the fake). */
+export function bindUdpWith(factory: BackendFactory, options: UdpSocketOptions = {}): UdpSocket {
+  const backend = factory(backendOptions(options));
+  try {
+    return construct(backend);
+  } catch (e) {
+    backend.close().catch(() => {});
+    throw e;
+  }
+}
