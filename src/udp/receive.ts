@@ -3,13 +3,16 @@
  * ready ring (arrival order); `receive()` takes a batch from it or waits
  * (one receive waiter at most), and the slots of the last batch are held
  * until replied to, released, or auto-released by the next request.
- * Also the socket's yield rule ({@link YieldRule}): how long a flood may
- * keep batches coming without a turn of the event loop.
+ * Every datagram handed out and every reply is charged to the shared
+ * cooperative budget (src/budget.ts): under a flood, completions reaped
+ * while submitting replies would otherwise keep each batch inside one chain
+ * of microtasks, and timers and other I/O would starve. Once the budget is
+ * spent, the next batch waits for a turn of the event loop.
  *
  * @module
  */
 
-import { setImmediate } from "node:timers";
+import { charge, exhausted, onNextTurn } from "../budget.ts";
 import { checkInteger, DisposedError, RegioError } from "../errors.ts";
 import { HELD, READY, REPLYING, type Slots } from "./slots.ts";
 import { UdpDatagram } from "./views.ts";
@@ -27,40 +30,6 @@ interface ReceiveWaiter {
   reject: (e: Error) => void;
   max: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-}
-
-/** Longest run of batches without letting the event loop turn (ms). */
-const YIELD_MS = 1;
-
-/**
- * The receive side's own yield rule. Under a steady flood, completions
- * reaped while submitting replies keep every batch inside one chain of
- * microtasks, and timers and other I/O would starve. After
- * {@link YIELD_MS} without a turn of the event loop, the next batch waits
- * for one (a `setImmediate`, a few microseconds).
- */
-export class YieldRule {
-  // When the last turn of the event loop was.
-  #lastTurn = performance.now();
-  readonly #turn: () => void;
-
-  /** `then` runs after each turn {@link YieldRule.yield} waits for. */
-  constructor(then: () => void) {
-    this.#turn = (): void => {
-      this.#lastTurn = performance.now();
-      then();
-    };
-  }
-
-  /** True when the event loop has not turned for longer than {@link YIELD_MS}. */
-  mustYield(): boolean {
-    return performance.now() - this.#lastTurn > YIELD_MS;
-  }
-
-  /** Lets the event loop turn (a macrotask), then runs `then`. */
-  yield(): void {
-    setImmediate(this.#turn);
-  }
 }
 
 /** The ready ring, the held batch and the receive waiter of one socket. */
@@ -82,16 +51,15 @@ export class ReceiveSide {
     this.#deliverQueued = false;
     const w = this.#waiter;
     if (!w || this.#readyCount === 0) return;
-    if (this.#yieldRule.mustYield()) {
+    if (exhausted()) {
       this.#deliverQueued = true;
-      this.#yieldRule.yield();
+      onNextTurn(this.#deliver);
       return;
     }
     this.#waiter = undefined;
     if (w.timer !== undefined) clearTimeout(w.timer);
     w.resolve(this.#take(w.max));
   };
-  readonly #yieldRule = new YieldRule(this.#deliver);
 
   /** Sized for every receive slot of `slots`. */
   constructor(slots: Slots) {
@@ -142,9 +110,7 @@ export class ReceiveSide {
       return Promise.reject(new RegioError("UdpSocket: a receive() is already waiting"));
     }
     this.releaseHeld();
-    if (this.#readyCount > 0 && !this.#yieldRule.mustYield()) {
-      return Promise.resolve(this.#take(max));
-    }
+    if (this.#readyCount > 0 && !exhausted()) return Promise.resolve(this.#take(max));
     const { promise, resolve, reject } = Promise.withResolvers<UdpDatagram[]>();
     const w: ReceiveWaiter = { resolve, reject, max, timer: undefined };
     if (timeoutMs !== undefined) {
@@ -157,7 +123,7 @@ export class ReceiveSide {
     this.#waiter = w;
     if (this.#readyCount > 0) {
       this.#deliverQueued = true;
-      this.#yieldRule.yield();
+      onNextTurn(this.#deliver);
     }
     return promise;
   }
@@ -184,6 +150,7 @@ export class ReceiveSide {
       this.#readyHead = i + 1 === this.#size ? 0 : i + 1;
     }
     this.#readyCount -= n;
+    charge(n);
     return batch;
   }
 
@@ -221,6 +188,7 @@ export class ReceiveSide {
       slots.state[slot] = HELD;
       throw e;
     }
+    charge();
   }
 
   /** Gives a held datagram's slot back to the kernel without replying. */

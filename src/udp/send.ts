@@ -3,10 +3,18 @@
  * acquires waiting for one, the destination check, and what happens when
  * the backend reports a send (fresh or a reply) done.
  *
+ * Sends often complete inline (io_uring reaps them inside the submit of
+ * the next one), so every send is charged to the shared cooperative budget
+ * (src/budget.ts): once it is spent, `send()` resolves on the next turn of
+ * the event loop instead of at once, and freed slots go to the waiting
+ * sends on that turn. Waiters are served first come, first served; a new
+ * send or acquire queues behind them.
+ *
  * @module
  */
 
 import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
+import { charge, nextTurn, onNextTurn } from "../budget.ts";
 import { checkInteger, DisposedError } from "../errors.ts";
 import { ACQUIRED, FREE, SENDING, type Slots } from "./slots.ts";
 import { UdpSendSlot } from "./views.ts";
@@ -29,7 +37,15 @@ export class SendSide {
   readonly #first: number; // the first send slot's number
   readonly #freeSend: number[] = [];
   readonly #sendSlotObjects: UdpSendSlot[] = [];
-  readonly #waiters: SendWaiter[] = [];
+  // Sends and acquires waiting for a slot: a queue from #head on.
+  #waiters: SendWaiter[] = [];
+  #head = 0;
+  #serving = false;
+  #serveQueued = false;
+  readonly #serveLater = (): void => {
+    this.#serveQueued = false;
+    this.#serve();
+  };
   // The last destination that passed the checks (sends to one peer check once).
   #okHost: string | undefined;
   #okPort = -1;
@@ -86,7 +102,7 @@ export class SendSide {
         this.#slotSize,
       );
       this.#sendFrom(data.slot, n, remote);
-      return RESOLVED;
+      return charge() ? RESOLVED : nextTurn();
     }
     if (!(data instanceof Uint8Array)) {
       throw new TypeError("send() takes a Uint8Array or a UdpSendSlot");
@@ -95,14 +111,18 @@ export class SendSide {
     if (n > this.#slotSize) {
       throw new RangeError(`${n} bytes do not fit a ${this.#slotSize}-byte slot`);
     }
-    const slot = this.#freeSend.pop();
+    const slot = this.#waiting() ? undefined : this.#freeSend.pop();
     if (slot === undefined) {
       const { promise, resolve, reject } = Promise.withResolvers<UdpSendSlot | undefined>();
       this.#waiters.push({ data, remote, length: n, resolve, reject });
       return promise as Promise<unknown> as Promise<void>;
     }
     this.#copySend(slot, data, n, remote);
-    return RESOLVED;
+    return charge() ? RESOLVED : nextTurn();
+  }
+
+  #waiting(): boolean {
+    return this.#head < this.#waiters.length;
   }
 
   #copySend(slot: number, data: Uint8Array, n: number, remote: SocketAddress): void {
@@ -140,7 +160,7 @@ export class SendSide {
     const slots = this.#slots;
     if (slots.closed) throw new DisposedError("UdpSocket");
     if (slots.failure) throw slots.failure;
-    const slot = this.#freeSend.pop();
+    const slot = this.#waiting() ? undefined : this.#freeSend.pop();
     if (slot === undefined) return null;
     slots.state[slot] = ACQUIRED;
     return this.#sendSlotObjects[slot - this.#first];
@@ -165,26 +185,58 @@ export class SendSide {
     this.#free(item.slot);
   }
 
-  /** Frees send slot `slot`, or hands it to the first waiter. */
+  /** Frees send slot `slot`; the waiters get it (now, or on the next turn when the budget is spent). */
   #free(slot: number): void {
     const slots = this.#slots;
     slots.state[slot] = FREE;
     if (slots.closed) return;
-    const w = this.#waiters.shift();
-    if (!w) {
-      this.#freeSend.push(slot);
-      return;
-    }
-    if (w.data === null) {
-      slots.state[slot] = ACQUIRED;
-      w.resolve(this.#sendSlotObjects[slot - this.#first]);
-      return;
-    }
+    this.#freeSend.push(slot);
+    if (this.#waiting() && !this.#serving) this.#serve();
+  }
+
+  /** Hands free slots to waiters in order, each charged to the budget. */
+  #serve(): void {
+    const slots = this.#slots;
+    // Serving one can free another inline (a send completing in its submit):
+    // the loop below picks that up instead of recursing.
+    this.#serving = true;
     try {
-      this.#copySend(slot, w.data, w.length, w.remote!);
-      w.resolve(undefined);
-    } catch (e) {
-      w.reject(e as Error); // the slot was freed again by #sendFrom
+      while (this.#waiting() && this.#freeSend.length > 0 && !slots.closed) {
+        if (!charge()) {
+          if (!this.#serveQueued) {
+            this.#serveQueued = true;
+            onNextTurn(this.#serveLater);
+          }
+          return;
+        }
+        const w = this.#waiters[this.#head++];
+        const slot = this.#freeSend.pop()!;
+        if (w.data === null) {
+          slots.state[slot] = ACQUIRED;
+          w.resolve(this.#sendSlotObjects[slot - this.#first]);
+          continue;
+        }
+        try {
+          this.#copySend(slot, w.data, w.length, w.remote!);
+          w.resolve(undefined);
+        } catch (e) {
+          w.reject(e as Error); // the slot was freed again by #sendFrom
+        }
+      }
+    } finally {
+      this.#serving = false;
+      this.#compact();
+    }
+  }
+
+  /** Drops served waiters from the front of the queue once they are the larger part. */
+  #compact(): void {
+    if (this.#head === this.#waiters.length) {
+      this.#waiters = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#waiters.length) {
+      this.#waiters = this.#waiters.slice(this.#head);
+      this.#head = 0;
     }
   }
 
@@ -194,6 +246,12 @@ export class SendSide {
    * (it closes).
    */
   reject(error?: Error): void {
-    for (const s of this.#waiters.splice(0)) s.reject(error ?? new DisposedError("UdpSocket"));
+    const waiters = this.#waiters;
+    const head = this.#head;
+    this.#waiters = [];
+    this.#head = 0;
+    for (let i = head; i < waiters.length; i++) {
+      waiters[i].reject(error ?? new DisposedError("UdpSocket"));
+    }
   }
 }
