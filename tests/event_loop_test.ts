@@ -53,7 +53,7 @@ function sink(): UdpSocket {
 Deno.test({
   name: "event loop: 50,000 sends at once (Promise.all) leave the timer running",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     await using drain = sink();
     const to = drain.addr;
     await using socket = UdpSocket.bind();
@@ -67,7 +67,7 @@ Deno.test({
 Deno.test({
   name: "event loop: 50,000 sends one after another leave the timer running",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     await using drain = sink();
     const to = drain.addr;
     await using socket = UdpSocket.bind();
@@ -81,7 +81,7 @@ Deno.test({
 Deno.test({
   name: "event loop: a reply storm from the echo loop leaves the timer running",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     const big = 4 << 20;
     await using server = UdpSocket.bind({ receiveBufferSize: big, sendBufferSize: big });
     await using client = UdpSocket.bind({ receiveBufferSize: big, sendBufferSize: big });
@@ -110,7 +110,7 @@ Deno.test({
 Deno.test({
   name: "event loop: 100,000 inline-completing file reads leave the timer running",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     const path = Deno.makeTempFileSync();
     try {
       Deno.writeFileSync(path, new Uint8Array(1 << 16).fill(7));
@@ -132,7 +132,7 @@ Deno.test({
 Deno.test({
   name: "event loop: one socket flooding sends does not starve another socket's receives",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     await using receiver = UdpSocket.bind({ receiveBufferSize: 4 << 20 });
     await using flooder = UdpSocket.bind({ sendBufferSize: 4 << 20 });
     const t0 = performance.now();
