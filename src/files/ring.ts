@@ -19,7 +19,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import { BusyError, checkInteger, DisposedError, RegioError, UnsupportedError } from "./errors.ts";
+import { BusyError, checkInteger, DisposedError, RegioError, UnsupportedError } from "../errors.ts";
 import {
   type Backend,
   type BackendBuffers,
@@ -30,9 +30,9 @@ import {
   type FileRingCapabilities,
   type OpenFilesOptions,
   type UseCount,
-} from "./files_backend.ts";
-import { LinuxBackend } from "./files_linux.ts";
-import { WindowsBackend } from "./files_windows.ts";
+} from "./backend.ts";
+import { LinuxBackend } from "./linux.ts";
+import { WindowsBackend } from "./windows.ts";
 
 export type { FileRingBackend, FileRingCapabilities, OpenFilesOptions };
 
