@@ -73,4 +73,4 @@ export {
   FileSet,
   type IoRequest,
   type OpenFilesOptions,
-} from "./src/files.ts";
+} from "./src/files/ring.ts";

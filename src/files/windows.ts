@@ -13,14 +13,14 @@
  * @module
  */
 
-import { HResultError, Win32Error } from "./errors.ts";
-import { HRESULT, INVALID_HANDLE_VALUE, KERNEL } from "../ffi/windows/abi.ts";
-import type { Kernelbase } from "../ffi/windows/kernelbase.ts";
-import { NativeRegion } from "./memory.ts";
-import { windowsAllocator, windowsApi } from "./windows/api.ts";
-import { IoRing } from "./windows/ioring.ts";
-import type { IoRingCompletion, IoRingOperation } from "./windows/ioring_op.ts";
-import type { BufferTable, FileHandleTable, FileRef } from "./windows/ioring_tables.ts";
+import { HResultError, Win32Error } from "../errors.ts";
+import { HRESULT, INVALID_HANDLE_VALUE, KERNEL } from "../../ffi/windows/abi.ts";
+import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
+import { NativeRegion } from "../memory.ts";
+import { windowsAllocator, windowsApi } from "../windows/api.ts";
+import { IoRing } from "../windows/ioring.ts";
+import type { IoRingCompletion, IoRingOperation } from "../windows/ioring_op.ts";
+import type { BufferTable, FileHandleTable, FileRef } from "../windows/ioring_tables.ts";
 import {
   type Backend,
   type BackendBuffers,
@@ -33,7 +33,7 @@ import {
   OrphanRegions,
   runAll,
   runAllSync,
-} from "./files_backend.ts";
+} from "./backend.ts";
 
 const HR_EOF: number = HRESULT.HRESULT_FROM_WIN32_ERROR_HANDLE_EOF;
 

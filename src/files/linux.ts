@@ -4,19 +4,19 @@
  *
  * Completions come to a sink (no promise per operation): `user_data` is the
  * sink id and a slot number, and each slot remembers its batch and index.
- * Internal; the public face is `FileRing` (files.ts).
+ * Internal; the public face is `FileRing` (ring.ts).
  *
  * @module
  */
 
-import { BusyError, ErrnoError, RegioError } from "./errors.ts";
-import { IO_URING_SQE, IORING_OP, IOSQE } from "../ffi/linux/abi.ts";
-import { NativeRegion } from "./memory.ts";
-import { RingCore, type Sink, type UseCounter } from "./linux/ring.ts";
-import { type FileTable, liveFileTable, registerFiles } from "./linux/files.ts";
-import { type BufferTable, liveBufferTable, registerBuffers } from "./linux/buffers.ts";
-import type { Lifecycle } from "./linux/registration.ts";
-import { FileFd } from "./linux/file_fd.ts";
+import { BusyError, ErrnoError, RegioError } from "../errors.ts";
+import { IO_URING_SQE, IORING_OP, IOSQE } from "../../ffi/linux/abi.ts";
+import { NativeRegion } from "../memory.ts";
+import { RingCore, type Sink, type UseCounter } from "../linux/ring.ts";
+import { type FileTable, liveFileTable, registerFiles } from "../linux/files.ts";
+import { type BufferTable, liveBufferTable, registerBuffers } from "../linux/buffers.ts";
+import type { Lifecycle } from "../linux/registration.ts";
+import { FileFd } from "../linux/file_fd.ts";
 import {
   type Backend,
   type BackendBuffers,
@@ -29,7 +29,7 @@ import {
   OrphanRegions,
   runAll,
   runAllSync,
-} from "./files_backend.ts";
+} from "./backend.ts";
 
 const OP_NAMES = ["IORING_OP_READ_FIXED", "IORING_OP_WRITE_FIXED", "IORING_OP_FSYNC"];
 const KIND_READ = 0, KIND_WRITE = 1, KIND_FSYNC = 2;

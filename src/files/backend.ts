@@ -1,7 +1,9 @@
 /**
- * The contract between the portable file ring (files.ts) and its two kernel
- * backends (files_linux.ts: io_uring; files_windows.ts: the I/O ring).
- * Internal: nothing here is exported from an entry point.
+ * The contract between the portable file ring (ring.ts) and its two kernel
+ * backends (linux.ts: io_uring; windows.ts: the I/O ring), and the
+ * teardown helpers both backends use.
+ * Internal, except the three types `FileRing` re-exports (`FileRingBackend`,
+ * `FileRingCapabilities`, `OpenFilesOptions`).
  *
  * The portable layer checks every argument and counts what is in flight; a
  * backend only prepares operations, submits them and reports each
@@ -10,7 +12,7 @@
  * @module
  */
 
-import type { NativeRegion } from "./memory.ts";
+import type { NativeRegion } from "../memory.ts";
 
 /** The kernel interface behind a file ring. */
 export type FileRingBackend = "io_uring" | "ioring";
