@@ -40,7 +40,7 @@ import {
   type SetState,
 } from "./registrations.ts";
 import { checkPaths, checkPool, checkRequests, type IoRequest } from "./requests.ts";
-import { BatchSettler } from "./yield.ts";
+import { BatchSettler } from "./settle.ts";
 import { chooseBackend, createBackend } from "./platform.ts";
 import { tearDownDrained, tearDownNow } from "./teardown.ts";
 
