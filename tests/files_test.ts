@@ -16,7 +16,7 @@ import {
 import { fdCount, ignore, pattern, tempDir, within } from "./linux_util.ts";
 import { FileTable } from "../src/linux/files.ts";
 import { BufferTable } from "../src/linux/buffers.ts";
-import { testFaults } from "../src/linux/ring.ts";
+import { testFaults } from "../src/linux/ring_syscalls.ts";
 import { ERRNO } from "../ffi/linux/abi.ts";
 
 const SIZES = [0, 1, 4095, 4096, 4097, 8 * 1024 * 1024];

@@ -1,5 +1,5 @@
 // The io_uring backend when things go wrong, on the real kernel: a fatal
-// io_uring_enter error (injected through ring.ts's internal `testFaults`), an
+// io_uring_enter error (injected through ring_syscalls.ts's internal `testFaults`), an
 // SQ the kernel does not drain, a failed unregister, and a receive completion
 // that carries a buffer and an error while its buffer ring is being disposed.
 
@@ -12,7 +12,8 @@ import {
   SocketFd,
   Uring,
 } from "../src/linux/mod.ts";
-import { RingCore, type Sink, testFaults } from "../src/linux/ring.ts";
+import { RingCore, type Sink } from "../src/linux/ring.ts";
+import { testFaults } from "../src/linux/ring_syscalls.ts";
 import { registerFiles } from "../src/linux/files.ts";
 import { registerBufferRing } from "../src/linux/buf_ring.ts";
 import { openDatagramEndpoint } from "../src/linux/datagram.ts";

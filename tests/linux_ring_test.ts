@@ -12,7 +12,8 @@ import {
   SocketFd,
   Uring,
 } from "../src/linux/mod.ts";
-import { KIND, RingCore } from "../src/linux/ring.ts";
+import { RingCore } from "../src/linux/ring.ts";
+import { KIND } from "../src/linux/ring_contracts.ts";
 import { IORING_FEAT, IORING_OP, IORING_SETUP } from "../ffi/linux/abi.ts";
 import { fdCount, ignore, within } from "./linux_util.ts";
 

@@ -15,7 +15,8 @@ import {
   IORING_REGISTER,
 } from "../../ffi/linux/abi.ts";
 import { markKernelMayUse, NativeRegion } from "../memory.ts";
-import { register, type RingCore } from "./ring.ts";
+import type { RingCore } from "./ring.ts";
+import { register } from "./ring_syscalls.ts";
 import { withArgs } from "./scratch.ts";
 import { Lifecycle, Registration } from "./registration.ts";
 

@@ -18,7 +18,9 @@ import {
 } from "../../ffi/linux/abi.ts";
 import { libc } from "../../ffi/linux/libc.ts";
 import { markKernelMayUse, NativeRegion } from "../memory.ts";
-import { KIND, register, type RingCore } from "./ring.ts";
+import type { RingCore } from "./ring.ts";
+import { KIND } from "./ring_contracts.ts";
+import { register } from "./ring_syscalls.ts";
 import { withArgs } from "./scratch.ts";
 import { Lifecycle, Registration } from "./registration.ts";
 

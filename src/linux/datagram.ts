@@ -24,7 +24,8 @@ import {
 import type { SocketAddress } from "../../ffi/inet.ts";
 import { NativeRegion } from "../memory.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
-import { type Child, KIND, type RingCore, type Sink, type UseCounter } from "./ring.ts";
+import type { RingCore } from "./ring.ts";
+import { type Child, KIND, type Sink, type UseCounter } from "./ring_contracts.ts";
 import { type FileTable, type FileTableState, liveFileTable } from "./files.ts";
 import { type BufferRingState, liveBufferRing, type ProvidedBufferRing } from "./buf_ring.ts";
 import { decodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";

@@ -15,7 +15,9 @@ import {
   IORING_MAX,
   IORING_REGISTER,
 } from "../../ffi/linux/abi.ts";
-import { KIND, register, type RingCore } from "./ring.ts";
+import type { RingCore } from "./ring.ts";
+import { KIND } from "./ring_contracts.ts";
+import { register } from "./ring_syscalls.ts";
 import { withArgs } from "./scratch.ts";
 import { Lifecycle, Registration } from "./registration.ts";
 

@@ -8,7 +8,8 @@
  */
 
 import { BusyError, DisposedError } from "../errors.ts";
-import type { Child, RingCore, UseCounter } from "./ring.ts";
+import type { RingCore } from "./ring.ts";
+import type { Child, UseCounter } from "./ring_contracts.ts";
 
 /** What a registration does at each step of its teardown. */
 export interface Teardown {
