@@ -23,17 +23,17 @@ export {
   RioSlot,
 } from "./rio_buffer.ts";
 export {
-  type RioCompletion,
   RioCompletionQueue,
   type RioCompletionQueueOptions,
   RioCorruptQueueError,
 } from "./rio_queue.ts";
 export {
+  type RioCompletion,
   type RioReceiveOptions,
   type RioSendOptions,
   RioUdpSocket,
-  type RioUdpSocketOptions,
 } from "./rio_socket.ts";
+export { type RioSocketQueue, type RioUdpSocketOptions } from "./rio_socket_open.ts";
 
 // --- I/O ring (IoRing) --------------------------------------------------
 export { IoRing } from "./ioring.ts";

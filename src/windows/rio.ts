@@ -22,7 +22,8 @@ import { checkWinsock, checkWinsockCode } from "./check.ts";
 import { RioBuffer, RioBufferPool, type RioBufferPoolOptions } from "./rio_buffer.ts";
 import type { RioChild, RioContext } from "./rio_context.ts";
 import { RioCompletionQueue, type RioCompletionQueueOptions } from "./rio_queue.ts";
-import { RioUdpSocket, type RioUdpSocketOptions } from "./rio_socket.ts";
+import { RioUdpSocket } from "./rio_socket.ts";
+import type { RioUdpSocketOptions } from "./rio_socket_open.ts";
 
 /**
  * A Winsock 2.2 session with the RIO function table.

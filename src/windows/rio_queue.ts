@@ -8,13 +8,7 @@
  */
 
 import { KERNEL, RIO, STRUCTS, writeEventNotification } from "../../ffi/windows/abi.ts";
-import {
-  BusyError,
-  checkInteger,
-  DisposedError,
-  RegioError,
-  type WinsockError,
-} from "../errors.ts";
+import { BusyError, checkInteger, DisposedError, RegioError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import { NativeRegion } from "../memory.ts";
 import { checkHandle, checkRioHandle, checkWinsockCode } from "./check.ts";
@@ -25,8 +19,11 @@ import {
   type RioChild,
   type RioContext,
 } from "./rio_context.ts";
-import type { RioAddressSlice, RioSlice } from "./rio_buffer.ts";
-import type { RioUdpSocket } from "./rio_socket.ts";
+import type { RioCompletion } from "./rio_socket.ts";
+import type { RioSocketQueue } from "./rio_socket_open.ts";
+
+/** What {@link RioCompletionQueue.dequeue} returns (declared with the socket that builds it). */
+export type { RioCompletion };
 
 /** Options for `Rio.createCompletionQueue`. */
 export interface RioCompletionQueueOptions {
@@ -40,26 +37,6 @@ export interface RioCompletionQueueOptions {
   notify?: "event" | "poll";
   /** Most results one dequeue returns (the RIORESULT array's length); default min(size, 1024). */
   batch?: number;
-}
-
-/** A dequeued request: what it was, how it ended, and the slices it used. */
-export interface RioCompletion {
-  /** The socket the request was posted on. */
-  readonly socket: RioUdpSocket;
-  /** Which call posted it. */
-  readonly kind: "receive" | "send";
-  /** RIORESULT.Status: 0 on success, else a Winsock code (995 = aborted by closesocket). */
-  readonly status: number;
-  /** Bytes received or sent. */
-  readonly bytes: number;
-  /** The context given when posting. */
-  readonly context: unknown;
-  /** The data slice (for a receive, the datagram is its first `bytes` bytes). */
-  readonly data: RioSlice;
-  /** The address slice (for a receive, now holding the sender's SOCKADDR_INET). */
-  readonly remote: RioAddressSlice | null;
-  /** `status` as an error, or null on success. */
-  readonly error: WinsockError | null;
 }
 
 /**
@@ -90,7 +67,7 @@ const DRAIN_WAIT_MS = 50;
  *
  * Not thread-safe (pitfall 19): use it from one JS thread, as regio does.
  */
-export class RioCompletionQueue implements Disposable, AsyncDisposable {
+export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisposable {
   /** Entries. */
   readonly size: number;
   /** How completions are noticed. */

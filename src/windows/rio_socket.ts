@@ -8,44 +8,45 @@
  * Whether RIO reads a RIO_BUF only during the call is UNCONFIRMED (deferred
  * requests might read it at commit), so descriptors are never reused early.
  * The slot index is the RequestContext; the caller's context stays in JS.
+ * Options and opening (WSASocketW through RIOCreateRequestQueue) are in
+ * rio_socket_open.ts.
  *
  * @module
  */
 
-import {
-  readSockaddrInet,
-  RIO,
-  SOCKET,
-  type SocketAddress,
-  STRUCTS,
-  writeRioBuf,
-  writeSockaddrInet,
-  WSA_ERROR,
-} from "../../ffi/windows/abi.ts";
+import { RIO, type SocketAddress, writeRioBuf, WSA_ERROR } from "../../ffi/windows/abi.ts";
 import { BusyError, checkInteger, DisposedError, WinsockError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
-import { NativeRegion } from "../memory.ts";
-import { checkRioBool, checkRioHandle, checkSocket, checkWinsock } from "./check.ts";
+import type { NativeRegion } from "../memory.ts";
+import { checkRioBool, checkWinsock } from "./check.ts";
 import { type BufferState, checkOpen, INTERNAL, type RioContext } from "./rio_context.ts";
 import type { RioAddressSlice, RioSlice } from "./rio_buffer.ts";
-import { type RioCompletion, RioCompletionQueue } from "./rio_queue.ts";
+import {
+  openUdpSocket,
+  type RioSocketQueue,
+  type RioUdpSocketOptions,
+  SCRATCH,
+  SLOT,
+} from "./rio_socket_open.ts";
 
-/** Options for `Rio.udpSocket`. */
-export interface RioUdpSocketOptions {
-  /** Numeric IPv4 or IPv6 address to bind (`"127.0.0.1"`, `"::1"`, `"0.0.0.0"`…). */
-  hostname: string;
-  /** Port to bind; 0 lets the system pick (see {@link RioUdpSocket.addr}). */
-  port: number;
-  /** The completion queue for both directions. */
-  cq: RioCompletionQueue;
-  /** Receives that may be outstanding at once (default 16). */
-  maxOutstandingReceive?: number;
-  /** Sends that may be outstanding at once (default 16). */
-  maxOutstandingSend?: number;
-  /** SO_RCVBUF in bytes (1 to 2³¹−1), set before bind; default: Winsock's. */
-  receiveBufferSize?: number;
-  /** SO_SNDBUF in bytes (1 to 2³¹−1), set before bind; default: Winsock's. */
-  sendBufferSize?: number;
+/** A dequeued request: what it was, how it ended, and the slices it used. */
+export interface RioCompletion {
+  /** The socket the request was posted on. */
+  readonly socket: RioUdpSocket;
+  /** Which call posted it. */
+  readonly kind: "receive" | "send";
+  /** RIORESULT.Status: 0 on success, else a Winsock code (995 = aborted by closesocket). */
+  readonly status: number;
+  /** Bytes received or sent. */
+  readonly bytes: number;
+  /** The context given when posting. */
+  readonly context: unknown;
+  /** The data slice (for a receive, the datagram is its first `bytes` bytes). */
+  readonly data: RioSlice;
+  /** The address slice (for a receive, now holding the sender's SOCKADDR_INET). */
+  readonly remote: RioAddressSlice | null;
+  /** `status` as an error, or null on success. */
+  readonly error: WinsockError | null;
 }
 
 /** Options for {@link RioUdpSocket.receiveEx}. */
@@ -62,12 +63,6 @@ export interface RioSendOptions extends RioReceiveOptions {
 
 const RECEIVE = 1;
 const SEND = 2;
-/** SOCKADDR_INET (28) + an int namelen, for bind/getsockname. */
-const SCRATCH = 32;
-/** The namelen int, free until getsockname: setsockopt's int optval before bind. */
-const OPTVAL = 28;
-/** Per request slot: the data RIO_BUF, then the address RIO_BUF. */
-const SLOT = 2 * STRUCTS.RIO_BUF.size;
 
 /**
  * A bound UDP socket with a RIO request queue.
@@ -84,8 +79,8 @@ const SLOT = 2 * STRUCTS.RIO_BUF.size;
 export class RioUdpSocket implements Disposable, AsyncDisposable {
   /** The bound address (the port the system picked when bound to port 0). */
   readonly addr: SocketAddress;
-  /** The completion queue. */
-  readonly cq: RioCompletionQueue;
+  /** The completion queue (the `RioCompletionQueue` given in the options). */
+  readonly cq: RioSocketQueue;
   /** MaxOutstandingReceive. */
   readonly maxOutstandingReceive: number;
   /** MaxOutstandingSend. */
@@ -114,103 +109,16 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   /** @internal Use `Rio.udpSocket`. */
   constructor(ctx: RioContext, options: RioUdpSocketOptions) {
     checkOpen(ctx, "a RioUdpSocket");
-    const cq = options.cq;
-    if (!(cq instanceof RioCompletionQueue) || !ctx.cqStates.has(cq[INTERNAL])) {
-      throw new TypeError("cq must be an open RioCompletionQueue of the same Rio");
-    }
-    const maxR = checkInteger(
-      "maxOutstandingReceive",
-      options.maxOutstandingReceive ?? 16,
-      0,
-      RIO.RIO_MAX_CQ_SIZE,
+    const { cqState, maxR, maxS, addr, socket, rq, context, region } = openUdpSocket(
+      ctx,
+      options,
     );
-    const maxS = checkInteger(
-      "maxOutstandingSend",
-      options.maxOutstandingSend ?? 16,
-      0,
-      RIO.RIO_MAX_CQ_SIZE,
-    );
-    if (maxR + maxS === 0) {
-      throw new RangeError("maxOutstandingReceive and maxOutstandingSend cannot both be 0");
-    }
-    const rcvbuf = options.receiveBufferSize === undefined
-      ? undefined
-      : checkInteger("receiveBufferSize", options.receiveBufferSize, 1, 2 ** 31 - 1);
-    const sndbuf = options.sendBufferSize === undefined
-      ? undefined
-      : checkInteger("sendBufferSize", options.sendBufferSize, 1, 2 ** 31 - 1);
-    const cqState = cq[INTERNAL];
-    if (cqState.charged + maxR + maxS > cq.size) {
-      throw new WinsockError(
-        WSA_ERROR.WSAENOBUFS,
-        "RIOCreateRequestQueue",
-        `the completion queue has ${
-          cq.size - cqState.charged
-        } of ${cq.size} entries free and this ` +
-          `socket needs ${maxR + maxS} (maxOutstandingReceive + maxOutstandingSend)`,
-      );
-    }
-    const { ws2, fn } = ctx;
     const slots = maxR + maxS;
-    const region = NativeRegion.allocate(SCRATCH + slots * SLOT, { allocator: ctx.allocator });
-    try {
-      const view = region.view;
-      const namelen = writeSockaddrInet(view, 0, {
-        hostname: options.hostname,
-        port: options.port,
-      });
-      const af = namelen === STRUCTS.SOCKADDR_IN.size ? SOCKET.AF_INET : SOCKET.AF_INET6;
-      const s = checkSocket(
-        ws2.WSASocketW(
-          af,
-          SOCKET.SOCK_DGRAM,
-          SOCKET.IPPROTO_UDP,
-          null,
-          0,
-          RIO.WSA_FLAG_OVERLAPPED | RIO.WSA_FLAG_REGISTERED_IO,
-        ),
-        "WSASocketW",
-        ws2,
-      );
-      try {
-        const optval = Deno.UnsafePointer.offset(region.pointer, OPTVAL);
-        const option = (name: number, call: string, value: number | undefined): void => {
-          if (value === undefined) return;
-          view.setInt32(OPTVAL, value, true);
-          checkWinsock(ws2.setsockopt(s, SOCKET.SOL_SOCKET, name, optval, 4), call, ws2);
-        };
-        option(SOCKET.SO_RCVBUF, "setsockopt(SO_RCVBUF)", rcvbuf);
-        option(SOCKET.SO_SNDBUF, "setsockopt(SO_SNDBUF)", sndbuf);
-        checkWinsock(ws2.bind(s, region.pointer, namelen), "bind", ws2);
-        view.setInt32(STRUCTS.SOCKADDR_INET.size, STRUCTS.SOCKADDR_INET.size, true);
-        const lenPtr = Deno.UnsafePointer.offset(region.pointer, STRUCTS.SOCKADDR_INET.size);
-        checkWinsock(ws2.getsockname(s, region.pointer, lenPtr), "getsockname", ws2);
-        this.addr = readSockaddrInet(view, 0)!;
-        this.#context = ctx.nextSocketContext++;
-        this.#rq = checkRioHandle(
-          fn.RIOCreateRequestQueue(
-            s,
-            maxR,
-            1,
-            maxS,
-            1,
-            cqState.handle,
-            cqState.handle,
-            this.#context,
-          ),
-          "RIOCreateRequestQueue",
-          ws2,
-        );
-      } catch (e) {
-        ws2.closesocket(s);
-        throw e;
-      }
-      this.#socket = s;
-    } catch (e) {
-      region.free();
-      throw e;
-    }
-    this.cq = cq;
+    this.addr = addr;
+    this.#socket = socket;
+    this.#rq = rq;
+    this.#context = context;
+    this.cq = options.cq;
     this.maxOutstandingReceive = maxR;
     this.maxOutstandingSend = maxS;
     this.#ctx = ctx;

@@ -1,0 +1,181 @@
+/**
+ * Opening a RIO UDP socket: its options, the completion queue it attaches to
+ * (as the socket sees it: {@link RioSocketQueue}, which `RioCompletionQueue`
+ * implements, so the socket modules never import the queue's), the layout of
+ * its native scratch and request slots, and the Winsock calls that create,
+ * configure and bind it and create its request queue.
+ *
+ * @module
+ */
+
+import {
+  readSockaddrInet,
+  RIO,
+  SOCKET,
+  type SocketAddress,
+  STRUCTS,
+  writeSockaddrInet,
+  WSA_ERROR,
+} from "../../ffi/windows/abi.ts";
+import { checkInteger, WinsockError } from "../errors.ts";
+import { NativeRegion } from "../memory.ts";
+import { checkRioHandle, checkSocket, checkWinsock } from "./check.ts";
+import { type CqState, INTERNAL, type RioContext } from "./rio_context.ts";
+
+/**
+ * The completion queue a socket posts to, as the socket sees it. It is
+ * always a `RioCompletionQueue` (created by `Rio.createCompletionQueue`).
+ */
+export interface RioSocketQueue {
+  /** Entries. */
+  readonly size: number;
+  /** @ignore */
+  readonly [INTERNAL]: CqState;
+}
+
+/** Options for `Rio.udpSocket`. */
+export interface RioUdpSocketOptions {
+  /** Numeric IPv4 or IPv6 address to bind (`"127.0.0.1"`, `"::1"`, `"0.0.0.0"`…). */
+  hostname: string;
+  /** Port to bind; 0 lets the system pick (see {@link RioUdpSocket.addr}). */
+  port: number;
+  /** The completion queue for both directions (a `RioCompletionQueue` of the same `Rio`). */
+  cq: RioSocketQueue;
+  /** Receives that may be outstanding at once (default 16). */
+  maxOutstandingReceive?: number;
+  /** Sends that may be outstanding at once (default 16). */
+  maxOutstandingSend?: number;
+  /** SO_RCVBUF in bytes (1 to 2³¹−1), set before bind; default: Winsock's. */
+  receiveBufferSize?: number;
+  /** SO_SNDBUF in bytes (1 to 2³¹−1), set before bind; default: Winsock's. */
+  sendBufferSize?: number;
+}
+
+/** SOCKADDR_INET (28) + an int namelen, for bind/getsockname. */
+export const SCRATCH = 32;
+/** The namelen int, free until getsockname: setsockopt's int optval before bind. */
+const OPTVAL = 28;
+/** Per request slot: the data RIO_BUF, then the address RIO_BUF. */
+export const SLOT = 2 * STRUCTS.RIO_BUF.size;
+
+/** A socket just opened: bound, with its request queue, charged nothing yet. */
+export interface OpenedSocket {
+  /** The completion queue's state. */
+  readonly cqState: CqState;
+  /** MaxOutstandingReceive. */
+  readonly maxR: number;
+  /** MaxOutstandingSend. */
+  readonly maxS: number;
+  /** The bound address. */
+  readonly addr: SocketAddress;
+  /** The SOCKET. */
+  readonly socket: bigint;
+  /** The RIO_RQ. */
+  readonly rq: Deno.PointerObject;
+  /** Its SocketContext. */
+  readonly context: bigint;
+  /** Scratch (SCRATCH bytes), then one SLOT per request slot. */
+  readonly region: NativeRegion;
+}
+
+/**
+ * Checks the options, then WSASocketW(WSA_FLAG_REGISTERED_IO), the buffer
+ * sizes, bind, getsockname and RIOCreateRequestQueue. On failure nothing is
+ * left open.
+ */
+export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): OpenedSocket {
+  const cq = options.cq;
+  if (typeof cq !== "object" || cq === null || !ctx.cqStates.has(cq[INTERNAL])) {
+    throw new TypeError("cq must be an open RioCompletionQueue of the same Rio");
+  }
+  const maxR = checkInteger(
+    "maxOutstandingReceive",
+    options.maxOutstandingReceive ?? 16,
+    0,
+    RIO.RIO_MAX_CQ_SIZE,
+  );
+  const maxS = checkInteger(
+    "maxOutstandingSend",
+    options.maxOutstandingSend ?? 16,
+    0,
+    RIO.RIO_MAX_CQ_SIZE,
+  );
+  if (maxR + maxS === 0) {
+    throw new RangeError("maxOutstandingReceive and maxOutstandingSend cannot both be 0");
+  }
+  const rcvbuf = options.receiveBufferSize === undefined
+    ? undefined
+    : checkInteger("receiveBufferSize", options.receiveBufferSize, 1, 2 ** 31 - 1);
+  const sndbuf = options.sendBufferSize === undefined
+    ? undefined
+    : checkInteger("sendBufferSize", options.sendBufferSize, 1, 2 ** 31 - 1);
+  const cqState = cq[INTERNAL];
+  if (cqState.charged + maxR + maxS > cq.size) {
+    throw new WinsockError(
+      WSA_ERROR.WSAENOBUFS,
+      "RIOCreateRequestQueue",
+      `the completion queue has ${cq.size - cqState.charged} of ${cq.size} entries free and this ` +
+        `socket needs ${maxR + maxS} (maxOutstandingReceive + maxOutstandingSend)`,
+    );
+  }
+  const { ws2, fn } = ctx;
+  const slots = maxR + maxS;
+  const region = NativeRegion.allocate(SCRATCH + slots * SLOT, { allocator: ctx.allocator });
+  try {
+    const view = region.view;
+    const namelen = writeSockaddrInet(view, 0, {
+      hostname: options.hostname,
+      port: options.port,
+    });
+    const af = namelen === STRUCTS.SOCKADDR_IN.size ? SOCKET.AF_INET : SOCKET.AF_INET6;
+    const s = checkSocket(
+      ws2.WSASocketW(
+        af,
+        SOCKET.SOCK_DGRAM,
+        SOCKET.IPPROTO_UDP,
+        null,
+        0,
+        RIO.WSA_FLAG_OVERLAPPED | RIO.WSA_FLAG_REGISTERED_IO,
+      ),
+      "WSASocketW",
+      ws2,
+    );
+    try {
+      const optval = Deno.UnsafePointer.offset(region.pointer, OPTVAL);
+      const option = (name: number, call: string, value: number | undefined): void => {
+        if (value === undefined) return;
+        view.setInt32(OPTVAL, value, true);
+        checkWinsock(ws2.setsockopt(s, SOCKET.SOL_SOCKET, name, optval, 4), call, ws2);
+      };
+      option(SOCKET.SO_RCVBUF, "setsockopt(SO_RCVBUF)", rcvbuf);
+      option(SOCKET.SO_SNDBUF, "setsockopt(SO_SNDBUF)", sndbuf);
+      checkWinsock(ws2.bind(s, region.pointer, namelen), "bind", ws2);
+      view.setInt32(STRUCTS.SOCKADDR_INET.size, STRUCTS.SOCKADDR_INET.size, true);
+      const lenPtr = Deno.UnsafePointer.offset(region.pointer, STRUCTS.SOCKADDR_INET.size);
+      checkWinsock(ws2.getsockname(s, region.pointer, lenPtr), "getsockname", ws2);
+      const addr = readSockaddrInet(view, 0)!;
+      const context = ctx.nextSocketContext++;
+      const rq = checkRioHandle(
+        fn.RIOCreateRequestQueue(
+          s,
+          maxR,
+          1,
+          maxS,
+          1,
+          cqState.handle,
+          cqState.handle,
+          context,
+        ),
+        "RIOCreateRequestQueue",
+        ws2,
+      );
+      return { cqState, maxR, maxS, addr, socket: s, rq, context, region };
+    } catch (e) {
+      ws2.closesocket(s);
+      throw e;
+    }
+  } catch (e) {
+    region.free();
+    throw e;
+  }
+}
