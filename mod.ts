@@ -61,6 +61,7 @@ export type { SocketAddress } from "./ffi/inet.ts";
 export { UdpSocket } from "./src/udp/socket.ts";
 export { UdpDatagram, UdpSendSlot } from "./src/udp/views.ts";
 export type { UdpSocketOptions } from "./src/udp/options.ts";
+export type { UdpInterface, UdpMembershipOptions } from "./src/udp/multicast.ts";
 export type { UdpReceiveOptions } from "./src/udp/receive.ts";
 export type { UdpPoolState, UdpStats } from "./src/udp/slots.ts";
 export {

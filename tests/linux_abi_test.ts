@@ -222,6 +222,21 @@ const CHECKS: Check[] = [
   ["__NR_io_uring_enter", "__NR_io_uring_enter", A.SYS.io_uring_enter],
   ["__NR_io_uring_register", "__NR_io_uring_register", A.SYS.io_uring_register],
   ...constants("", A.SOCK, true),
+  ...constants("", A.SOCKOPT, true),
+  ...struct("struct ip_mreqn", A.IP_MREQN, {
+    multiaddr: "imr_multiaddr",
+    address: "imr_address",
+    ifindex: "imr_ifindex",
+  }),
+  ...struct("struct ip_mreq_source", A.IP_MREQ_SOURCE, {
+    multiaddr: "imr_multiaddr",
+    interface: "imr_interface",
+    sourceaddr: "imr_sourceaddr",
+  }),
+  ...struct("struct ipv6_mreq", A.IPV6_MREQ, {
+    multiaddr: "ipv6mr_multiaddr",
+    ifindex: "ipv6mr_interface",
+  }),
   ...constants("PROT_", { READ: A.MMAP.PROT_READ, WRITE: A.MMAP.PROT_WRITE }, true),
   ...constants("", {
     MAP_SHARED: A.MMAP.MAP_SHARED,

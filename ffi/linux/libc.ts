@@ -130,6 +130,14 @@ export const libcSymbols = {
     ],
     result: "i32", // int
   },
+  connect: {
+    parameters: [
+      "i32", // int sockfd
+      "pointer", // const struct sockaddr *addr
+      "u32", // socklen_t addrlen
+    ],
+    result: "i32", // int
+  },
   getsockname: {
     parameters: [
       "i32", // int sockfd

@@ -34,6 +34,24 @@ const RECV = 0xffffffff; // token of the multishot receive
 const REPLY = 0x80000000; // token bit: a reply whose buffer is recycled on completion
 const HEADER = IO_URING_RECVMSG_OUT.SIZE;
 const MAX_LEN = 0x7fffffff; // sqe.len is a u32 and cqe.res an s32
+/**
+ * Errors a UDP receive reports once for an ICMP message about the connected
+ * peer (ip(7): port/host/net unreachable …); the kernel clears them as it
+ * reports them, so the receive is armed again.
+ */
+const PEER_ERRORS: ReadonlySet<number> = new Set([
+  ERRNO.ECONNREFUSED,
+  ERRNO.EHOSTUNREACH,
+  ERRNO.ENETUNREACH,
+  ERRNO.EHOSTDOWN,
+  ERRNO.ENONET,
+  ERRNO.ENOPROTOOPT,
+]);
+
+/** True for an errno that reports an ICMP error about a connected UDP socket's peer. */
+export function isPeerErrno(errno: number): boolean {
+  return PEER_ERRORS.has(errno);
+}
 
 /**
  * One received datagram, as laid out by multishot RECVMSG in a provided
@@ -268,6 +286,20 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#ring.lend(bufferId);
   }
 
+  /**
+   * Queues a SEND of `[offset, offset+length)` of the region without an
+   * address: for a connected socket, to its peer.
+   * @throws {RangeError} for a slice outside the region or a bad token;
+   *   {@link DisposedError} once the endpoint, its file table or its buffer ring is disposed.
+   */
+  send(offset: number, length: number, token = 0): void {
+    this.#assertOpen();
+    this.#region.checkRange(offset, length);
+    checkInteger("length", length, 0, MAX_LEN);
+    checkInteger("token", token, 0, REPLY - 1);
+    this.#send(offset, length, 0, 0, token);
+  }
+
   /** Gives buffer `bufferId` back to the kernel without replying. */
   release(bufferId: number): void {
     this.#buffers.recycle(bufferId);
@@ -284,8 +316,10 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     const w = core.prep(IORING_OP.SEND, IOSQE.FIXED_FILE, this.#index, this.#sinkId, token);
     core.set64(w, IO_URING_SQE.addr, this.#base + offset);
     core.set32(w, IO_URING_SQE.len, length);
-    core.set64(w, IO_URING_SQE.addr2, this.#base + addrOffset);
-    core.set16(w, IO_URING_SQE.addr_len, addrLength);
+    if (addrLength > 0) {
+      core.set64(w, IO_URING_SQE.addr2, this.#base + addrOffset);
+      core.set16(w, IO_URING_SQE.addr_len, addrLength);
+    }
     this.#begin();
   }
 
@@ -342,7 +376,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     if (!this.#wanted || this.#closing) return;
     if (res === -ERRNO.ENOBUFS) {
       if (this.#ring.available() > 0) this.#arm(); // otherwise the next recycle re-arms
-    } else if (res >= 0 || res === -ERRNO.EINTR || res === -ERRNO.EAGAIN) {
+    } else if (res >= 0 || res === -ERRNO.EINTR || res === -ERRNO.EAGAIN || PEER_ERRORS.has(-res)) {
       this.#arm();
     } else {
       this.#wanted = false; // cancelled or failed: stop (reported above)

@@ -6,7 +6,7 @@
  */
 
 import { libc } from "../../ffi/linux/libc.ts";
-import { SOCK } from "../../ffi/linux/abi.ts";
+import { SOCK, SOCKOPT } from "../../ffi/linux/abi.ts";
 import type { SocketAddress } from "../../ffi/inet.ts";
 import { checkInteger } from "../errors.ts";
 import { check } from "./check.ts";
@@ -24,6 +24,14 @@ export interface BindUdpOptions {
   receiveBufferSize?: number;
   /** `SO_SNDBUF` in bytes, like {@link BindUdpOptions.receiveBufferSize} (`net.core.wmem_max`). */
   sendBufferSize?: number;
+  /**
+   * `SO_REUSEPORT` before `bind`: every socket of the same user that sets it
+   * may bind the same address, and the kernel spreads incoming flows among
+   * them by a hash of the 4-tuple (socket(7)). Default false.
+   */
+  reusePort?: boolean;
+  /** `SO_BROADCAST`: allow sending to broadcast addresses (IPv4). Default false. */
+  broadcast?: boolean;
 }
 
 const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
@@ -43,6 +51,7 @@ export class SocketFd extends OwnedFd {
   readonly family: number;
   /** The address the socket is bound to (with the real port). */
   readonly localAddress: SocketAddress;
+  #remote: SocketAddress | null = null;
 
   private constructor(fd: number, family: number, local: SocketAddress) {
     super(fd, "SocketFd");
@@ -72,6 +81,8 @@ export class SocketFd extends OwnedFd {
     };
     size(SOCK.SO_RCVBUF, "SO_RCVBUF", "receiveBufferSize", options.receiveBufferSize);
     size(SOCK.SO_SNDBUF, "SO_SNDBUF", "sendBufferSize", options.sendBufferSize);
+    if (options.reusePort) sizes.push([SOCK.SO_REUSEPORT, "SO_REUSEPORT", 1]);
+    if (options.broadcast) sizes.push([SOCKOPT.SO_BROADCAST, "SO_BROADCAST", 1]);
     const c = libc();
     return withArgs(SOCKADDR_MAX + 8, (args) => {
       const length = encodeSockaddr(address, args.view, 0);
@@ -93,6 +104,48 @@ export class SocketFd extends OwnedFd {
         c.close(fd);
         throw e;
       }
+    });
+  }
+
+  /**
+   * Connects the socket to `peer` (connect(2) on UDP): sends without an
+   * address go there, and the kernel delivers only that peer's datagrams and
+   * reports its ICMP errors (ECONNREFUSED …) on the next receive or send.
+   * @throws {TypeError} for a non-numeric hostname or one of the other family;
+   *   {@link ErrnoError} from `connect` (e.g. ENETUNREACH).
+   */
+  connect(peer: SocketAddress): void {
+    const fd = this.fd;
+    withArgs(SOCKADDR_MAX, (args) => {
+      const length = encodeSockaddr(peer, args.view, 0);
+      if ((length === SOCKADDR_MAX) !== (this.family === SOCK.AF_INET6)) {
+        throw new TypeError(
+          `an IPv${this.family === SOCK.AF_INET6 ? 6 : 4} socket cannot connect to ` +
+            `${peer.hostname} (another address family)`,
+        );
+      }
+      check(libc().connect(fd, args.pointer, length), `connect(${peer.hostname}:${peer.port})`);
+    });
+    this.#remote = { hostname: peer.hostname, port: peer.port };
+  }
+
+  /** The peer set by {@link SocketFd.connect}, or null. */
+  get remoteAddress(): SocketAddress | null {
+    return this.#remote;
+  }
+
+  /**
+   * `setsockopt(level, name)` with `value` as the option bytes (an int when a
+   * number). `call` names it in the error.
+   * @throws {ErrnoError} from `setsockopt`.
+   */
+  setOption(level: number, name: number, value: number | Uint8Array, call: string): void {
+    const fd = this.fd;
+    const bytes = typeof value === "number" ? 4 : value.length;
+    withArgs(bytes, (args) => {
+      if (typeof value === "number") args.view.setInt32(0, value, true);
+      else args.bytes.set(value);
+      check(libc().setsockopt(fd, level, name, args.pointer, bytes), `setsockopt(${call})`);
     });
   }
 }

@@ -29,6 +29,40 @@ export interface BackendOptions {
   receiveBufferSize?: number;
   /** SO_SNDBUF to set before bind (bytes), or undefined for the OS default. */
   sendBufferSize?: number;
+  /** Share the port with other sockets that ask for it (SO_REUSEPORT), set before bind. */
+  reusePort?: boolean;
+  /** SO_BROADCAST, set before bind. */
+  broadcast?: boolean;
+  /** Connect to this peer right after bind (same family as `hostname`). */
+  connect?: SocketAddress;
+  /** Multicast send options, set after bind. */
+  multicast?: MulticastOptions;
+}
+
+/** Multicast send options (validated; undefined: the OS default). */
+export interface MulticastOptions {
+  /** IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS, 0–255. */
+  ttl?: number;
+  /** IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP. */
+  loopback?: boolean;
+  /** IP_MULTICAST_IF / IPV6_MULTICAST_IF. */
+  interface?: InterfaceRef;
+}
+
+/** An interface, by its IPv4 address (network-order bytes) or by index (0: the default). */
+export interface InterfaceRef {
+  /** IPv4 only: the interface's local address, or null to name it by index. */
+  address: Uint8Array | null;
+  /** The interface index (0 with a null address: the system's choice). */
+  ifindex: number;
+}
+
+/** A group to join or leave (validated against the socket's family). */
+export interface Membership extends InterfaceRef {
+  /** The group address (4 or 16 bytes, network order). */
+  group: Uint8Array;
+  /** IPv4 source-specific membership: the one sender to accept, or null. */
+  source: Uint8Array | null;
 }
 
 /** What a backend reports to the portable layer (called on the JS thread). */
@@ -44,6 +78,11 @@ export interface BackendEvents {
   receiveError(error: Error): void;
   /** Receiving stopped for good (the socket cannot recover). */
   failed(error: Error): void;
+  /**
+   * A connected socket's peer error (the kernel's report of an ICMP port
+   * unreachable and the like), from a receive or a send. Receiving goes on.
+   */
+  peerError(error: Error): void;
 }
 
 /** A platform engine: one bound UDP socket with its registered slot memory. */
@@ -60,6 +99,8 @@ export interface UdpBackend {
   readonly slotSize: number;
   /** Which platform API drives it. */
   readonly engine: "io_uring" | "rio";
+  /** The connected peer, or null. */
+  readonly peer: SocketAddress | null;
   /** Starts receiving into every receive slot. */
   start(events: BackendEvents): void;
   /** A view of slot `slot`'s whole payload area (made once per slot). */
@@ -70,8 +111,13 @@ export interface UdpBackend {
   release(slot: number): void;
   /** Sends `length` bytes of receive slot `slot` back to its sender, from the slot itself. */
   reply(slot: number, length: number): void;
-  /** Sends `length` bytes of send slot `slot` to `remote` (same family as the socket). */
-  sendTo(slot: number, length: number, remote: SocketAddress): void;
+  /**
+   * Sends `length` bytes of send slot `slot` to `remote` (same family as the
+   * socket), or to the connected peer when `remote` is null.
+   */
+  sendTo(slot: number, length: number, remote: SocketAddress | null): void;
+  /** Joins (`join`) or leaves a multicast group. @throws the platform's error. */
+  setMembership(join: boolean, membership: Membership): void;
   /** Receive slots the kernel currently holds (posted / provided). */
   kernelReceiveSlots(): number;
   /** Requests in flight at the kernel (receives armed/posted plus sends). */

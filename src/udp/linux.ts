@@ -18,12 +18,18 @@ import type { SocketAddress } from "../../ffi/inet.ts";
 import { IO_URING_RECVMSG_OUT } from "../../ffi/linux/abi.ts";
 import { ErrnoError } from "../errors.ts";
 import { NativeRegion } from "../memory.ts";
-import type { BackendEvents, BackendOptions, UdpBackend } from "./backend.ts";
+import type { BackendEvents, BackendOptions, Membership, UdpBackend } from "./backend.ts";
 import { Uring } from "../linux/uring.ts";
 import { SocketFd } from "../linux/socket.ts";
 import type { FileTable } from "../linux/files.ts";
 import type { ProvidedBufferRing } from "../linux/buf_ring.ts";
-import type { DatagramEndpoint } from "../linux/datagram.ts";
+import { type DatagramEndpoint, isPeerErrno } from "../linux/datagram.ts";
+import {
+  setMembership,
+  setMulticastInterface,
+  setMulticastLoopback,
+  setMulticastTtl,
+} from "../linux/multicast.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_MAX } from "../linux/sockaddr.ts";
 
 const HEADER = IO_URING_RECVMSG_OUT.SIZE; // io_uring_recvmsg_out
@@ -47,6 +53,7 @@ class LinuxBackend implements UdpBackend {
   readonly engine = "io_uring" as const;
   readonly addr: SocketAddress;
   readonly family: 4 | 6;
+  readonly peer: SocketAddress | null;
   readonly receiveSlots: number;
   readonly sendSlots: number;
   readonly slotSize: number;
@@ -104,9 +111,16 @@ class LinuxBackend implements UdpBackend {
     const sock = SocketFd.bindUdp({ hostname: o.hostname, port: o.port }, {
       receiveBufferSize: o.receiveBufferSize,
       sendBufferSize: o.sendBufferSize,
+      reusePort: o.reusePort,
+      broadcast: o.broadcast,
     });
     const opened: (() => void)[] = [() => sock.close()];
     try {
+      const m = o.multicast;
+      if (m?.ttl !== undefined) setMulticastTtl(sock, m.ttl);
+      if (m?.loopback !== undefined) setMulticastLoopback(sock, m.loopback);
+      if (m?.interface) setMulticastInterface(sock, m.interface.address, m.interface.ifindex);
+      if (o.connect) sock.connect(o.connect);
       const region = NativeRegion.allocate(sendBase + o.sendSlots * sendStride);
       opened.push(() => region.free());
       const slots = receiveSlots + o.sendSlots;
@@ -129,6 +143,7 @@ class LinuxBackend implements UdpBackend {
       throw e;
     }
     this.addr = sock.localAddress;
+    this.peer = sock.remoteAddress;
     this.family = this.addr.hostname.includes(":") ? 6 : 4;
     this.receiveSlots = receiveSlots;
     this.sendSlots = o.sendSlots;
@@ -167,14 +182,20 @@ class LinuxBackend implements UdpBackend {
         this.#completions++;
         const slot = isReply ? token : receiveSlots + token;
         if (result >= 0) events.sent(slot, result, null);
-        else events.sent(slot, 0, new ErrnoError(-result, "IORING_OP_SEND"));
+        else {
+          const error = new ErrnoError(-result, "IORING_OP_SEND");
+          events.sent(slot, 0, error);
+          // The kernel reports a peer's ICMP error once, to whichever call comes first.
+          if (this.peer && isPeerErrno(-result)) events.peerError(error);
+        }
       },
       onError: (error) => {
         // The endpoint decides whether the multishot goes on; look after it has.
         queueMicrotask(() => {
           if (this.#closing) return;
-          if (endpoint.receiving) events.receiveError(error);
-          else events.failed(error);
+          if (!endpoint.receiving) events.failed(error);
+          else if (this.peer && isPeerErrno(error.code)) events.peerError(error);
+          else events.receiveError(error);
         });
       },
     });
@@ -206,9 +227,10 @@ class LinuxBackend implements UdpBackend {
     this.#endpoint!.reply(slot, length);
   }
 
-  sendTo(slot: number, length: number, remote: SocketAddress): void {
+  sendTo(slot: number, length: number, remote: SocketAddress | null): void {
     const i = slot - this.receiveSlots;
     const at = this.#sendBase + i * this.#sendStride;
+    if (remote === null) return this.#endpoint!.send(at + ADDR_AREA, length, i);
     if (this.#slotHost[i] !== remote.hostname || this.#slotPort[i] !== remote.port) {
       this.#slotHost[i] = undefined; // half-written if encoding throws
       const n = encodeSockaddr(remote, this.#view, at);
@@ -222,6 +244,10 @@ class LinuxBackend implements UdpBackend {
       this.#slotAddrLen[i] = n;
     }
     this.#endpoint!.sendTo(at + ADDR_AREA, length, at, this.#slotAddrLen[i], i);
+  }
+
+  setMembership(join: boolean, membership: Membership): void {
+    setMembership(this.#sock, join, membership);
   }
 
   kernelReceiveSlots(): number {

@@ -8,7 +8,8 @@
 
 import { parseIpv4, parseIpv6 } from "../../ffi/inet.ts";
 import { checkInteger } from "../errors.ts";
-import type { BackendOptions } from "./backend.ts";
+import type { BackendOptions, MulticastOptions } from "./backend.ts";
+import { interfaceRef, type UdpInterface } from "./multicast.ts";
 
 /** Options for {@link UdpSocket.bind}. */
 export interface UdpSocketOptions {
@@ -45,6 +46,23 @@ export interface UdpSocketOptions {
    * with `net.core.wmem_max` on Linux.
    */
   sendBufferSize?: number;
+  /**
+   * Share the port with other sockets bound with `reusePort: true` (one per
+   * worker, each with its own ring and pool); the kernel spreads flows
+   * (by source address and port) among them. Linux: `SO_REUSEPORT`, set
+   * before `bind`; every socket sharing the port must set it, and binding a
+   * taken port without it still fails with EADDRINUSE. Windows has no
+   * flow-spreading equivalent: `UnsupportedError` (see README).
+   */
+  reusePort?: boolean;
+  /** Allow sending to IPv4 broadcast addresses (`SO_BROADCAST`, set before `bind`). */
+  broadcast?: boolean;
+  /** TTL (IPv4) or hop limit (IPv6) of multicast datagrams sent, 0–255 (OS default: 1). */
+  multicastTTL?: number;
+  /** Whether this host's own members of a group get the multicast datagrams sent (OS default: true). */
+  multicastLoopback?: boolean;
+  /** The interface multicast datagrams leave by (OS default: by route). */
+  multicastInterface?: UdpInterface;
 }
 
 const MAX_SLOTS = 32768;
@@ -75,5 +93,41 @@ export function backendOptions(options: UdpSocketOptions): BackendOptions {
   const sendBufferSize = options.sendBufferSize === undefined
     ? undefined
     : checkInteger("sendBufferSize", options.sendBufferSize, 1, MAX_SOCKET_BUFFER);
-  return { hostname, port, slots, slotSize, sendSlots, receiveBufferSize, sendBufferSize };
+  const family = parseIpv4(hostname) ? 4 : 6;
+  return {
+    hostname,
+    port,
+    slots,
+    slotSize,
+    sendSlots,
+    receiveBufferSize,
+    sendBufferSize,
+    reusePort: flag("reusePort", options.reusePort),
+    broadcast: flag("broadcast", options.broadcast),
+    multicast: multicastOptions(family, options),
+  };
+}
+
+function flag(name: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") throw new TypeError(`${name} must be a boolean`);
+  return value;
+}
+
+function multicastOptions(family: 4 | 6, o: UdpSocketOptions): MulticastOptions | undefined {
+  if (
+    o.multicastTTL === undefined && o.multicastLoopback === undefined &&
+    o.multicastInterface === undefined
+  ) return undefined;
+  return {
+    ttl: o.multicastTTL === undefined
+      ? undefined
+      : checkInteger("multicastTTL", o.multicastTTL, 0, 255),
+    loopback: o.multicastLoopback === undefined
+      ? undefined
+      : flag("multicastLoopback", o.multicastLoopback),
+    interface: o.multicastInterface === undefined
+      ? undefined
+      : interfaceRef(family, o.multicastInterface),
+  };
 }

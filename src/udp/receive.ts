@@ -46,6 +46,8 @@ export class ReceiveSide {
   readonly #held: Int32Array;
   #heldCount = 0;
   #waiter: ReceiveWaiter | undefined;
+  // A connected socket's peer error not yet seen by a receive() (the latest one).
+  #peerError: Error | undefined;
   #deliverQueued = false;
   readonly #deliver = (): void => {
     this.#deliverQueued = false;
@@ -111,6 +113,11 @@ export class ReceiveSide {
     }
     this.releaseHeld();
     if (this.#readyCount > 0 && !exhausted()) return Promise.resolve(this.#take(max));
+    const peerError = this.#peerError;
+    if (peerError && this.#readyCount === 0) {
+      this.#peerError = undefined;
+      return Promise.reject(peerError);
+    }
     const { promise, resolve, reject } = Promise.withResolvers<UdpDatagram[]>();
     const w: ReceiveWaiter = { resolve, reject, max, timer: undefined };
     if (timeoutMs !== undefined) {
@@ -195,6 +202,22 @@ export class ReceiveSide {
   release(datagram: UdpDatagram): void {
     datagram.hold(this.#slots);
     this.#giveBack(datagram.slot);
+  }
+
+  /**
+   * The backend's `peerError` event: the waiting `receive()` rejects with
+   * it, or the next one that finds nothing ready does. Only the latest is
+   * kept; the socket goes on receiving.
+   */
+  peerError(error: Error): void {
+    const w = this.#waiter;
+    if (!w || this.#readyCount > 0) {
+      this.#peerError = error;
+      return;
+    }
+    this.#waiter = undefined;
+    if (w.timer !== undefined) clearTimeout(w.timer);
+    w.reject(error);
   }
 
   /**

@@ -29,10 +29,19 @@ interface SendWaiter {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** The same address, whatever way it is written (`::1` and `0:0::1`). */
+function sameHost(a: string, b: string, family: 4 | 6): boolean {
+  if (a === b) return true;
+  const x = family === 4 ? parseIpv4(a) : parseIpv6(a);
+  const y = family === 4 ? parseIpv4(b) : parseIpv6(b);
+  return x !== null && y !== null && x.every((v, i) => v === y[i]);
+}
+
 /** The send slots of one socket and who waits for them. */
 export class SendSide {
   readonly #slots: Slots;
   readonly #family: 4 | 6;
+  readonly #peer: SocketAddress | null;
   readonly #slotSize: number;
   readonly #first: number; // the first send slot's number
   readonly #freeSend: number[] = [];
@@ -54,6 +63,7 @@ export class SendSide {
   constructor(slots: Slots) {
     this.#slots = slots;
     this.#family = slots.backend.family;
+    this.#peer = slots.backend.peer;
     this.#slotSize = slots.backend.slotSize;
     const first = (this.#first = slots.receiveSlots);
     const total = first + slots.sendSlots;
@@ -66,7 +76,25 @@ export class SendSide {
     return this.#freeSend.length;
   }
 
-  #checkRemote(remote: SocketAddress): void {
+  /** Checks a destination; null means "the connected peer". */
+  #checkRemote(remote: SocketAddress | undefined): SocketAddress | null {
+    const peer = this.#peer;
+    if (remote === undefined) {
+      if (peer) return null;
+      throw new TypeError("send() needs a destination: this socket is not connected");
+    }
+    this.#checkAddress(remote);
+    if (!peer) return remote;
+    if (remote.port !== peer.port || !sameHost(remote.hostname, peer.hostname, this.#family)) {
+      throw new TypeError(
+        `a socket connected to ${peer.hostname}:${peer.port} cannot send to ` +
+          `${remote.hostname}:${remote.port}`,
+      );
+    }
+    return null;
+  }
+
+  #checkAddress(remote: SocketAddress): void {
     if (remote === null || typeof remote !== "object") {
       throw new TypeError("remote must be a { hostname, port } object");
     }
@@ -88,11 +116,11 @@ export class SendSide {
   }
 
   /** See {@link UdpSocket.send}. */
-  send(data: Uint8Array | UdpSendSlot, remote: SocketAddress, length?: number): Promise<void> {
+  send(data: Uint8Array | UdpSendSlot, to?: SocketAddress, length?: number): Promise<void> {
     const slots = this.#slots;
     if (slots.closed) throw new DisposedError("UdpSocket");
     if (slots.failure) throw slots.failure;
-    this.#checkRemote(remote);
+    const remote = this.#checkRemote(to);
     if (data instanceof UdpSendSlot) {
       data.hold(slots);
       const n = length === undefined ? this.#slotSize : checkInteger(
@@ -125,7 +153,7 @@ export class SendSide {
     return this.#head < this.#waiters.length;
   }
 
-  #copySend(slot: number, data: Uint8Array, n: number, remote: SocketAddress): void {
+  #copySend(slot: number, data: Uint8Array, n: number, remote: SocketAddress | null): void {
     if (n > 0) {
       this.#slots.backend.payload(slot).set(n === data.length ? data : data.subarray(0, n));
     }
@@ -133,7 +161,7 @@ export class SendSide {
     this.#sendFrom(slot, n, remote);
   }
 
-  #sendFrom(slot: number, n: number, remote: SocketAddress): void {
+  #sendFrom(slot: number, n: number, remote: SocketAddress | null): void {
     try {
       this.#slots.backend.sendTo(slot, n, remote);
     } catch (e) {
@@ -217,7 +245,7 @@ export class SendSide {
           continue;
         }
         try {
-          this.#copySend(slot, w.data, w.length, w.remote!);
+          this.#copySend(slot, w.data, w.length, w.remote);
           w.resolve(undefined);
         } catch (e) {
           w.reject(e as Error); // the slot was freed again by #sendFrom

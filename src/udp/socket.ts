@@ -55,11 +55,12 @@
  * @module
  */
 
-import { DisposedError, UnsupportedError } from "../errors.ts";
+import { checkInteger, DisposedError, UnsupportedError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
-import type { SocketAddress } from "../../ffi/inet.ts";
+import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
 import type { BackendFactory, UdpBackend } from "./backend.ts";
 import { openLinuxBackend } from "./linux.ts";
+import { membership, type UdpMembershipOptions } from "./multicast.ts";
 import { backendOptions, type UdpSocketOptions } from "./options.ts";
 import { ReceiveSide, type UdpReceiveOptions } from "./receive.ts";
 import { SendSide } from "./send.ts";
@@ -96,6 +97,8 @@ let construct: (backend: UdpBackend) => UdpSocket;
 export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> {
   /** The bound address (with the port the system picked for port 0). */
   readonly addr: SocketAddress;
+  /** The peer of a socket made by {@link UdpSocket.connect}, or null. */
+  readonly peer: SocketAddress | null;
   /** Which kernel API drives it: `"io_uring"` (Linux) or `"rio"` (Windows). */
   readonly engine: "io_uring" | "rio";
   /** Receive slots (see {@link UdpSocketOptions.slots}). */
@@ -120,6 +123,7 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
   private constructor(backend: UdpBackend) {
     this.#backend = backend;
     this.addr = backend.addr;
+    this.peer = backend.peer;
     this.engine = backend.engine;
     this.receiveSlots = backend.receiveSlots;
     this.sendSlots = backend.sendSlots;
@@ -134,6 +138,10 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
         send.sent(slot, bytes, error);
       },
       receiveError: () => slots.receiveErrors++,
+      peerError: (error) => {
+        slots.receiveErrors++;
+        receive.peerError(error);
+      },
       failed: (error) => {
         slots.failure ??= error;
         // A send slot may never come back (on RIO nothing is dequeued any more).
@@ -161,6 +169,53 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
       throw new UnsupportedError("UdpSocket", `Linux (io_uring) or Windows (RIO), not ${os}`);
     }
     return bindUdpWith(os === "windows" ? openWindowsBackend : openLinuxBackend, options);
+  }
+
+  /**
+   * Opens a **connected** UDP socket: bound to `options.hostname:port`
+   * (default: the wildcard address of the peer's family, port 0), then
+   * connected to `peer`. The kernel delivers only `peer`'s datagrams;
+   * {@link UdpSocket.send} needs no destination; and when the peer answers
+   * with an ICMP error (port unreachable …) the pending or next
+   * {@link UdpSocket.receive} rejects with it once — {@link ErrnoError}
+   * ECONNREFUSED on Linux, {@link WinsockError} WSAECONNRESET on Windows — and
+   * the socket goes on working. A send that meets the error also counts it
+   * in `stats.sendErrors`.
+   * @throws like {@link UdpSocket.bind}, plus {@link TypeError} for a peer of
+   *   the other family and the kernel's `connect` error (e.g. ENETUNREACH).
+   */
+  static connect(peer: SocketAddress, options: UdpSocketOptions = {}): UdpSocket {
+    const os = Deno.build.os;
+    if (os !== "linux" && os !== "windows") {
+      throw new UnsupportedError("UdpSocket", `Linux (io_uring) or Windows (RIO), not ${os}`);
+    }
+    return connectUdpWith(os === "windows" ? openWindowsBackend : openLinuxBackend, peer, options);
+  }
+
+  /**
+   * Joins the multicast `group` (an IPv4 224.0.0.0/4 or IPv6 ff00::/8
+   * address of the socket's family) on `options.interface`; with
+   * `options.source` (IPv4), only that sender's datagrams are delivered.
+   * The socket must be bound to the group's port (and to the wildcard
+   * address or the group itself to receive it).
+   * @throws {TypeError} for an address that is not a multicast address of the
+   *   socket's family, or a bad interface; the kernel's error (e.g. a second
+   *   join of the same group: EADDRINUSE / WSAEADDRINUSE).
+   */
+  addMembership(group: string, options?: UdpMembershipOptions): void {
+    if (this.#slots.closed) throw new DisposedError("UdpSocket");
+    this.#backend.setMembership(true, membership(this.#backend.family, group, options));
+  }
+
+  /**
+   * Leaves a group joined with {@link UdpSocket.addMembership} (the same
+   * group, interface and source).
+   * @throws like {@link UdpSocket.addMembership}; the kernel's error for a
+   *   group not joined (EADDRNOTAVAIL on Linux).
+   */
+  dropMembership(group: string, options?: UdpMembershipOptions): void {
+    if (this.#slots.closed) throw new DisposedError("UdpSocket");
+    this.#backend.setMembership(false, membership(this.#backend.family, group, options));
   }
 
   /** True once {@link UdpSocket.close} has begun. */
@@ -260,7 +315,8 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
   // ---- sending ----
 
   /**
-   * Sends a datagram to `remote`.
+   * Sends a datagram to `remote` (on a connected socket: leave `remote`
+   * out, or pass the peer itself; any other address is a `TypeError`).
    *
    * - `data` as bytes: copied once into a free send slot (the only copy).
    *   When every send slot is busy, the promise waits for one; keep `data`
@@ -276,7 +332,7 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
    * @throws {RangeError} for a bad port, or more bytes than a slot holds.
    * @throws {DisposedError} once the socket is closed; the socket's failure once it failed.
    */
-  send(data: Uint8Array | UdpSendSlot, remote: SocketAddress, length?: number): Promise<void> {
+  send(data: Uint8Array | UdpSendSlot, remote?: SocketAddress, length?: number): Promise<void> {
     return this.#send.send(data, remote, length);
   }
 
@@ -326,6 +382,36 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
 /** @internal Binds with a given engine (tests use it to drive the RIO engine through the fake). */
 export function bindUdpWith(factory: BackendFactory, options: UdpSocketOptions = {}): UdpSocket {
   const backend = factory(backendOptions(options));
+  try {
+    return construct(backend);
+  } catch (e) {
+    backend.close().catch(() => {});
+    throw e;
+  }
+}
+
+/** @internal Connects with a given engine (tests drive the RIO engine through the fake). */
+export function connectUdpWith(
+  factory: BackendFactory,
+  peer: SocketAddress,
+  options: UdpSocketOptions = {},
+): UdpSocket {
+  if (peer === null || typeof peer !== "object") {
+    throw new TypeError("UdpSocket.connect takes a { hostname, port } peer");
+  }
+  const v4 = typeof peer.hostname === "string" && parseIpv4(peer.hostname) !== null;
+  if (!v4 && (typeof peer.hostname !== "string" || !parseIpv6(peer.hostname))) {
+    throw new TypeError(
+      `peer.hostname must be a numeric IPv4 or IPv6 address, got ${peer.hostname}`,
+    );
+  }
+  checkInteger("peer.port", peer.port, 1, 65535);
+  const o = backendOptions({ hostname: v4 ? "0.0.0.0" : "::", ...options });
+  const connect = { hostname: peer.hostname, port: peer.port };
+  if ((parseIpv4(o.hostname) !== null) !== v4) {
+    throw new TypeError(`a socket bound to ${o.hostname} cannot connect to ${peer.hostname}`);
+  }
+  const backend = factory({ ...o, connect });
   try {
     return construct(backend);
   } catch (e) {

@@ -19,7 +19,8 @@ import { Rio } from "../windows/rio.ts";
 import type { RioBufferPool, RioSlot } from "../windows/rio_buffer.ts";
 import type { RioCompletion, RioCompletionQueue } from "../windows/rio_queue.ts";
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
-import type { BackendEvents, BackendOptions, UdpBackend } from "./backend.ts";
+import type { BackendEvents, BackendOptions, Membership, UdpBackend } from "./backend.ts";
+import { UnsupportedError } from "../errors.ts";
 
 const DEFER = { defer: true } as const;
 /** Each wait is bounded, so closing never waits on a pool thread for long. */
@@ -29,6 +30,7 @@ class WindowsBackend implements UdpBackend {
   readonly engine = "rio" as const;
   readonly addr: SocketAddress;
   readonly family: 4 | 6;
+  readonly peer: SocketAddress | null = null;
   readonly receiveSlots: number;
   readonly sendSlots: number;
   readonly slotSize: number;
@@ -186,7 +188,14 @@ class WindowsBackend implements UdpBackend {
     this.#commitSoon();
   }
 
-  sendTo(slot: number, length: number, remote: SocketAddress): void {
+  setMembership(_join: boolean, _membership: Membership): void {
+    throw new UnsupportedError("UdpSocket multicast on Windows", "not implemented yet");
+  }
+
+  sendTo(slot: number, length: number, remote: SocketAddress | null): void {
+    if (remote === null) {
+      throw new UnsupportedError("connected UDP on Windows", "not implemented yet");
+    }
     const s = this.#slots[slot];
     const i = slot - this.receiveSlots;
     if (this.#slotHost[i] !== remote.hostname || this.#slotPort[i] !== remote.port) {
