@@ -3,15 +3,27 @@
  * received into a registered slot and echoed from that same slot (no copy
  * in JS). Datagrams longer than a slot are dropped (counted as truncated).
  *
- *   deno run -A examples/udp_echo.ts [--host 127.0.0.1] [--port 9000]
+ *   deno run -A examples/udp_echo.ts [--host 127.0.0.1] [--port 9000] [--workers N]
+ *
+ * With `--workers N` (N ≥ 2), N Deno Workers each bind their own socket,
+ * ring and pool on the same port with `reusePort: true` (Linux
+ * `SO_REUSEPORT`), and the kernel spreads flows among them; the stats line
+ * and the summary show each worker's share.
  *
  * Answers any UDP client, e.g. `socat - UDP:127.0.0.1:9000` or `nc -u 127.0.0.1 9000`.
  *
  * @module
  */
 
-import { ErrnoError, UdpSocket, WinsockError } from "../mod.ts";
+import {
+  ErrnoError,
+  UdpSocket,
+  type UdpSocketOptions,
+  type UdpStats,
+  WinsockError,
+} from "../mod.ts";
 import { type Flags, parseFlags, runMain, UsageError } from "./cli.ts";
+import { echo, type WorkerReply, type WorkerRequest } from "./udp_echo_worker.ts";
 
 const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
 
@@ -24,6 +36,7 @@ const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
   --quiet            no per-second stats line
   --json             print the start line and the final summary as JSON
   --tick-ms <n>      run a timer every n ms and report ticks seen vs expected (0: off)
+  --workers <n>      n Workers, each with its own socket on the port (reusePort; default 1)
   --help             this text
 
 Stops on SIGINT/SIGTERM and prints a summary.`;
@@ -72,6 +85,7 @@ async function main(): Promise<number> {
     quiet: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     "tick-ms": { type: "string" },
+    workers: { type: "string" },
     help: { type: "boolean", default: false },
   });
   if (values.help) {
@@ -86,6 +100,13 @@ async function main(): Promise<number> {
   const sendBufferSize = values.sndbuf === undefined ? undefined : intFlag(values, "sndbuf", 0);
   const json = values.json === true;
   const host = values.host as string;
+  const workers = intFlag(values, "workers", 1);
+  if (workers < 1 || workers > 64) throw new UsageError("--workers must be 1 to 64");
+  if (workers > 1) {
+    const options = { hostname: host, port, slots, slotSize, receiveBufferSize, sendBufferSize };
+    const live = !values.quiet && !json && Deno.stdout.isTerminal();
+    return await runWorkers(workers, options, { json, live });
+  }
 
   let socket: UdpSocket;
   try {
@@ -100,12 +121,7 @@ async function main(): Promise<number> {
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
     if (e instanceof ErrnoError || e instanceof WinsockError) {
-      const inUse = e.codeName === "EADDRINUSE" || e.codeName === "WSAEADDRINUSE";
-      console.error(
-        `udp_echo: cannot bind ${host}:${port}: ` +
-          (inUse ? `the address is already in use (${e.codeName})` : e.message),
-      );
-      return 1;
+      return bindFailed(host, port, e.message, e.codeName);
     }
     throw e;
   }
@@ -160,12 +176,7 @@ async function main(): Promise<number> {
 
   let error: unknown;
   try {
-    for await (const batch of socket) {
-      for (const datagram of batch) {
-        if (datagram.truncated) socket.release(datagram); // never echo half a datagram
-        else socket.reply(datagram); // from its own registered slot
-      }
-    }
+    await echo(socket);
   } catch (e) {
     error = e;
   }
@@ -200,6 +211,185 @@ async function main(): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** Prints why binding failed (one line); a bad option is a usage error. */
+function bindFailed(host: string, port: number, message: string, codeName?: string): number {
+  const inUse = codeName === "EADDRINUSE" || codeName === "WSAEADDRINUSE";
+  console.error(
+    `udp_echo: cannot bind ${host}:${port}: ` +
+      (inUse ? `the address is already in use (${codeName})` : message),
+  );
+  return 1;
+}
+
+/** A worker and the replies it has posted, awaited in order. */
+class EchoWorker {
+  readonly #worker = new Worker(new URL("./udp_echo_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  readonly #queue: WorkerReply[] = [];
+  #wakers: (() => void)[] = [];
+  last: UdpStats | undefined;
+  readonly #finished = Promise.withResolvers<Extract<WorkerReply, { type: "done" }>>();
+  /** Resolves with the worker's final stats (or its error) once it has closed its socket. */
+  readonly finished = this.#finished.promise;
+
+  constructor() {
+    this.#worker.onmessage = (e: MessageEvent<WorkerReply>): void => {
+      if (e.data.type === "stats") this.last = e.data.stats;
+      else if (e.data.type === "done") this.#finished.resolve(e.data);
+      this.#queue.push(e.data);
+      this.#wakeAll();
+    };
+    this.#worker.onerror = (e): void => {
+      e.preventDefault();
+      this.#finished.resolve({ type: "done", stats: this.last!, error: e.message });
+      this.#queue.push({ type: "error", message: e.message });
+      this.#wakeAll();
+    };
+  }
+
+  #wakeAll(): void {
+    const w = this.#wakers;
+    this.#wakers = [];
+    for (const wake of w) wake();
+  }
+
+  post(m: WorkerRequest): void {
+    this.#worker.postMessage(m);
+  }
+
+  /** The next reply of one of `types` (replies of other types stay queued for their readers). */
+  async next<T extends WorkerReply["type"]>(
+    ...types: T[]
+  ): Promise<Extract<WorkerReply, { type: T }>> {
+    for (;;) {
+      const i = this.#queue.findIndex((m) => (types as string[]).includes(m.type));
+      if (i >= 0) return this.#queue.splice(i, 1)[0] as Extract<WorkerReply, { type: T }>;
+      await new Promise<void>((r) => this.#wakers.push(r));
+    }
+  }
+
+  terminate(): void {
+    this.#worker.terminate();
+  }
+}
+
+/** `--workers N`: N sockets on one port (reusePort), one per Worker; stats show each one's share. */
+async function runWorkers(
+  n: number,
+  options: UdpSocketOptions,
+  out: { json: boolean; live: boolean },
+): Promise<number> {
+  const started = performance.now();
+  const workers: EchoWorker[] = [];
+  let port = options.port!;
+  let listening: Extract<WorkerReply, { type: "listening" }> | undefined;
+  try {
+    for (let i = 0; i < n; i++) {
+      const w = new EchoWorker();
+      workers.push(w);
+      // The first one picks the port when it is 0; the others share it.
+      w.post({ type: "start", options: { ...options, port } });
+      const r = await w.next("listening", "error");
+      if (r.type === "error") {
+        if (r.usage) throw new UsageError(r.message);
+        return bindFailed(options.hostname!, port, r.message, r.codeName);
+      }
+      listening = r;
+      port = r.port;
+    }
+  } finally {
+    if (workers.length < n || !listening) { for (const w of workers) w.terminate(); }
+  }
+  const l = listening!;
+  const v6 = l.hostname.includes(":");
+  const where = `${v6 ? `[${l.hostname}]` : l.hostname}:${l.port}`;
+  if (out.json) {
+    console.log(
+      JSON.stringify({
+        event: "listening",
+        hostname: l.hostname,
+        port,
+        engine: l.engine,
+        workers: n,
+      }),
+    );
+  } else {
+    console.log(
+      `udp_echo: listening on ${where} (${l.engine}, ${n} workers sharing the port, one socket and ring each)`,
+    );
+  }
+  const drops0 = kernelDrops(port, v6) ?? 0;
+  const share = (part: number, total: number): string =>
+    total > 0 ? `${Math.round((part * 100) / total)}%` : "-";
+
+  let line: ReturnType<typeof setInterval> | undefined;
+  if (out.live) {
+    let last = workers.map(() => 0), lastAt = performance.now();
+    line = setInterval(async () => {
+      for (const w of workers) w.post({ type: "stats" });
+      const stats = await Promise.all(workers.map((w) => w.next("stats")));
+      const now = performance.now(), dt = (now - lastAt) / 1000;
+      const outs = stats.map((s) => s.stats.datagramsOut);
+      const deltas = outs.map((o, i) => o - last[i]);
+      const total = deltas.reduce((a, b) => a + b, 0);
+      const drops = (kernelDrops(port, v6) ?? drops0) - drops0;
+      console.log(
+        `${rate(total / dt)} pps, ${drops} kernel drops; per worker: ` +
+          deltas.map((d, i) => `#${i} ${rate(d / dt)} pps (${share(d, total)})`).join(", "),
+      );
+      last = outs;
+      lastAt = now;
+    }, 1000);
+  }
+
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+  // A worker that ends on its own (its socket failed) stops the rest too.
+  const ended = Promise.race(workers.map((w) => w.finished));
+  await Promise.race([stopped, ended]);
+  clearInterval(line);
+  for (const w of workers) w.post({ type: "stop" });
+  const done = await Promise.all(workers.map((w) => w.finished));
+  for (const s of signals) Deno.removeSignalListener(s, stop);
+  for (const w of workers) w.terminate();
+
+  const elapsed = (performance.now() - started) / 1000;
+  const total: Record<string, number> = {};
+  for (const d of done) {
+    for (const [k, v] of Object.entries(d.stats ?? {})) {
+      if (typeof v === "number") total[k] = (total[k] ?? 0) + v;
+    }
+  }
+  const inTotal = total.datagramsIn ?? 0;
+  const perWorker = done.map((d, i) => ({
+    worker: i,
+    datagramsIn: d.stats?.datagramsIn ?? 0,
+    datagramsOut: d.stats?.datagramsOut ?? 0,
+    share: share(d.stats?.datagramsIn ?? 0, inTotal),
+    ...(d.error ? { error: d.error } : {}),
+  }));
+  const summary = {
+    event: "summary",
+    seconds: Number(elapsed.toFixed(3)),
+    ...total,
+    kernelDrops: (kernelDrops(port, v6) ?? drops0) - drops0,
+    workers: perWorker,
+  };
+  if (out.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(
+      `udp_echo: ${inTotal} in, ${total.datagramsOut ?? 0} echoed by ${n} workers in ` +
+        `${elapsed.toFixed(1)} s; per worker: ` +
+        perWorker.map((w) => `#${w.worker} ${w.datagramsIn} in (${w.share})`).join(", "),
+    );
+  }
+  const failed = done.filter((d) => d.error);
+  for (const d of failed) console.error(`udp_echo: a worker's receiving failed: ${d.error}`);
+  return failed.length ? 1 : 0;
 }
 
 await runMain("udp_echo", USAGE, main);

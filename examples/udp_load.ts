@@ -25,6 +25,8 @@ const USAGE = `Usage: deno run -A examples/udp_load.ts [options]
   --count <n>          send exactly n datagrams instead
   --warmup <s>         seconds excluded from the rate and latency (default 0)
   --timeout-ms <n>     an echo later than this is counted lost (default 500)
+  --flows <k>          k client sockets (k source ports, so a reusePort server has
+                       flows to spread); the window is dealt among them (default 1)
   --rcvbuf <bytes>     the socket's receive buffer, SO_RCVBUF (default: the OS's)
   --sndbuf <bytes>     the socket's send buffer, SO_SNDBUF (default: the OS's)
   --json               print the result as one JSON object
@@ -46,6 +48,8 @@ export interface LoadOptions {
   receiveBufferSize?: number;
   /** SO_SNDBUF in bytes (undefined: the OS default). */
   sendBufferSize?: number;
+  /** Client sockets, i.e. source ports (default 1); lane `l` sends from socket `l % flows`. */
+  flows?: number;
 }
 
 /** What a run measured. */
@@ -91,17 +95,27 @@ function body(seq: number, i: number): number {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const v6 = o.host.includes(":");
   const server = { hostname: o.host, port: o.port };
+  const flows = Math.max(1, Math.min(o.flows ?? 1, o.window));
+  const lanesPer = Math.ceil(o.window / flows);
   let slots = 64;
-  while (slots < o.window * 2) slots *= 2;
-  await using socket = UdpSocket.bind({
-    hostname: v6 ? "::" : "0.0.0.0",
-    port: 0,
-    slots,
-    slotSize: o.size + 1, // one spare byte: an over-long echo shows as the wrong length
-    sendSlots: o.window * 2,
-    receiveBufferSize: o.receiveBufferSize,
-    sendBufferSize: o.sendBufferSize,
-  });
+  while (slots < lanesPer * 2) slots *= 2;
+  const sockets: UdpSocket[] = [];
+  await using _close = {
+    [Symbol.asyncDispose]: async (): Promise<void> => {
+      await Promise.all(sockets.map((s) => s.close()));
+    },
+  };
+  for (let f = 0; f < flows; f++) {
+    sockets.push(UdpSocket.bind({
+      hostname: v6 ? "::" : "0.0.0.0",
+      port: 0,
+      slots,
+      slotSize: o.size + 1, // one spare byte: an over-long echo shows as the wrong length
+      sendSlots: lanesPer * 2,
+      receiveBufferSize: o.receiveBufferSize,
+      sendBufferSize: o.sendBufferSize,
+    }));
+  }
   const laneSeq = new Int32Array(o.window).fill(-1);
   const laneSent = new Float64Array(o.window);
   const histogram = new Uint32Array(MAX_US + 1);
@@ -127,7 +141,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   };
 
   const wantMore = (now: number): boolean =>
-    o.count > 0 ? nextSeq < o.count : now < sendEnd && !socket.closed;
+    o.count > 0 ? nextSeq < o.count : now < sendEnd && !sockets[0].closed;
 
   const sendLane = (lane: number, now: number): void => {
     const seq = nextSeq++;
@@ -135,6 +149,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     laneSent[lane] = now;
     inFlight++;
     sent++;
+    const socket = sockets[lane % flows];
     const slot = socket.tryAcquire();
     if (slot) {
       fill(slot.bytes, seq, lane);
@@ -152,58 +167,61 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   for (let lane = 0; lane < o.window && wantMore(now0); lane++) sendLane(lane, now0);
 
   let lastScan = now0;
-  while (inFlight > 0) {
-    const batch = await socket.receive({ timeoutMs: 50 });
-    const now = performance.now();
-    if (!measuring && now >= warmEnd) {
-      measuring = true;
-      measuredFrom = now;
-      histogram.fill(0);
-    }
-    for (const d of batch) {
-      const data = d.data;
-      if (d.length < HEADER) {
-        wrong++;
-        firstWrong ??= `an echo of ${d.length} bytes`;
-        continue;
+  const pump = async (socket: UdpSocket): Promise<void> => {
+    while (inFlight > 0) {
+      const batch = await socket.receive({ timeoutMs: 50 });
+      const now = performance.now();
+      if (!measuring && now >= warmEnd) {
+        measuring = true;
+        measuredFrom = now;
+        histogram.fill(0);
       }
-      const seq = (data[0] | (data[1] << 8) | (data[2] << 16) | (data[3] << 24)) >>> 0;
-      const lane = data[4] | (data[5] << 8);
-      let ok = d.length === o.size && !d.truncated && lane < o.window &&
-        (data[6] | (data[7] << 8)) === o.size;
-      for (let i = HEADER; ok && i < o.size; i++) ok = data[i] === body(seq, i);
-      if (!ok) {
-        wrong++;
-        firstWrong ??= `echo of seq ${seq} (${d.length} bytes): content differs`;
-        continue;
+      for (const d of batch) {
+        const data = d.data;
+        if (d.length < HEADER) {
+          wrong++;
+          firstWrong ??= `an echo of ${d.length} bytes`;
+          continue;
+        }
+        const seq = (data[0] | (data[1] << 8) | (data[2] << 16) | (data[3] << 24)) >>> 0;
+        const lane = data[4] | (data[5] << 8);
+        let ok = d.length === o.size && !d.truncated && lane < o.window &&
+          (data[6] | (data[7] << 8)) === o.size;
+        for (let i = HEADER; ok && i < o.size; i++) ok = data[i] === body(seq, i);
+        if (!ok) {
+          wrong++;
+          firstWrong ??= `echo of seq ${seq} (${d.length} bytes): content differs`;
+          continue;
+        }
+        if (laneSeq[lane] !== seq) {
+          late++; // already counted lost and replaced
+          continue;
+        }
+        laneSeq[lane] = -1;
+        inFlight--;
+        echoed++;
+        if (measuring && now < sendEnd) {
+          measuredEchoes++;
+          measuredTo = now;
+          const us = Math.min(MAX_US, Math.round((now - laneSent[lane]) * 1000));
+          histogram[us]++;
+        }
+        if (wantMore(now)) sendLane(lane, now);
       }
-      if (laneSeq[lane] !== seq) {
-        late++; // already counted lost and replaced
-        continue;
-      }
-      laneSeq[lane] = -1;
-      inFlight--;
-      echoed++;
-      if (measuring && now < sendEnd) {
-        measuredEchoes++;
-        measuredTo = now;
-        const us = Math.min(MAX_US, Math.round((now - laneSent[lane]) * 1000));
-        histogram[us]++;
-      }
-      if (wantMore(now)) sendLane(lane, now);
-    }
-    if (now - lastScan >= 50) {
-      lastScan = now;
-      for (let lane = 0; lane < o.window; lane++) {
-        if (laneSeq[lane] >= 0 && now - laneSent[lane] > o.timeoutMs) {
-          laneSeq[lane] = -1;
-          inFlight--;
-          lost++;
-          if (wantMore(now)) sendLane(lane, now);
+      if (now - lastScan >= 50) {
+        lastScan = now;
+        for (let lane = 0; lane < o.window; lane++) {
+          if (laneSeq[lane] >= 0 && now - laneSent[lane] > o.timeoutMs) {
+            laneSeq[lane] = -1;
+            inFlight--;
+            lost++;
+            if (wantMore(now)) sendLane(lane, now);
+          }
         }
       }
     }
-  }
+  };
+  await Promise.all(sockets.map(pump));
   const end = performance.now();
   const cpu1 = cpuSeconds();
   const interval = (o.count > 0 || measuredTo <= measuredFrom ? end : measuredTo) - measuredFrom;
@@ -272,6 +290,7 @@ async function main(): Promise<number> {
     "timeout-ms": { type: "string" },
     rcvbuf: { type: "string" },
     sndbuf: { type: "string" },
+    flows: { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   });
@@ -290,10 +309,12 @@ async function main(): Promise<number> {
     timeoutMs: int(values, "timeout-ms", 500, 1),
     receiveBufferSize: values.rcvbuf === undefined ? undefined : int(values, "rcvbuf", 0, 1),
     sendBufferSize: values.sndbuf === undefined ? undefined : int(values, "sndbuf", 0, 1),
+    flows: int(values, "flows", 1, 1),
   };
   if (options.port > 65535) throw new UsageError("--port must be at most 65535");
   if (options.size > 65507) throw new UsageError("--size must be at most 65507");
   if (options.window > 16384) throw new UsageError("--window must be at most 16384");
+  if (options.flows! > 256) throw new UsageError("--flows must be at most 256");
   let r: LoadResult;
   try {
     r = await runLoad(options);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { UdpSocket } from "../mod.ts";
 import { ignore, pattern, within } from "./linux_util.ts";
+import { runLoad } from "../examples/udp_load.ts";
 
 const EXAMPLE = new URL("../examples/udp_echo.ts", import.meta.url).pathname;
 
@@ -136,6 +137,62 @@ Deno.test({
       } catch { /* already gone */ }
       await child.status;
       await lines.cancel();
+      await stderr;
+    }
+  },
+});
+
+Deno.test({
+  name: "udp_echo example: --workers 2 shares the port, both workers echo, SIGINT stops all",
+  ignore,
+  async fn(): Promise<void> {
+    const child = command(["--port", "0", "--json", "--workers", "2", "--slots", "256"]).spawn();
+    const stderr = new Response(child.stderr).text();
+    const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = "";
+    const nextLine = async (): Promise<string> => {
+      while (!buffered.includes("\n")) {
+        const { value, done } = await stdout.read();
+        if (done) throw new Error(`udp_echo ended early; stderr: ${await stderr}`);
+        buffered += value;
+      }
+      const at = buffered.indexOf("\n");
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      return line;
+    };
+    try {
+      const listening = JSON.parse(await within(30_000, nextLine(), "the listening line"));
+      assert.equal(listening.workers, 2);
+      const r = await runLoad({
+        host: "127.0.0.1",
+        port: listening.port,
+        size: 64,
+        window: 64,
+        duration: 0,
+        count: 4096,
+        warmup: 0,
+        timeoutMs: 1000,
+        flows: 32,
+      });
+      assert.equal(r.wrong, 0);
+      assert.equal(r.echoed + r.lost, 4096);
+      child.kill("SIGINT");
+      const summary = JSON.parse(await within(10_000, nextLine(), "the summary line"));
+      assert.equal(summary.event, "summary");
+      assert.equal(summary.workers.length, 2);
+      const [a, b] = summary.workers;
+      assert.ok(a.datagramsIn > 0 && b.datagramsIn > 0, JSON.stringify(summary.workers));
+      assert.equal(summary.datagramsIn, a.datagramsIn + b.datagramsIn);
+      assert.ok(summary.datagramsOut >= r.echoed);
+      const status = await within(10_000, child.status, "udp_echo exiting");
+      assert.equal(status.code, 0, await stderr);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await child.status;
+      await stdout.cancel();
       await stderr;
     }
   },
