@@ -52,6 +52,8 @@ Options:
   --size N              datagram bytes (default 64)
   --window N            datagrams in flight (default 256)
   --latency-duration S  seconds of the window-1 latency run per server (default 2)
+  --workers N           also run regio with N Workers sharing the port (reusePort; default 1: off)
+  --flows K             the load generator's source ports (default 1; use ≥ 2 with --workers)
   --readme              rewrite the "## UDP" section of bench/README.md
   -h, --help            this text`;
 
@@ -64,6 +66,8 @@ try {
     size: { type: "string", default: "64" },
     window: { type: "string", default: "256" },
     "latency-duration": { type: "string", default: "2" },
+    workers: { type: "string", default: "1" },
+    flows: { type: "string", default: "1" },
     readme: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
@@ -79,7 +83,19 @@ if (values.help) {
 const duration = Number(values.duration), warmup = Number(values.warmup);
 const latencyDuration = Number(values["latency-duration"]);
 const rounds = Number(values.rounds), size = Number(values.size), window = Number(values.window);
-for (const [k, v] of Object.entries({ duration, warmup, rounds, size, window, latencyDuration })) {
+const workers = Number(values.workers), flows = Number(values.flows);
+for (
+  const [k, v] of Object.entries({
+    duration,
+    warmup,
+    rounds,
+    size,
+    window,
+    latencyDuration,
+    workers,
+    flows,
+  })
+) {
   if (!Number.isFinite(v) || v < 0) {
     console.error(`bench/udp: --${k} must be a number ≥ 0`);
     Deno.exit(2);
@@ -119,6 +135,23 @@ const servers: Server[] = [
     ],
     ticks: true,
   },
+  ...(workers > 1
+    ? [{
+      key: "regioWorkers",
+      label: `regio UdpSocket, ${workers} workers (reusePort)`,
+      cmd: [
+        deno,
+        "run",
+        "-A",
+        path("examples/udp_echo.ts"),
+        "--port",
+        "0",
+        "--json",
+        "--workers",
+        String(workers),
+      ],
+    }]
+    : []),
   {
     key: "listenDatagram",
     label: "Deno.listenDatagram",
@@ -284,6 +317,7 @@ function loadArgs(port: number, w = window, seconds = duration): string[] {
     String(seconds),
     "--warmup",
     String(warmup),
+    ...(flows > 1 ? ["--flows", String(Math.min(flows, w))] : []),
     "--json",
   ];
 }
@@ -361,7 +395,8 @@ const table = [
 ].join("\n");
 
 const node = picked.get("nodeDgram");
-const latRegio = rows[0].latP99, latBase = rows[1].latP99;
+const latRegio = rows[0].latP99;
+const latBase = rows.find((r) => r.label === "Deno.listenDatagram")!.latP99;
 const verdict = (ok: boolean): string => ok ? "met" : "missed";
 const targets = [
   `regio ÷ Deno.listenDatagram = ${(regio.load.pps / base.load.pps).toFixed(2)}× ` +
@@ -386,7 +421,8 @@ const ticksLine = `regio server timer (10 ms interval): ${s.ticks ?? "?"} ticks 
   s.expectedTicks ?? "?"
 } expected over the server's life, longest gap ${s.maxTickGapMs ?? "?"} ms.`;
 const command = `deno task bench:udp --duration ${duration} --warmup ${warmup} --rounds ${rounds}` +
-  (size !== 64 ? ` --size ${size}` : "") + (window !== 256 ? ` --window ${window}` : "");
+  (size !== 64 ? ` --size ${size}` : "") + (window !== 256 ? ` --window ${window}` : "") +
+  (workers > 1 ? ` --workers ${workers}` : "") + (flows > 1 ? ` --flows ${flows}` : "");
 const pinning = taskset
   ? "servers pinned to CPU 0, load generator to CPU 1 (taskset)"
   : "no CPU pinning (taskset not found)";
