@@ -131,6 +131,14 @@ const EXPECTED_STRUCTS: Record<string, Layout> = {
   SOCKADDR_INET: { size: 28, align: 4, fields: { Ipv4: 0, Ipv6: 0, si_family: 0 } },
   // §2.4 (16 / 4); fields: Data1 u32, Data2 u16, Data3 u16, Data4[8] (guiddef.h).
   GUID: { size: 16, align: 4, fields: { Data1: 0, Data2: 4, Data3: 6, Data4: 8 } },
+  // Not in the reference: ws2ipdef.h / psdk_inc/_ip_mreq1.h (the mingw check compiles them).
+  IP_MREQ: { size: 8, align: 4, fields: { imr_multiaddr: 0, imr_interface: 4 } },
+  IP_MREQ_SOURCE: {
+    size: 12,
+    align: 4,
+    fields: { imr_multiaddr: 0, imr_sourceaddr: 4, imr_interface: 8 },
+  },
+  IPV6_MREQ: { size: 20, align: 4, fields: { ipv6mr_multiaddr: 0, ipv6mr_interface: 16 } },
 };
 
 /** Constant groups as the module spells them; values from the sections noted. */
@@ -277,6 +285,23 @@ const EXPECTED_GROUPS: Record<string, Record<string, number>> = {
     INADDR_LOOPBACK: 2130706433, // 0x7F000001
     SOCKET_ERROR: -1,
     WINSOCK_VERSION_2_2: 514, // MAKEWORD(2,2) = 0x0202 (§2.6 WSAStartup)
+  },
+  // Not in the reference: winsock2.h (SO_BROADCAST 0x0020) and ws2ipdef.h lines 28–35, 74–80.
+  SOCKOPT: {
+    IPPROTO_IP: 0,
+    SO_BROADCAST: 32,
+    IP_MULTICAST_IF: 9,
+    IP_MULTICAST_TTL: 10,
+    IP_MULTICAST_LOOP: 11,
+    IP_ADD_MEMBERSHIP: 12,
+    IP_DROP_MEMBERSHIP: 13,
+    IP_ADD_SOURCE_MEMBERSHIP: 15,
+    IP_DROP_SOURCE_MEMBERSHIP: 16,
+    IPV6_MULTICAST_IF: 9,
+    IPV6_MULTICAST_HOPS: 10,
+    IPV6_MULTICAST_LOOP: 11,
+    IPV6_ADD_MEMBERSHIP: 12,
+    IPV6_DROP_MEMBERSHIP: 13,
   },
   // §2.7; MEM_* / PAGE_READWRITE are not in the reference (winnt.h).
   KERNEL: {

@@ -17,7 +17,7 @@
 
 import { HRESULT, KERNEL, WIN32_ERROR } from "./abi_common.ts";
 import { IORING_FLAGS, IORING_OP, IORING_STRUCTS, IORING_VERSION } from "./abi_ioring.ts";
-import { RIO, SOCKET, WINSOCK_STRUCTS, WSA_ERROR } from "./abi_winsock.ts";
+import { RIO, SOCKET, SOCKOPT, WINSOCK_STRUCTS, WSA_ERROR } from "./abi_winsock.ts";
 
 export type { SocketAddress } from "../inet.ts";
 
@@ -52,6 +52,7 @@ export {
   RIO,
   type RioResult,
   SOCKET,
+  SOCKOPT,
   writeEventNotification,
   writeRioBuf,
   writeSockaddrInet,
@@ -76,5 +77,6 @@ export const CONSTANTS: Readonly<Record<string, number>> = {
   ...WSA_ERROR,
   ...RIO,
   ...SOCKET,
+  ...SOCKOPT,
   ...KERNEL,
 };

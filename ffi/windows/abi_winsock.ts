@@ -79,6 +79,14 @@ export const WINSOCK_STRUCTS = {
   },
   SOCKADDR_INET: { size: 28, align: 4, fields: { Ipv4: 0, Ipv6: 0, si_family: 0 } },
   GUID: { size: 16, align: 4, fields: { Data1: 0, Data2: 4, Data3: 6, Data4: 8 } },
+  // ws2ipdef.h. IP_MREQ_SOURCE puts the source before the interface (Linux: the other way round).
+  IP_MREQ: { size: 8, align: 4, fields: { imr_multiaddr: 0, imr_interface: 4 } },
+  IP_MREQ_SOURCE: {
+    size: 12,
+    align: 4,
+    fields: { imr_multiaddr: 0, imr_sourceaddr: 4, imr_interface: 8 },
+  },
+  IPV6_MREQ: { size: 20, align: 4, fields: { ipv6mr_multiaddr: 0, ipv6mr_interface: 16 } },
 } as const satisfies Record<string, StructLayout>;
 
 /** Winsock error codes. */
@@ -149,6 +157,32 @@ export const SOCKET = {
   SOCKET_ERROR: -1,
   /** MAKEWORD(2, 2). */
   WINSOCK_VERSION_2_2: 0x0202,
+} as const;
+
+/**
+ * Broadcast and multicast socket options (winsock2.h, ws2ipdef.h; not in
+ * the reference, asserted against mingw-w64 by `deno task abi:mingw`). The
+ * IP-level numbers differ from Linux's (IP_ADD_MEMBERSHIP is 12 here, 35
+ * there). An IPv4 interface is an address in network order, or an index
+ * written as the address 0.0.0.index; an IPv6 interface is an index.
+ * IP_MULTICAST_LOOP applies to the receiving socket on Windows (to the
+ * sending one on Linux).
+ */
+export const SOCKOPT = {
+  IPPROTO_IP: 0,
+  SO_BROADCAST: 0x20,
+  IP_MULTICAST_IF: 9,
+  IP_MULTICAST_TTL: 10,
+  IP_MULTICAST_LOOP: 11,
+  IP_ADD_MEMBERSHIP: 12,
+  IP_DROP_MEMBERSHIP: 13,
+  IP_ADD_SOURCE_MEMBERSHIP: 15,
+  IP_DROP_SOURCE_MEMBERSHIP: 16,
+  IPV6_MULTICAST_IF: 9,
+  IPV6_MULTICAST_HOPS: 10,
+  IPV6_MULTICAST_LOOP: 11,
+  IPV6_ADD_MEMBERSHIP: 12,
+  IPV6_DROP_MEMBERSHIP: 13,
 } as const;
 
 /** `INVALID_SOCKET` = `~0` (SOCKET is UINT_PTR). */
