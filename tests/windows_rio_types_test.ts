@@ -36,8 +36,9 @@ export async function rioTypeChecks(
   socket.sendEx(data, data);
   // @ts-expect-error an address slice is not a data slice
   socket.receiveEx(address, null);
-  // @ts-expect-error an unconnected UDP send needs a destination
+  // @ts-expect-error sendEx always names a destination (send() is the connected form)
   socket.sendEx(data, null);
+  socket.send(data, 1, { defer: true });
   // @ts-expect-error the length is a number of bytes
   socket.sendEx(data, address, 0, { length: "10" });
 

@@ -39,6 +39,14 @@ export const ws2Symbols = {
     ],
     result: "i32", // int (0 / SOCKET_ERROR)
   },
+  connect: {
+    parameters: [
+      "usize", // SOCKET s
+      "pointer", // const struct sockaddr* name
+      "i32", // int namelen
+    ],
+    result: "i32", // int (0 / SOCKET_ERROR)
+  },
   getsockname: {
     parameters: [
       "usize", // SOCKET s

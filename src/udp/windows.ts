@@ -21,8 +21,20 @@ import type { RioCompletion, RioCompletionQueue } from "../windows/rio_queue.ts"
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
 import type { BackendEvents, BackendOptions, Membership, UdpBackend } from "./backend.ts";
 import { UnsupportedError } from "../errors.ts";
+import {
+  setRioMembership,
+  setRioMulticastInterface,
+  setRioMulticastLoopback,
+  setRioMulticastTtl,
+} from "../windows/rio_multicast.ts";
 
 const DEFER = { defer: true } as const;
+/** A connected socket's peer errors (ICMP unreachable reported by Winsock); receiving goes on. */
+const PEER_ERRORS: ReadonlySet<number> = new Set([
+  WSA_ERROR.WSAECONNRESET,
+  WSA_ERROR.WSAENETUNREACH,
+  WSA_ERROR.WSAEHOSTUNREACH,
+]);
 /** Each wait is bounded, so closing never waits on a pool thread for long. */
 const WAIT_MS = 250;
 
@@ -30,7 +42,7 @@ class WindowsBackend implements UdpBackend {
   readonly engine = "rio" as const;
   readonly addr: SocketAddress;
   readonly family: 4 | 6;
-  readonly peer: SocketAddress | null = null;
+  readonly peer: SocketAddress | null;
   readonly receiveSlots: number;
   readonly sendSlots: number;
   readonly slotSize: number;
@@ -58,6 +70,16 @@ class WindowsBackend implements UdpBackend {
   };
 
   constructor(o: BackendOptions) {
+    if (o.reusePort) {
+      throw new UnsupportedError(
+        "UdpSocket reusePort on Windows",
+        "Winsock has no SO_REUSEPORT that spreads one port's flows over several sockets: " +
+          "SO_REUSEADDR lets a second socket bind the port but delivers each unicast datagram " +
+          "to one of them, not balanced by flow (so regio does not use it), and the " +
+          "per-processor port sharing MsQuic uses (SIO_SET_PORT_SHARING_PER_PROC_SOCKET) is " +
+          "undocumented and spreads by the receiving processor within one process, not by flow",
+      );
+    }
     const receiveSlots = o.slots;
     const slots = receiveSlots + o.sendSlots;
     const rio = Rio.open();
@@ -77,8 +99,14 @@ class WindowsBackend implements UdpBackend {
         maxOutstandingSend: slots,
         receiveBufferSize: o.receiveBufferSize,
         sendBufferSize: o.sendBufferSize,
+        broadcast: o.broadcast,
+        connect: o.connect,
       });
       opened.push(() => sock.close());
+      const m = o.multicast;
+      if (m?.ttl !== undefined) setRioMulticastTtl(sock, m.ttl);
+      if (m?.loopback !== undefined) setRioMulticastLoopback(sock, m.loopback);
+      if (m?.interface) setRioMulticastInterface(sock, m.interface.address, m.interface.ifindex);
       const pool = rio.createBufferPool({ slots, slotSize: o.slotSize });
       this.#rio = rio;
       this.#cq = cq;
@@ -89,6 +117,7 @@ class WindowsBackend implements UdpBackend {
       throw e;
     }
     this.addr = this.#sock.addr;
+    this.peer = this.#sock.peer;
     this.family = this.addr.hostname.includes(":") ? 6 : 4;
     this.receiveSlots = receiveSlots;
     this.sendSlots = o.sendSlots;
@@ -153,13 +182,15 @@ class WindowsBackend implements UdpBackend {
       else if (c.status === WSA_ERROR.WSA_OPERATION_ABORTED || this.#stopping) return;
       else {
         // E.g. WSAECONNRESET after an ICMP port-unreachable: the socket goes on.
-        events.receiveError(c.error!);
+        if (this.peer && PEER_ERRORS.has(c.status)) events.peerError(c.error!);
+        else events.receiveError(c.error!);
         this.#receive(slot);
       }
       return;
     }
     if (slot < this.receiveSlots && !this.#stopping) this.#receive(slot); // the reply is done
     events.sent(slot, c.bytes, c.error);
+    if (c.error && this.peer && PEER_ERRORS.has(c.status)) events.peerError(c.error);
   }
 
   #fail(error: Error): void {
@@ -184,19 +215,24 @@ class WindowsBackend implements UdpBackend {
 
   reply(slot: number, length: number): void {
     const s = this.#slots[slot];
-    this.#sock.sendEx(s.data, s.address, slot, { defer: true, length });
+    // A connected socket's sender is its peer: no address (RIOSendEx may refuse one there).
+    if (this.peer) this.#sock.send(s.data, slot, { defer: true, length });
+    else this.#sock.sendEx(s.data, s.address, slot, { defer: true, length });
     this.#commitSoon();
   }
 
-  setMembership(_join: boolean, _membership: Membership): void {
-    throw new UnsupportedError("UdpSocket multicast on Windows", "not implemented yet");
+  setMembership(join: boolean, membership: Membership): void {
+    setRioMembership(this.#sock, join, membership);
   }
 
   sendTo(slot: number, length: number, remote: SocketAddress | null): void {
-    if (remote === null) {
-      throw new UnsupportedError("connected UDP on Windows", "not implemented yet");
-    }
     const s = this.#slots[slot];
+    if (remote === null) {
+      // Connected: RIOSendEx without an address (the documented NULL pRemoteAddress).
+      this.#sock.send(s.data, slot, { defer: true, length });
+      this.#commitSoon();
+      return;
+    }
     const i = slot - this.receiveSlots;
     if (this.#slotHost[i] !== remote.hostname || this.#slotPort[i] !== remote.port) {
       this.#slotHost[i] = undefined;

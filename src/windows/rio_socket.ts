@@ -79,6 +79,8 @@ const SEND = 2;
 export class RioUdpSocket implements Disposable, AsyncDisposable {
   /** The bound address (the port the system picked when bound to port 0). */
   readonly addr: SocketAddress;
+  /** The peer given as `connect` in the options, or null. */
+  readonly peer: SocketAddress | null;
   /** The completion queue (the `RioCompletionQueue` given in the options). */
   readonly cq: RioSocketQueue;
   /** MaxOutstandingReceive. */
@@ -109,12 +111,13 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   /** @internal Use `Rio.udpSocket`. */
   constructor(ctx: RioContext, options: RioUdpSocketOptions) {
     checkOpen(ctx, "a RioUdpSocket");
-    const { cqState, maxR, maxS, addr, socket, rq, context, region } = openUdpSocket(
+    const { cqState, maxR, maxS, addr, peer, socket, rq, context, region } = openUdpSocket(
       ctx,
       options,
     );
     const slots = maxR + maxS;
     this.addr = addr;
+    this.peer = peer;
     this.#socket = socket;
     this.#rq = rq;
     this.#context = context;
@@ -210,6 +213,25 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     remote: RioAddressSlice,
     context?: unknown,
     options?: RioSendOptions,
+  ): void {
+    this.#sendEx(data, remote, context, options);
+  }
+
+  /**
+   * RIOSendEx with no address (a NULL pRemoteAddress, as the docs allow on a
+   * connected socket): to {@link RioUdpSocket.peer}. Otherwise like {@link RioUdpSocket.sendEx}.
+   * @throws {TypeError} when the socket was not opened with `connect`.
+   */
+  send(data: RioSlice, context?: unknown, options?: RioSendOptions): void {
+    if (!this.peer) throw new TypeError("RioUdpSocket.send needs a connected socket; use sendEx");
+    this.#sendEx(data, null, context, options);
+  }
+
+  #sendEx(
+    data: RioSlice,
+    remote: RioAddressSlice | null,
+    context: unknown,
+    options: RioSendOptions | undefined,
   ): void {
     this.#check();
     if (this.#sends >= this.maxOutstandingSend) {
@@ -317,6 +339,22 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
       );
       this.#deferredSends = 0;
     }
+  }
+
+  /**
+   * `setsockopt(level, name)` with `value` as the option bytes (a DWORD when
+   * a number), e.g. the multicast options of `SOCKOPT`. `call` names it in the error.
+   * @throws {WinsockError} from setsockopt; {@link RangeError} for more than 28 bytes.
+   */
+  setOption(level: number, name: number, value: number | Uint8Array, call: string): void {
+    this.#check();
+    const bytes = typeof value === "number" ? 4 : value.length;
+    checkInteger("option length", bytes, 0, SCRATCH - 4);
+    // The scratch area at the front of the region is free once the socket is open.
+    if (typeof value === "number") this.#view.setInt32(0, value, true);
+    else new Uint8Array(this.#view.buffer, this.#view.byteOffset, bytes).set(value);
+    const { ws2 } = this.#ctx;
+    checkWinsock(ws2.setsockopt(this.#socket, level, name, this.#region.pointer, bytes), call, ws2);
   }
 
   /** Called by the completion queue for each dequeued RIORESULT of this socket. */

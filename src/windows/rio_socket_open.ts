@@ -13,6 +13,7 @@ import {
   RIO,
   SOCKET,
   type SocketAddress,
+  SOCKOPT,
   STRUCTS,
   writeSockaddrInet,
   WSA_ERROR,
@@ -49,6 +50,15 @@ export interface RioUdpSocketOptions {
   receiveBufferSize?: number;
   /** SO_SNDBUF in bytes (1 to 2³¹−1), set before bind; default: Winsock's. */
   sendBufferSize?: number;
+  /** SO_BROADCAST before bind: allow sends to broadcast addresses. Default false. */
+  broadcast?: boolean;
+  /**
+   * Connect to this peer after bind: RIOSendEx may then pass no address, and
+   * Winsock delivers only the peer's datagrams. An ICMP port unreachable from
+   * the peer makes a receive complete with WSAECONNRESET (SIO_UDP_CONNRESET is
+   * left at its default, on); whether RIO reports it at all is UNCONFIRMED.
+   */
+  connect?: SocketAddress;
 }
 
 /** SOCKADDR_INET (28) + an int namelen, for bind/getsockname. */
@@ -68,6 +78,8 @@ export interface OpenedSocket {
   readonly maxS: number;
   /** The bound address. */
   readonly addr: SocketAddress;
+  /** The connected peer, or null. */
+  readonly peer: SocketAddress | null;
   /** The SOCKET. */
   readonly socket: bigint;
   /** The RIO_RQ. */
@@ -149,11 +161,23 @@ export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): Op
       };
       option(SOCKET.SO_RCVBUF, "setsockopt(SO_RCVBUF)", rcvbuf);
       option(SOCKET.SO_SNDBUF, "setsockopt(SO_SNDBUF)", sndbuf);
+      option(SOCKOPT.SO_BROADCAST, "setsockopt(SO_BROADCAST)", options.broadcast ? 1 : undefined);
       checkWinsock(ws2.bind(s, region.pointer, namelen), "bind", ws2);
       view.setInt32(STRUCTS.SOCKADDR_INET.size, STRUCTS.SOCKADDR_INET.size, true);
       const lenPtr = Deno.UnsafePointer.offset(region.pointer, STRUCTS.SOCKADDR_INET.size);
       checkWinsock(ws2.getsockname(s, region.pointer, lenPtr), "getsockname", ws2);
       const addr = readSockaddrInet(view, 0)!;
+      let peer: SocketAddress | null = null;
+      if (options.connect) {
+        const n = writeSockaddrInet(view, 0, options.connect);
+        if (n !== namelen) {
+          throw new TypeError(
+            `a socket bound to ${addr.hostname} cannot connect to ${options.connect.hostname}`,
+          );
+        }
+        checkWinsock(ws2.connect(s, region.pointer, n), "connect", ws2);
+        peer = { hostname: options.connect.hostname, port: options.connect.port };
+      }
       const context = ctx.nextSocketContext++;
       const rq = checkRioHandle(
         fn.RIOCreateRequestQueue(
@@ -169,7 +193,7 @@ export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): Op
         "RIOCreateRequestQueue",
         ws2,
       );
-      return { cqState, maxR, maxS, addr, socket: s, rq, context, region };
+      return { cqState, maxR, maxS, addr, peer, socket: s, rq, context, region };
     } catch (e) {
       ws2.closesocket(s);
       throw e;

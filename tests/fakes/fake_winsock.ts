@@ -19,6 +19,7 @@ import { fakeKernelCore, type HandleHooks } from "./fake_kernel.ts";
 
 // Documented values, copied from the reference (winerror.h, mswsockdef.h, winsock2.h).
 const WSA_OPERATION_ABORTED = 995;
+const WSAEACCES = 10013;
 const WSAEFAULT = 10014;
 const WSAEINVAL = 10022;
 const WSAEALREADY = 10037;
@@ -30,6 +31,7 @@ const WSAEAFNOSUPPORT = 10047;
 const WSAEADDRINUSE = 10048;
 const WSAEADDRNOTAVAIL = 10049;
 const WSAENOBUFS = 10055;
+const WSAECONNRESET = 10054;
 const WSAVERNOTSUPPORTED = 10092;
 const WSANOTINITIALISED = 10093;
 const SOCKET_ERROR = -1;
@@ -49,6 +51,17 @@ const IPPROTO_UDP = 17;
 const SOL_SOCKET = 0xffff;
 const SO_SNDBUF = 0x1001;
 const SO_RCVBUF = 0x1002;
+// Not in the reference: winsock2.h / ws2ipdef.h (mingw-w64), the Windows numbers.
+const SO_BROADCAST = 0x20;
+const IPPROTO_IP = 0;
+const IPPROTO_IPV6 = 41;
+const IP_MULTICAST_IF = 9; // also IPV6_MULTICAST_IF
+const IP_MULTICAST_TTL = 10; // also IPV6_MULTICAST_HOPS
+const IP_MULTICAST_LOOP = 11; // also IPV6_MULTICAST_LOOP
+const IP_ADD_MEMBERSHIP = 12; // also IPV6_ADD_MEMBERSHIP
+const IP_DROP_MEMBERSHIP = 13; // also IPV6_DROP_MEMBERSHIP
+const IP_ADD_SOURCE_MEMBERSHIP = 15;
+const IP_DROP_SOURCE_MEMBERSHIP = 16;
 const SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER = 0xc800_0024;
 const WSAID_MULTIPLE_RIO = [
   0x81,
@@ -111,6 +124,15 @@ export interface FakeWinsockOptions {
   rqLimitError?: number;
   /** Make setsockopt (of a known option, with valid arguments) fail with this code. */
   setsockoptError?: number;
+  /**
+   * UNCONFIRMED whether a RIO receive reports an ICMP port unreachable
+   * (msquic#3323: "RIO doesn't support UDP unreachable indications (yet)").
+   * "reported" (default): after a connected socket sends to a port nobody
+   * has, its next receive completes with WSAECONNRESET (SIO_UDP_CONNRESET
+   * on, the Winsock default); "silent": nothing is reported. The fake models
+   * it for connected sockets only.
+   */
+  connReset?: "reported" | "silent";
 }
 
 /** The socket options a socket was given with setsockopt. */
@@ -121,6 +143,14 @@ export interface FakeSocketOptions {
   sndbuf?: number;
   /** Names of the options set after bind, in order (none expected). */
   afterBind: string[];
+  /** SO_BROADCAST as last set. */
+  broadcast?: boolean;
+  /** IP(V6)_MULTICAST_TTL/HOPS, _LOOP and _IF as last set (DWORDs). */
+  multicastTtl?: number;
+  multicastLoop?: number;
+  multicastIf?: number;
+  /** Memberships now held: "group" or "group from source", with "@interface". */
+  memberships: string[];
 }
 
 interface Registration {
@@ -205,6 +235,10 @@ interface Sock {
   sends: Request[];
   inbox: Datagram[];
   options: FakeSocketOptions;
+  /** Set by connect: the only sender it hears, the destination of address-less sends. */
+  peer: Endpoint | null;
+  /** ICMP port unreachable indications not yet reported to a receive. */
+  resets: number;
 }
 
 function isWildcard(a: Uint8Array): boolean {
@@ -218,6 +252,32 @@ function isLoopback(af: number, a: Uint8Array): boolean {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a.af === b.af && a.port === b.port && sameBytes(a.address, b.address);
+}
+
+function isMulticast(af: number, a: Uint8Array): boolean {
+  return af === AF_INET ? (a[0] & 0xf0) === 0xe0 : a[0] === 0xff;
+}
+
+/** 255.255.255.255, or the fake host's one subnet broadcast, 127.255.255.255. */
+function isBroadcast(af: number, a: Uint8Array): boolean {
+  return af === AF_INET && a[1] === 255 && a[2] === 255 && a[3] === 255 &&
+    (a[0] === 255 || a[0] === 127);
+}
+
+function hexBytes(a: Uint8Array): string {
+  return [...a].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Whether membership key `m` accepts a datagram to `group` from `source`. */
+function memberOf(m: string, group: Uint8Array, source: Uint8Array): boolean {
+  const g = m.slice(0, m.indexOf(" ") >= 0 ? m.indexOf(" ") : m.indexOf("@"));
+  if (g !== hexBytes(group)) return false;
+  const from = / from ([0-9a-f]+)@/.exec(m);
+  return !from || from[1] === hexBytes(source);
 }
 
 /** The fake OS side of Winsock and RIO. */
@@ -394,7 +454,9 @@ export class FakeWinsock {
           receives: [],
           sends: [],
           inbox: [],
-          options: { afterBind: [] },
+          options: { afterBind: [], memberships: [] },
+          peer: null,
+          resets: 0,
         });
         return handle;
       },
@@ -435,7 +497,10 @@ export class FakeWinsock {
         if (!needStartup()) return SOCKET_ERROR;
         const k = sock(s);
         if (!k) return SOCKET_ERROR;
-        // The fake knows only SOL_SOCKET SO_RCVBUF / SO_SNDBUF, each an int.
+        if (level === IPPROTO_IP || level === IPPROTO_IPV6 || optname === SO_BROADCAST) {
+          return self.#ipOption(k, level, optname, optval, optlen);
+        }
+        // Otherwise the fake knows only SOL_SOCKET SO_RCVBUF / SO_SNDBUF, each an int.
         const name = level !== SOL_SOCKET
           ? undefined
           : optname === SO_RCVBUF
@@ -474,6 +539,19 @@ export class FakeWinsock {
           out.setBigUint64(8 + 8 * i, FN_BASE + BigInt(i) * 16n, true)
         );
         viewAt(returned, 4).setUint32(0, RIO_TABLE_SIZE, true);
+        return 0;
+      },
+      connect: (s, name, namelen): number => {
+        self.#log("connect");
+        if (!needStartup()) return SOCKET_ERROR;
+        const k = sock(s);
+        if (!k) return SOCKET_ERROR;
+        const need = k.af === AF_INET ? 16 : 28;
+        if (name === null || namelen < need) return self.#fail(WSAEFAULT);
+        const ep = decodeSockaddr(viewAt(name, need), 0);
+        if (!ep || ep.af !== k.af) return self.#fail(WSAEAFNOSUPPORT);
+        if (!k.bound) return self.#fail(WSAEINVAL); // regio binds first; the fake insists
+        k.peer = ep;
         return 0;
       },
       closesocket: (s): number => {
@@ -619,7 +697,8 @@ export class FakeWinsock {
     if ((pData === null) !== (count === 0) || count > 1) return fail(WSAEINVAL);
     if (kind === "send" && pLocal !== null) return fail(WSAEINVAL); // reserved, must be NULL
     if (!rq.socket.bound) return fail(WSAEINVAL); // UDP RIO needs a bound socket
-    if (kind === "send" && pRemote === null) return fail(WSAEINVAL); // not connected
+    // NULL pRemoteAddress: only on a connected socket.
+    if (kind === "send" && pRemote === null && !rq.socket.peer) return fail(WSAEINVAL);
     const data = pData === null ? null : this.#decodeRioBuf(pData);
     if (typeof data === "number") return fail(data);
     const remote = pRemote === null ? null : this.#decodeRioBuf(pRemote);
@@ -697,8 +776,10 @@ export class FakeWinsock {
   #transmit(from: Sock, r: Request): void {
     const payload = r.data ? this.#read(r.data) : new Uint8Array(0);
     const dest = r.remote ? this.#read(r.remote) : null;
-    if (!payload || !dest) return this.#complete(r, WSAEFAULT, 0);
-    const to = decodeSockaddr(new DataView(dest.buffer, dest.byteOffset, dest.byteLength), 0);
+    if (!payload || (r.remote && !dest)) return this.#complete(r, WSAEFAULT, 0);
+    const to = dest
+      ? decodeSockaddr(new DataView(dest.buffer, dest.byteOffset, dest.byteLength), 0)
+      : from.peer;
     if (!to || to.af !== from.af) return this.#complete(r, WSAEAFNOSUPPORT, 0);
     const self = from.bound!;
     const source: Endpoint = {
@@ -706,19 +787,93 @@ export class FakeWinsock {
       address: isWildcard(self.address) ? loopbackOf(self.af) : self.address,
       port: self.port,
     };
-    const target = [...this.#sockets.values()].find((s) =>
-      !s.closed && s.bound && s.bound.af === to.af && s.bound.port === to.port &&
-      (sameBytes(s.bound.address, to.address) ||
-        (isWildcard(s.bound.address) && isLoopback(to.af, to.address)))
-    );
-    // UDP: a datagram to nobody is dropped, and the send still succeeds.
-    if (target && target.inbox.length < 256) {
-      target.inbox.push({ bytes: payload.slice(), from: source });
+    const group = isMulticast(to.af, to.address);
+    const broadcast = isBroadcast(to.af, to.address);
+    if (broadcast && !from.options.broadcast) return this.#complete(r, WSAEACCES, 0);
+    const targets = [...this.#sockets.values()].filter((s) => {
+      if (s.closed || !s.bound || s.bound.af !== to.af || s.bound.port !== to.port) return false;
+      // A connected socket hears its peer only.
+      if (s.peer && !sameEndpoint(s.peer, source)) return false;
+      if (group) {
+        // Windows applies IP_MULTICAST_LOOP to the receiving socket; every fake socket is local.
+        return isWildcard(s.bound.address) && s.options.multicastLoop !== 0 &&
+          s.options.memberships.some((m) => memberOf(m, to.address, source.address));
+      }
+      if (broadcast) return isWildcard(s.bound.address);
+      return sameBytes(s.bound.address, to.address) ||
+        (isWildcard(s.bound.address) && isLoopback(to.af, to.address));
+    });
+    for (const target of targets.slice(0, group || broadcast ? undefined : 1)) {
+      if (target.inbox.length < 256) target.inbox.push({ bytes: payload.slice(), from: source });
+    }
+    // UDP: a datagram to nobody is dropped, and the send still succeeds; a
+    // connected sender hears of it through an ICMP port unreachable.
+    if (targets.length === 0 && !group && !broadcast && from.peer) {
+      if ((this.options.connReset ?? "reported") === "reported") from.resets++;
     }
     this.#complete(r, 0, payload.length);
   }
 
+  /** setsockopt at IPPROTO_IP / IPPROTO_IPV6, and SO_BROADCAST (Windows numbers and structs). */
+  #ipOption(
+    k: Sock,
+    level: number,
+    optname: number,
+    optval: Deno.PointerValue,
+    optlen: number,
+  ): number {
+    const v6 = level === IPPROTO_IPV6;
+    if (level !== SOL_SOCKET && (v6 ? AF_INET6 : AF_INET) !== k.af) {
+      return this.#fail(WSAEINVAL);
+    }
+    const dword = (): number | null =>
+      optval === null || optlen < 4 ? null : viewAt(optval, 4).getInt32(0, true);
+    const o = k.options;
+    if (level === SOL_SOCKET) {
+      const v = dword();
+      if (v === null) return this.#fail(WSAEFAULT);
+      o.broadcast = v !== 0;
+      return 0;
+    }
+    if (
+      optname === IP_MULTICAST_IF || optname === IP_MULTICAST_TTL || optname === IP_MULTICAST_LOOP
+    ) {
+      const v = dword();
+      if (v === null) return this.#fail(WSAEFAULT);
+      if (optname === IP_MULTICAST_IF) o.multicastIf = v;
+      else if (optname === IP_MULTICAST_TTL) o.multicastTtl = v;
+      else o.multicastLoop = v;
+      return 0;
+    }
+    const join = optname === IP_ADD_MEMBERSHIP || optname === IP_ADD_SOURCE_MEMBERSHIP;
+    const withSource = optname === IP_ADD_SOURCE_MEMBERSHIP ||
+      optname === IP_DROP_SOURCE_MEMBERSHIP;
+    if (!join && optname !== IP_DROP_MEMBERSHIP && !withSource) return this.#fail(WSAENOPROTOOPT);
+    if (v6 && withSource) return this.#fail(WSAENOPROTOOPT);
+    // ip_mreq (8): group @0, interface @4; ip_mreq_source (12): group @0, source @4,
+    // interface @8; ipv6_mreq (20): group @0 (16 bytes), interface index @16.
+    const size = v6 ? 20 : withSource ? 12 : 8;
+    if (optval === null || optlen < size) return this.#fail(WSAEFAULT);
+    const b = new Uint8Array(viewAt(optval, size).buffer).slice();
+    const g = b.subarray(0, v6 ? 16 : 4);
+    if (!isMulticast(k.af, g)) return this.#fail(WSAEINVAL);
+    const iface = v6
+      ? String(new DataView(b.buffer).getUint32(16, true))
+      : [...b.subarray(withSource ? 8 : 4, withSource ? 12 : 8)].join(".");
+    const key = `${hexBytes(g)}${withSource ? ` from ${hexBytes(b.subarray(4, 8))}` : ""}@${iface}`;
+    const at = o.memberships.indexOf(key);
+    if (join && at >= 0) return this.#fail(WSAEADDRINUSE);
+    if (!join && at < 0) return this.#fail(WSAEADDRNOTAVAIL);
+    if (join) o.memberships.push(key);
+    else o.memberships.splice(at, 1);
+    return 0;
+  }
+
   #deliver(s: Sock): void {
+    while (!s.closed && s.resets > 0 && s.receives.length > 0) {
+      s.resets--;
+      this.#complete(s.receives.shift()!, WSAECONNRESET, 0);
+    }
     while (!s.closed && s.inbox.length > 0 && s.receives.length > 0) {
       const d = s.inbox.shift()!;
       const r = s.receives.shift()!;
