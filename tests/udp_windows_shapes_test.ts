@@ -32,7 +32,7 @@ function assertClean(fake: FakeWindows): void {
 
 function test(
   name: string,
-  fn: (fake: FakeWindows) => Promise<void>,
+  fn: (fake: FakeWindows) => void | Promise<void>,
   options: Parameters<typeof installFakeWindows>[0] = {},
 ): void {
   Deno.test(`udp shapes (RIO fake): ${name}`, async () => {
@@ -79,7 +79,7 @@ for (const connReset of ["reported", "silent"] as const) {
   }, { winsock: { connReset } });
 }
 
-test("reusePort: UnsupportedError that names what Windows lacks, nothing opened", async (fake) => {
+test("reusePort: UnsupportedError that names what Windows lacks, nothing opened", (fake) => {
   assert.throws(
     () => bind({ reusePort: true }),
     (e: unknown) =>
