@@ -110,15 +110,17 @@ export class Win32Error extends RegioError {
 export class ErrnoError extends RegioError {
   /** The errno, e.g. 16. */
   readonly code: number;
-  /** Its name, e.g. `EBUSY`. */
+  /** Its name, e.g. `EBUSY` (every asm-generic errno has one), or `errno N` when unknown. */
   readonly codeName: string;
   /** The call that failed. */
   readonly call: string;
   /** Creates the error for `errno` from `call`; `hint` says what to do about it. */
   constructor(errno: number, call: string, hint?: string) {
     errnoNames ??= reverse(ERRNO);
-    const codeName = errnoNames.get(errno) ?? `errno ${errno}`;
-    super(`${call} failed: ${codeName} (${errno})${hint ? `. ${hint}` : ""}`);
+    const name = errnoNames.get(errno);
+    const codeName = name ?? `errno ${errno}`;
+    const shown = name ? `${name} (${errno})` : codeName;
+    super(`${call} failed: ${shown}${hint ? `. ${hint}` : ""}`);
     this.code = errno;
     this.codeName = codeName;
     this.call = call;
