@@ -11,13 +11,14 @@
  */
 
 import { ErrnoError, UdpSocket, WinsockError } from "../mod.ts";
-import { type Flags, parseFlags, runMain, UsageError } from "./cli.ts";
+import { flagError, type Flags, formatAddress, parseFlags, runMain, UsageError } from "./cli.ts";
 
 const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
 
   --host <ip>        numeric IPv4/IPv6 address to bind (default 127.0.0.1)
   --port <n>         port to bind, 0 picks one (default 9000)
-  --slots <n>        receive slots (default 1024)
+  --slots <n>        receive slots (default 1024); Linux rounds them up to a
+                     power of two (3 becomes 4), the size of its buffer ring
   --slot-size <n>    bytes per slot; longer datagrams are dropped (default 2048)
   --rcvbuf <bytes>   the socket's receive buffer, SO_RCVBUF (default: the OS's)
   --sndbuf <bytes>   the socket's send buffer, SO_SNDBUF (default: the OS's)
@@ -27,6 +28,16 @@ const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
   --help             this text
 
 Stops on SIGINT/SIGTERM and prints a summary.`;
+
+/** The flag each `UdpSocket.bind` option comes from, for error messages. */
+const BIND_FLAGS = {
+  hostname: "--host",
+  port: "--port",
+  slots: "--slots",
+  slotSize: "--slot-size",
+  receiveBufferSize: "--rcvbuf",
+  sendBufferSize: "--sndbuf",
+};
 
 function intFlag(values: Flags, name: string, fallback: number): number {
   const raw = values[name];
@@ -98,11 +109,11 @@ async function main(): Promise<number> {
       sendBufferSize,
     });
   } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+    if (e instanceof TypeError || e instanceof RangeError) throw flagError(e, BIND_FLAGS);
     if (e instanceof ErrnoError || e instanceof WinsockError) {
       const inUse = e.codeName === "EADDRINUSE" || e.codeName === "WSAEADDRINUSE";
       console.error(
-        `udp_echo: cannot bind ${host}:${port}: ` +
+        `udp_echo: cannot bind ${formatAddress(host, port)}: ` +
           (inUse ? `the address is already in use (${e.codeName})` : e.message),
       );
       return 1;
@@ -112,7 +123,7 @@ async function main(): Promise<number> {
 
   const started = performance.now();
   const v6 = socket.addr.hostname.includes(":");
-  const where = `${v6 ? `[${socket.addr.hostname}]` : socket.addr.hostname}:${socket.addr.port}`;
+  const where = formatAddress(socket.addr.hostname, socket.addr.port);
   if (json) {
     console.log(JSON.stringify({ event: "listening", ...socket.addr, engine: socket.engine }));
   } else {

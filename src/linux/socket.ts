@@ -28,6 +28,11 @@ export interface BindUdpOptions {
 
 const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
+/** `host:port` for messages, an IPv6 host in brackets (`[fe80::1]:0`). */
+function where(a: SocketAddress): string {
+  return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
+
 /**
  * A UDP socket bound to a local address. Register {@link SocketFd.fd} in a
  * `FileTable` and drive it with a `DatagramEndpoint`.
@@ -84,7 +89,7 @@ export class SocketFd extends OwnedFd {
           args.view.setInt32(SOCKADDR_MAX, value, true);
           check(c.setsockopt(fd, SOCK.SOL_SOCKET, option, after, 4), `setsockopt(${name})`);
         }
-        check(c.bind(fd, args.pointer, length), `bind(${address.hostname}:${address.port})`);
+        check(c.bind(fd, args.pointer, length), `bind(${where(address)})`);
         args.view.setUint32(SOCKADDR_MAX, SOCKADDR_MAX, true);
         check(c.getsockname(fd, args.pointer, after), "getsockname");
         const local = decodeSockaddr(args.view, 0, args.view.getUint32(SOCKADDR_MAX, true));
