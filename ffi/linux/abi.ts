@@ -99,9 +99,19 @@ export const SOCK = {
   SO_SNDBUF: 7,
   SO_RCVBUF: 8,
   SO_REUSEPORT: 15,
+  SO_MEMINFO: 55,
   MSG_TRUNC: 0x20,
   MSG_DONTWAIT: 0x40,
   MSG_WAITALL: 0x100,
+} as const;
+
+/**
+ * `getsockopt(SOL_SOCKET, SO_MEMINFO)` fills `u32[VARS]`; `DROPS` is the
+ * socket's drop counter, the one /proc/net/udp prints (`linux/sock_diag.h`).
+ */
+export const SK_MEMINFO = {
+  DROPS: 8,
+  VARS: 9,
 } as const;
 
 /** `struct sockaddr_in` (16 B). Port and address are big-endian. */

@@ -20,7 +20,7 @@ import { ErrnoError } from "../errors.ts";
 import { NativeRegion } from "../memory.ts";
 import type { BackendEvents, BackendOptions, UdpBackend } from "./backend.ts";
 import { Uring } from "../linux/uring.ts";
-import { SocketFd } from "../linux/socket.ts";
+import { socketDrops, SocketFd } from "../linux/socket.ts";
 import type { FileTable } from "../linux/files.ts";
 import type { ProvidedBufferRing } from "../linux/buf_ring.ts";
 import type { DatagramEndpoint } from "../linux/datagram.ts";
@@ -67,6 +67,8 @@ class LinuxBackend implements UdpBackend {
   #endpoint: DatagramEndpoint | undefined;
   #events: BackendEvents | undefined;
   #closing: Promise<void> | undefined;
+  /** The drop count read just before the socket closed (null if that read failed). */
+  #finalDrops: number | null | undefined;
   #completions = 0; // datagrams and send completions seen (for the poll loop)
   #polling = false;
   #idlePolls = 0;
@@ -232,6 +234,10 @@ class LinuxBackend implements UdpBackend {
     return this.#ring.inFlight;
   }
 
+  kernelDrops(): number | null {
+    return this.#finalDrops === undefined ? socketDrops(this.#sock) : this.#finalDrops;
+  }
+
   close(): Promise<void> {
     return (this.#closing ??= this.#close());
   }
@@ -250,6 +256,11 @@ class LinuxBackend implements UdpBackend {
     await step(() => this.#buffers[Symbol.asyncDispose]());
     await step(() => this.#files[Symbol.asyncDispose]());
     await step(() => this.#ring[Symbol.asyncDispose]());
+    try {
+      this.#finalDrops = socketDrops(this.#sock); // the stats outlive the socket
+    } catch {
+      this.#finalDrops = null; // a count is not worth failing the close for
+    }
     await step(() => this.#sock.close());
     // Only once the ring is gone can nothing touch the region.
     if (this.#ring.closed) await step(() => this.#region.free());

@@ -213,6 +213,11 @@ class WindowsBackend implements UdpBackend {
     return this.#sock.receivesOutstanding + this.#sock.sendsOutstanding;
   }
 
+  /** Winsock keeps no per-socket drop count (only system-wide UDP statistics). */
+  kernelDrops(): null {
+    return null;
+  }
+
   close(): Promise<void> {
     return (this.#closing ??= this.#close());
   }
