@@ -22,6 +22,7 @@ export const ERRNO = {
   EBUSY: 16,
   EEXIST: 17,
   ENODEV: 19,
+  EISDIR: 21,
   EINVAL: 22,
   EMFILE: 24,
   ENOSPC: 28,
@@ -485,4 +486,23 @@ export const O = {
   CREAT: 0x40,
   TRUNC: 0x200,
   CLOEXEC: 0x80000,
+} as const;
+
+/**
+ * `statx(2)` (glibc 2.28+): the arguments and fields regio uses. `struct
+ * statx` has one layout on every architecture (`linux/stat.h`), unlike `struct stat`.
+ */
+export const STATX = {
+  /** `AT_EMPTY_PATH`: with path "", describe `dirfd` itself. */
+  AT_EMPTY_PATH: 0x1000,
+  /** `STATX_TYPE`: the file type bits of `stx_mode` are wanted. */
+  STATX_TYPE: 1,
+  /** `sizeof(struct statx)`. */
+  SIZE: 256,
+  /** `stx_mode` (u16). */
+  stx_mode: 28,
+  /** `S_IFMT`: the file type bits of a mode. */
+  S_IFMT: 0o170000,
+  /** `S_IFDIR`: a directory. */
+  S_IFDIR: 0o040000,
 } as const;
