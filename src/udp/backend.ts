@@ -82,6 +82,8 @@ export interface UdpBackend {
    * where the OS keeps no per-socket count.
    */
   kernelDrops(): number | null;
+  /** Whether waiting for completions keeps the process alive (default: it does). */
+  ref(on: boolean): void;
   /**
    * Stops receiving, waits for every request the kernel holds, then frees
    * in the platform's safe order. Idempotent; never throws for in-flight work.

@@ -19,7 +19,7 @@ import { IO_URING_RECVMSG_OUT } from "../../ffi/linux/abi.ts";
 import { ErrnoError } from "../errors.ts";
 import { NativeRegion } from "../memory.ts";
 import type { BackendEvents, BackendOptions, UdpBackend } from "./backend.ts";
-import { Uring } from "../linux/uring.ts";
+import { refRing, Uring } from "../linux/uring.ts";
 import { socketDrops, SocketFd } from "../linux/socket.ts";
 import type { FileTable } from "../linux/files.ts";
 import type { ProvidedBufferRing } from "../linux/buf_ring.ts";
@@ -72,6 +72,7 @@ class LinuxBackend implements UdpBackend {
   #completions = 0; // datagrams and send completions seen (for the poll loop)
   #polling = false;
   #idlePolls = 0;
+  #refed = true;
   /**
    * While traffic flows, poll the ring from `setImmediate` instead of
    * waiting for the eventfd: a wake-up through Deno's blocking pool costs
@@ -93,7 +94,7 @@ class LinuxBackend implements UdpBackend {
       return;
     }
     this.#idlePolls = this.#completions === before ? this.#idlePolls + 1 : 0;
-    if (this.#idlePolls < SPIN_IDLE) setImmediate(this.#poll);
+    if (this.#idlePolls < SPIN_IDLE) this.#pollSoon();
     else this.#polling = false;
   };
 
@@ -187,7 +188,17 @@ class LinuxBackend implements UdpBackend {
   #startPolling(): void {
     this.#polling = true;
     this.#idlePolls = 0;
-    setImmediate(this.#poll);
+    this.#pollSoon();
+  }
+
+  #pollSoon(): void {
+    const next = setImmediate(this.#poll);
+    if (!this.#refed) next.unref(); // traffic alone must not keep an unref'd socket's process alive
+  }
+
+  ref(on: boolean): void {
+    this.#refed = on;
+    refRing(this.#ring, on);
   }
 
   payload(slot: number): Uint8Array {

@@ -76,6 +76,11 @@ export class ReceiveSide {
     return this.#readyCount;
   }
 
+  /** Calls of `receive()` waiting (0 or 1). */
+  get waiting(): number {
+    return this.#waiter ? 1 : 0;
+  }
+
   /** The backend's `received` event: slot `slot` holds a datagram. */
   received(slot: number, length: number, truncated: boolean): void {
     const slots = this.#slots;

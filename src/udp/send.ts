@@ -66,6 +66,11 @@ export class SendSide {
     return this.#freeSend.length;
   }
 
+  /** Calls of `send()` / `acquire()` waiting for a slot. */
+  get waiting(): number {
+    return this.#waiters.length - this.#head;
+  }
+
   #checkRemote(remote: SocketAddress): void {
     if (remote === null || typeof remote !== "object") {
       throw new TypeError("remote must be a { hostname, port } object");

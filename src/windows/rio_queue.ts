@@ -7,6 +7,7 @@
  * @module
  */
 
+import { holdLoop } from "../loop_ref.ts";
 import { KERNEL, RIO, STRUCTS, writeEventNotification } from "../../ffi/windows/abi.ts";
 import { BusyError, checkInteger, DisposedError, RegioError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
@@ -57,6 +58,16 @@ export class RioCorruptQueueError extends RegioError {
 const R = STRUCTS.RIORESULT;
 /** The notification struct sits after the results, 8-byte aligned. */
 const NOTIFY_SIZE = STRUCTS.RIO_NOTIFICATION_COMPLETION.size;
+let setRef: (cq: RioCompletionQueue, on: boolean) => void;
+
+/**
+ * Whether `cq`'s waits keep the process alive (what `UdpSocket.ref` /
+ * `unref` set). Not part of the Windows entry point.
+ */
+export function refQueue(cq: RioCompletionQueue, on: boolean): void {
+  setRef(cq, on);
+}
+
 /** Timeout of each wait while draining for teardown (bounded; never INFINITE). */
 const DRAIN_WAIT_MS = 50;
 
@@ -88,6 +99,17 @@ export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisp
   #armed = false;
   #waiting: Promise<boolean> | null = null;
   #closed = false;
+  /** Whether a wait keeps the process alive (see {@link refQueue}). */
+  #refed = true;
+  #pendingWait: Promise<number> | null = null;
+
+  static {
+    setRef = (cq, on) => {
+      if (on === cq.#refed) return;
+      cq.#refed = on;
+      if (cq.#pendingWait) holdLoop(cq.#pendingWait, on);
+    };
+  }
 
   /** @internal Use `Rio.createCompletionQueue`. */
   constructor(ctx: RioContext, options: RioCompletionQueueOptions) {
@@ -241,7 +263,11 @@ export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisp
       checkWinsockCode(fn.RIONotify(this.#handle), "RIONotify");
       this.#armed = true;
     }
-    const r = await kernel.WaitForSingleObject_nonblocking(event, timeoutMs);
+    const pending = kernel.WaitForSingleObject_nonblocking(event, timeoutMs);
+    if (!this.#refed) holdLoop(pending, false);
+    this.#pendingWait = pending;
+    const r = await pending;
+    this.#pendingWait = null;
     if (this.#closed) return false;
     if (r === KERNEL.WAIT_OBJECT_0) {
       this.#armed = false;
