@@ -71,6 +71,11 @@ export function refQueue(cq: RioCompletionQueue, on: boolean): void {
 /** Timeout of each wait while draining for teardown (bounded; never INFINITE). */
 const DRAIN_WAIT_MS = 50;
 
+let makeRioCompletionQueue: (
+  ctx: RioContext,
+  options: RioCompletionQueueOptions,
+) => RioCompletionQueue;
+
 /**
  * A RIO completion queue (RIOCreateCompletionQueue). One queue can serve
  * many sockets, for both directions; each socket charges
@@ -111,8 +116,12 @@ export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisp
     };
   }
 
-  /** @internal Use `Rio.createCompletionQueue`. */
-  constructor(ctx: RioContext, options: RioCompletionQueueOptions) {
+  static {
+    makeRioCompletionQueue = (ctx, options) => new RioCompletionQueue(ctx, options);
+  }
+
+  // Use `Rio.createCompletionQueue`.
+  private constructor(ctx: RioContext, options: RioCompletionQueueOptions) {
     checkOpen(ctx, "a RioCompletionQueue");
     const size = checkInteger("size", options.size, 1, RIO.RIO_MAX_CQ_SIZE);
     const notify = options.notify ?? "event";
@@ -337,4 +346,12 @@ export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisp
     }
     this.close();
   }
+}
+
+/** Makes a {@link RioCompletionQueue} (its constructor is not public). */
+export function newRioCompletionQueue(
+  ctx: RioContext,
+  options: RioCompletionQueueOptions,
+): RioCompletionQueue {
+  return makeRioCompletionQueue(ctx, options);
 }
