@@ -13,15 +13,10 @@ import assert from "node:assert/strict";
 import { FileRing, UdpSocket } from "../mod.ts";
 import { FileFd, NativeRegion, Uring } from "../src/linux/mod.ts";
 import { ignore } from "./linux_util.ts";
+import { threadMs as cpuMs } from "./thread_clock.ts";
 
 const BOUND_MS = 50;
 const TIMER_MS = 10;
-
-/** CPU time of the calling thread in ms (Linux schedstat: ns on the CPU). */
-function cpuMs(): number {
-  const stat = Deno.readTextFileSync("/proc/thread-self/schedstat");
-  return Number(stat.slice(0, stat.indexOf(" "))) / 1e6;
-}
 
 interface Gaps {
   /** The longest gap between ticks (and to the end), in thread CPU ms. */
