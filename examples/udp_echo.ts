@@ -22,14 +22,15 @@ import {
   type UdpStats,
   WinsockError,
 } from "../mod.ts";
-import { type Flags, parseFlags, runMain, UsageError } from "./cli.ts";
+import { flagError, type Flags, formatAddress, parseFlags, runMain, UsageError } from "./cli.ts";
 import { echo, type WorkerReply, type WorkerRequest } from "./udp_echo_worker.ts";
 
 const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
 
   --host <ip>        numeric IPv4/IPv6 address to bind (default 127.0.0.1)
   --port <n>         port to bind, 0 picks one (default 9000)
-  --slots <n>        receive slots (default 1024)
+  --slots <n>        receive slots (default 1024); Linux rounds them up to a
+                     power of two (3 becomes 4), the size of its buffer ring
   --slot-size <n>    bytes per slot; longer datagrams are dropped (default 2048)
   --rcvbuf <bytes>   the socket's receive buffer, SO_RCVBUF (default: the OS's)
   --sndbuf <bytes>   the socket's send buffer, SO_SNDBUF (default: the OS's)
@@ -41,6 +42,16 @@ const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
 
 Stops on SIGINT/SIGTERM and prints a summary.`;
 
+/** The flag each `UdpSocket.bind` option comes from, for error messages. */
+const BIND_FLAGS = {
+  hostname: "--host",
+  port: "--port",
+  slots: "--slots",
+  slotSize: "--slot-size",
+  receiveBufferSize: "--rcvbuf",
+  sendBufferSize: "--sndbuf",
+};
+
 function intFlag(values: Flags, name: string, fallback: number): number {
   const raw = values[name];
   if (raw === undefined) return fallback;
@@ -51,21 +62,9 @@ function intFlag(values: Flags, name: string, fallback: number): number {
   return n;
 }
 
-/** Kernel drops for a local UDP port (Linux /proc/net/udp{,6}); null where unknown. */
-function kernelDrops(port: number, v6: boolean): number | null {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    const text = Deno.readTextFileSync(v6 ? "/proc/net/udp6" : "/proc/net/udp");
-    const hex = ":" + port.toString(16).toUpperCase().padStart(4, "0");
-    let drops = 0;
-    for (const line of text.split("\n").slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length > 12 && cols[1].endsWith(hex)) drops += Number(cols[cols.length - 1]);
-    }
-    return drops;
-  } catch {
-    return null;
-  }
+/** The kernel's drops for the socket, as the summaries print them (null: the OS does not count). */
+function drops(n: number | null): string {
+  return n === null ? "kernel drops unknown" : `${n} kernel drops`;
 }
 
 function rate(n: number): string {
@@ -119,16 +118,25 @@ async function main(): Promise<number> {
       sendBufferSize,
     });
   } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+    if (e instanceof TypeError || e instanceof RangeError) throw flagError(e, BIND_FLAGS);
     if (e instanceof ErrnoError || e instanceof WinsockError) {
       return bindFailed(host, port, e.message, e.codeName);
     }
     throw e;
   }
 
+  // Listen for signals before saying "listening": a caller may signal right after reading it.
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    socket.close().catch((e) => console.error(`udp_echo: closing failed: ${e}`));
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+
   const started = performance.now();
-  const v6 = socket.addr.hostname.includes(":");
-  const where = `${v6 ? `[${socket.addr.hostname}]` : socket.addr.hostname}:${socket.addr.port}`;
+  const where = formatAddress(socket.addr.hostname, socket.addr.port);
   if (json) {
     console.log(JSON.stringify({ event: "listening", ...socket.addr, engine: socket.engine }));
   } else {
@@ -136,7 +144,6 @@ async function main(): Promise<number> {
       `udp_echo: listening on ${where} (${socket.engine}, ${socket.receiveSlots} slots × ${socket.slotSize} B)`,
     );
   }
-  const drops0 = kernelDrops(socket.addr.port, v6) ?? 0;
 
   let ticks = 0, lastTick = performance.now(), maxTickGap = 0;
   const ticker = tickMs > 0
@@ -153,26 +160,16 @@ async function main(): Promise<number> {
     let last = socket.stats, lastAt = performance.now();
     line = setInterval(() => {
       const now = performance.now(), s = socket.stats, dt = (now - lastAt) / 1000;
-      const drops = (kernelDrops(socket.addr.port, v6) ?? drops0) - drops0;
       console.log(
         `${rate((s.datagramsOut - last.datagramsOut) / dt)} pps, ` +
           `${rate((s.bytesOut - last.bytesOut) / dt)}B/s out, ` +
-          `${s.truncated} truncated, ${drops} kernel drops, ${s.poolEmpty} pool-empty, ` +
+          `${s.truncated} truncated, ${drops(s.kernelDrops)}, ${s.poolEmpty} pool-empty, ` +
           `${s.sendErrors} send errors`,
       );
       last = s;
       lastAt = now;
     }, 1000);
   }
-
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    socket.close().catch((e) => console.error(`udp_echo: closing failed: ${e}`));
-  };
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, stop);
 
   let error: unknown;
   try {
@@ -190,8 +187,7 @@ async function main(): Promise<number> {
   const summary = {
     event: "summary",
     seconds: Number(elapsed.toFixed(3)),
-    ...s,
-    kernelDrops: (kernelDrops(socket.addr.port, v6) ?? drops0) - drops0,
+    ...s, // kernelDrops included: the socket's count, kept past close
     ticks,
     expectedTicks: tickMs > 0 ? Math.floor((elapsed * 1000) / tickMs) : 0,
     maxTickGapMs: Number(maxTickGap.toFixed(1)),
@@ -200,7 +196,8 @@ async function main(): Promise<number> {
   else {
     console.log(
       `udp_echo: ${s.datagramsIn} in, ${s.datagramsOut} echoed, ${s.truncated} truncated (dropped), ` +
-        `${s.sendErrors} send errors, ${s.poolEmpty} pool-empty in ${elapsed.toFixed(1)} s` +
+        `${drops(s.kernelDrops)}, ${s.sendErrors} send errors, ${s.poolEmpty} pool-empty ` +
+        `in ${elapsed.toFixed(1)} s` +
         (tickMs > 0
           ? `; timer ${ticks}/${summary.expectedTicks} ticks (longest gap ${summary.maxTickGapMs} ms)`
           : ""),
@@ -217,7 +214,7 @@ async function main(): Promise<number> {
 function bindFailed(host: string, port: number, message: string, codeName?: string): number {
   const inUse = codeName === "EADDRINUSE" || codeName === "WSAEADDRINUSE";
   console.error(
-    `udp_echo: cannot bind ${host}:${port}: ` +
+    `udp_echo: cannot bind ${formatAddress(host, port)}: ` +
       (inUse ? `the address is already in use (${codeName})` : message),
   );
   return 1;
@@ -304,8 +301,11 @@ async function runWorkers(
     if (workers.length < n || !listening) { for (const w of workers) w.terminate(); }
   }
   const l = listening!;
-  const v6 = l.hostname.includes(":");
-  const where = `${v6 ? `[${l.hostname}]` : l.hostname}:${l.port}`;
+  // Listen for signals before saying "listening": a caller may signal right after reading it.
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+  const where = formatAddress(l.hostname, l.port);
   if (out.json) {
     console.log(
       JSON.stringify({
@@ -321,7 +321,6 @@ async function runWorkers(
       `udp_echo: listening on ${where} (${l.engine}, ${n} workers sharing the port, one socket and ring each)`,
     );
   }
-  const drops0 = kernelDrops(port, v6) ?? 0;
   const share = (part: number, total: number): string =>
     total > 0 ? `${Math.round((part * 100) / total)}%` : "-";
 
@@ -335,9 +334,10 @@ async function runWorkers(
       const outs = stats.map((s) => s.stats.datagramsOut);
       const deltas = outs.map((o, i) => o - last[i]);
       const total = deltas.reduce((a, b) => a + b, 0);
-      const drops = (kernelDrops(port, v6) ?? drops0) - drops0;
+      const kernel = stats.map((s) => s.stats.kernelDrops);
+      const sum = kernel.includes(null) ? null : kernel.reduce((a, b) => a! + b!, 0);
       console.log(
-        `${rate(total / dt)} pps, ${drops} kernel drops; per worker: ` +
+        `${rate(total / dt)} pps, ${drops(sum)}; per worker: ` +
           deltas.map((d, i) => `#${i} ${rate(d / dt)} pps (${share(d, total)})`).join(", "),
       );
       last = outs;
@@ -345,9 +345,6 @@ async function runWorkers(
     }, 1000);
   }
 
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, stop);
   // A worker that ends on its own (its socket failed) stops the rest too.
   const ended = Promise.race(workers.map((w) => w.finished));
   await Promise.race([stopped, ended]);
@@ -369,6 +366,7 @@ async function runWorkers(
     worker: i,
     datagramsIn: d.stats?.datagramsIn ?? 0,
     datagramsOut: d.stats?.datagramsOut ?? 0,
+    kernelDrops: d.stats?.kernelDrops ?? null,
     share: share(d.stats?.datagramsIn ?? 0, inTotal),
     ...(d.error ? { error: d.error } : {}),
   }));
@@ -376,7 +374,6 @@ async function runWorkers(
     event: "summary",
     seconds: Number(elapsed.toFixed(3)),
     ...total,
-    kernelDrops: (kernelDrops(port, v6) ?? drops0) - drops0,
     workers: perWorker,
   };
   if (out.json) console.log(JSON.stringify(summary));

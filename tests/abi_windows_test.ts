@@ -762,6 +762,8 @@ const WS2_SIGNATURES: Record<string, Def> = {
   WSASocketW: { parameters: ["i32", "i32", "i32", "pointer", "u32", "u32"], result: "usize" },
   // int bind(SOCKET, const struct sockaddr*, int)
   bind: { parameters: ["usize", "pointer", "i32"], result: "i32" },
+  // int connect(SOCKET, const struct sockaddr*, int) (winsock2.h)
+  connect: { parameters: ["usize", "pointer", "i32"], result: "i32" },
   // int getsockname(SOCKET, struct sockaddr*, int*)
   getsockname: { parameters: ["usize", "pointer", "pointer"], result: "i32" },
   // int setsockopt(SOCKET, int, int, const char*, int)

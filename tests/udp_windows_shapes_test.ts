@@ -116,7 +116,7 @@ test("multicast: Windows option numbers and structs; join, receive, drop", async
   // By index: 0.0.0.index; source-specific: IP_MREQ_SOURCE's source before the interface.
   rx.addMembership("239.1.2.4", { interface: 1 });
   rx.addMembership("232.1.2.3", { interface: "127.0.0.1", source: "127.0.0.1" });
-  const rxOpts = opts().find((o) => o.memberships.length > 0)!;
+  const rxOpts = opts().find((o) => (o.memberships?.length ?? 0) > 0)!;
   assert.deepEqual(rxOpts.memberships, [
     "ef010204@0.0.0.1",
     "e8010203 from 7f000001@127.0.0.1",
@@ -128,7 +128,7 @@ test("multicast: IPv6 (IPV6_MREQ) and loopback off on the receiver", async (fake
   await using tx = bind({ hostname: "::1", multicastInterface: 1 });
   rx.addMembership("ff12::1", { interface: 1 });
   assert.deepEqual(
-    fake.winsock.socketOptions().find((o) => o.memberships.length > 0)!.memberships,
+    fake.winsock.socketOptions().find((o) => (o.memberships?.length ?? 0) > 0)!.memberships,
     ["ff120000000000000000000000000001@1"],
   );
   // Windows applies IP(V6)_MULTICAST_LOOP to the receiving socket.

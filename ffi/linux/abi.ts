@@ -7,47 +7,8 @@
  * @module
  */
 
-/** errno values (asm-generic; the same on x86_64 and aarch64). */
-export const ERRNO = {
-  EPERM: 1,
-  ENOENT: 2,
-  EINTR: 4,
-  EIO: 5,
-  ENXIO: 6,
-  EBADF: 9,
-  EAGAIN: 11,
-  ENOMEM: 12,
-  EACCES: 13,
-  EFAULT: 14,
-  EBUSY: 16,
-  EEXIST: 17,
-  ENODEV: 19,
-  EINVAL: 22,
-  EMFILE: 24,
-  ENOSPC: 28,
-  ENOSYS: 38,
-  EBADR: 53,
-  ETIME: 62,
-  ENONET: 64,
-  EOVERFLOW: 75,
-  EBADFD: 77,
-  EMSGSIZE: 90,
-  ENOPROTOOPT: 92,
-  EOPNOTSUPP: 95,
-  EAFNOSUPPORT: 97,
-  EADDRINUSE: 98,
-  EADDRNOTAVAIL: 99,
-  ENETUNREACH: 101,
-  ECONNRESET: 104,
-  ENOBUFS: 105,
-  ETIMEDOUT: 110,
-  ECONNREFUSED: 111,
-  EHOSTDOWN: 112,
-  EHOSTUNREACH: 113,
-  EALREADY: 114,
-  ECANCELED: 125,
-  EOWNERDEAD: 130,
-} as const;
+/** errno values: the whole asm-generic table, in its own module. */
+export { ERRNO } from "./errno.ts";
 
 /** mmap(2) protection and flag bits. `mmap` fails with MAP_FAILED = (void*)-1, not NULL. */
 export const MMAP = {
@@ -102,9 +63,19 @@ export const SOCK = {
   SO_SNDBUF: 7,
   SO_RCVBUF: 8,
   SO_REUSEPORT: 15,
+  SO_MEMINFO: 55,
   MSG_TRUNC: 0x20,
   MSG_DONTWAIT: 0x40,
   MSG_WAITALL: 0x100,
+} as const;
+
+/**
+ * `getsockopt(SOL_SOCKET, SO_MEMINFO)` fills `u32[VARS]`; `DROPS` is the
+ * socket's drop counter, the one /proc/net/udp prints (`linux/sock_diag.h`).
+ */
+export const SK_MEMINFO = {
+  DROPS: 8,
+  VARS: 9,
 } as const;
 
 /** `struct sockaddr_in` (16 B). Port and address are big-endian. */
@@ -481,50 +452,22 @@ export const O = {
 } as const;
 
 /**
- * Socket options for connected, port-sharing, broadcast and multicast UDP
- * (`<netinet/in.h>`, `<asm-generic/socket.h>`; ip(7), ipv6(7), socket(7)).
- * They differ from Windows' (ws2ipdef.h): never share these with the RIO side.
+ * `statx(2)` (glibc 2.28+): the arguments and fields regio uses. `struct
+ * statx` has one layout on every architecture (`linux/stat.h`), unlike `struct stat`.
  */
-export const SOCKOPT = {
-  IPPROTO_IP: 0,
-  IPPROTO_IPV6: 41,
-  SO_BROADCAST: 6,
-  IP_MULTICAST_IF: 32,
-  IP_MULTICAST_TTL: 33,
-  IP_MULTICAST_LOOP: 34,
-  IP_ADD_MEMBERSHIP: 35,
-  IP_DROP_MEMBERSHIP: 36,
-  IP_ADD_SOURCE_MEMBERSHIP: 39,
-  IP_DROP_SOURCE_MEMBERSHIP: 40,
-  IPV6_MULTICAST_IF: 17,
-  IPV6_MULTICAST_HOPS: 18,
-  IPV6_MULTICAST_LOOP: 19,
-  IPV6_ADD_MEMBERSHIP: 20,
-  IPV6_DROP_MEMBERSHIP: 21,
+export const STATX = {
+  /** `AT_EMPTY_PATH`: with path "", describe `dirfd` itself. */
+  AT_EMPTY_PATH: 0x1000,
+  /** `STATX_TYPE`: the file type bits of `stx_mode` are wanted. */
+  STATX_TYPE: 1,
+  /** `sizeof(struct statx)`. */
+  SIZE: 256,
+  /** `stx_mode` (u16). */
+  stx_mode: 28,
+  /** `S_IFMT`: the file type bits of a mode. */
+  S_IFMT: 0o170000,
+  /** `S_IFDIR`: a directory. */
+  S_IFDIR: 0o040000,
 } as const;
 
-/** `struct ip_mreqn` (12 B): group, local address, interface index (ip(7)). */
-export const IP_MREQN = {
-  SIZE: 12,
-  multiaddr: 0,
-  address: 4,
-  ifindex: 8,
-} as const;
-
-/**
- * `struct ip_mreq_source` (12 B). Linux puts the interface before the
- * source; Windows' struct of the same name has them the other way round.
- */
-export const IP_MREQ_SOURCE = {
-  SIZE: 12,
-  multiaddr: 0,
-  interface: 4,
-  sourceaddr: 8,
-} as const;
-
-/** `struct ipv6_mreq` (20 B): group, then the interface index. */
-export const IPV6_MREQ = {
-  SIZE: 20,
-  multiaddr: 0,
-  ifindex: 16,
-} as const;
+export { IP_MREQ_SOURCE, IP_MREQN, IPV6_MREQ, SOCKOPT } from "./abi_sockopt.ts";

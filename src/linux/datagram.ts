@@ -53,6 +53,8 @@ export function isPeerErrno(errno: number): boolean {
   return PEER_ERRORS.has(errno);
 }
 
+let makeReceivedDatagram: (region: NativeRegion) => ReceivedDatagram;
+
 /**
  * One received datagram, as laid out by multishot RECVMSG in a provided
  * buffer: `[16-byte header][peer sockaddr][payload]`. The endpoint reuses one
@@ -75,8 +77,12 @@ export class ReceivedDatagram {
   nameLength: number = 0;
   readonly #region: NativeRegion;
 
-  /** @internal Made by the endpoint. */
-  constructor(region: NativeRegion) {
+  static {
+    makeReceivedDatagram = (region) => new ReceivedDatagram(region);
+  }
+
+  // Made by the endpoint.
+  private constructor(region: NativeRegion) {
     this.#region = region;
   }
 
@@ -181,7 +187,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#onMessage = o.onMessage;
     this.#onSent = o.onSent;
     this.#onError = o.onError;
-    this.message = new ReceivedDatagram(this.#region);
+    this.message = makeReceivedDatagram(this.#region);
     // The msghdr only reserves room (namelen, no control); the kernel reads it at submission.
     this.#msghdr = NativeRegion.allocate(MSGHDR.SIZE);
     this.#msghdr.view.setUint32(MSGHDR.namelen, this.#nameLength, true);

@@ -17,7 +17,7 @@ import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
 import { charge, nextTurn, onNextTurn } from "../budget.ts";
 import { checkInteger, DisposedError } from "../errors.ts";
 import { ACQUIRED, FREE, SENDING, type Slots } from "./slots.ts";
-import { UdpSendSlot } from "./views.ts";
+import { checkAcquired, newUdpSendSlot, UdpSendSlot } from "./views.ts";
 
 interface SendWaiter {
   data: Uint8Array | null; // null: an acquire()
@@ -68,12 +68,17 @@ export class SendSide {
     const first = (this.#first = slots.receiveSlots);
     const total = first + slots.sendSlots;
     for (let s = total - 1; s >= first; s--) this.#freeSend.push(s);
-    for (let s = first; s < total; s++) this.#sendSlotObjects.push(new UdpSendSlot(slots, s));
+    for (let s = first; s < total; s++) this.#sendSlotObjects.push(newUdpSendSlot(slots, s));
   }
 
   /** Free send slots right now. */
   get free(): number {
     return this.#freeSend.length;
+  }
+
+  /** Calls of `send()` / `acquire()` waiting for a slot. */
+  get waiting(): number {
+    return this.#waiters.length - this.#head;
   }
 
   /** Checks a destination; null means "the connected peer". */
@@ -122,7 +127,7 @@ export class SendSide {
     if (slots.failure) throw slots.failure;
     const remote = this.#checkRemote(to);
     if (data instanceof UdpSendSlot) {
-      data.hold(slots);
+      checkAcquired(data, slots);
       const n = length === undefined ? this.#slotSize : checkInteger(
         "length",
         length,
@@ -209,7 +214,7 @@ export class SendSide {
 
   /** Returns an acquired send slot unsent. */
   release(item: UdpSendSlot): void {
-    item.hold(this.#slots);
+    checkAcquired(item, this.#slots);
     this.#free(item.slot);
   }
 

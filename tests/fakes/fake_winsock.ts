@@ -149,8 +149,8 @@ export interface FakeSocketOptions {
   multicastTtl?: number;
   multicastLoop?: number;
   multicastIf?: number;
-  /** Memberships now held: "group" or "group from source", with "@interface". */
-  memberships: string[];
+  /** Memberships now held (once one was joined): "group" or "group from source", with "@interface". */
+  memberships?: string[];
 }
 
 interface Registration {
@@ -454,7 +454,7 @@ export class FakeWinsock {
           receives: [],
           sends: [],
           inbox: [],
-          options: { afterBind: [], memberships: [] },
+          options: { afterBind: [] },
           peer: null,
           resets: 0,
         });
@@ -797,7 +797,7 @@ export class FakeWinsock {
       if (group) {
         // Windows applies IP_MULTICAST_LOOP to the receiving socket; every fake socket is local.
         return isWildcard(s.bound.address) && s.options.multicastLoop !== 0 &&
-          s.options.memberships.some((m) => memberOf(m, to.address, source.address));
+          (s.options.memberships ?? []).some((m) => memberOf(m, to.address, source.address));
       }
       if (broadcast) return isWildcard(s.bound.address);
       return sameBytes(s.bound.address, to.address) ||
@@ -861,11 +861,12 @@ export class FakeWinsock {
       ? String(new DataView(b.buffer).getUint32(16, true))
       : [...b.subarray(withSource ? 8 : 4, withSource ? 12 : 8)].join(".");
     const key = `${hexBytes(g)}${withSource ? ` from ${hexBytes(b.subarray(4, 8))}` : ""}@${iface}`;
-    const at = o.memberships.indexOf(key);
+    const held = (o.memberships ??= []);
+    const at = held.indexOf(key);
     if (join && at >= 0) return this.#fail(WSAEADDRINUSE);
     if (!join && at < 0) return this.#fail(WSAEADDRNOTAVAIL);
-    if (join) o.memberships.push(key);
-    else o.memberships.splice(at, 1);
+    if (join) held.push(key);
+    else held.splice(at, 1);
     return 0;
   }
 
