@@ -55,9 +55,11 @@ export class SendSide {
     this.#serveQueued = false;
     this.#serve();
   };
-  // The last destination that passed the checks (sends to one peer check once).
+  // The last destination that passed the checks (sends to one peer check once),
+  // as the copy the backend is handed.
   #okHost: string | undefined;
   #okPort = -1;
+  #okRemote: SocketAddress | undefined;
 
   /** Every send slot of `slots` starts free. */
   constructor(slots: Slots) {
@@ -88,36 +90,41 @@ export class SendSide {
       if (peer) return null;
       throw new TypeError("send() needs a destination: this socket is not connected");
     }
-    this.#checkAddress(remote);
-    if (!peer) return remote;
-    if (remote.port !== peer.port || !sameHost(remote.hostname, peer.hostname, this.#family)) {
+    const checked = this.#checkAddress(remote);
+    if (!peer) return checked;
+    if (checked.port !== peer.port || !sameHost(checked.hostname, peer.hostname, this.#family)) {
       throw new TypeError(
         `a socket connected to ${peer.hostname}:${peer.port} cannot send to ` +
-          `${remote.hostname}:${remote.port}`,
+          `${checked.hostname}:${checked.port}`,
       );
     }
     return null;
   }
 
-  #checkAddress(remote: SocketAddress): void {
+  /**
+   * Checks `remote` and returns a copy of what was checked: each field is
+   * read once, so a getter cannot answer the backend differently.
+   */
+  #checkAddress(remote: SocketAddress): SocketAddress {
     if (remote === null || typeof remote !== "object") {
       throw new TypeError("remote must be a { hostname, port } object");
     }
     const { hostname, port } = remote;
-    if (hostname === this.#okHost && port === this.#okPort) return;
+    if (hostname === this.#okHost && port === this.#okPort) return this.#okRemote!;
     if (typeof hostname !== "string") throw new TypeError("remote.hostname must be a string");
     checkInteger("remote.port", port, 1, 65535);
     const family = parseIpv4(hostname) ? 4 : parseIpv6(hostname) ? 6 : 0;
     if (family === 0) {
-      throw new TypeError(`"${hostname}" is not a numeric IPv4 or IPv6 address`);
+      throw new TypeError(`remote.hostname "${hostname}" is not a numeric IPv4 or IPv6 address`);
     }
     if (family !== this.#family) {
       throw new TypeError(
-        `an IPv${this.#family} socket cannot send to ${hostname} (an IPv${family} address)`,
+        `remote.hostname: an IPv${this.#family} socket cannot send to ${hostname} (an IPv${family} address)`,
       );
     }
     this.#okHost = hostname;
     this.#okPort = port;
+    return (this.#okRemote = Object.freeze({ hostname, port }));
   }
 
   /** See {@link UdpSocket.send}. */
