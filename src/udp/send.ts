@@ -88,7 +88,7 @@ export class SendSide {
     const peer = this.#peer;
     if (remote === undefined) {
       if (peer) return null;
-      throw new TypeError("send() needs a destination: this socket is not connected");
+      throw new TypeError("remote is required: this socket is not connected (UdpSocket.connect)");
     }
     const checked = this.#checkAddress(remote);
     if (!peer) return checked;
