@@ -8,7 +8,8 @@
 
 import { type Kernelbase, openKernelbase } from "../../ffi/windows/kernelbase.ts";
 import { openWs2, type Ws2 } from "../../ffi/windows/ws2_32.ts";
-import { bindRioTable, queryRioTable, type RioFunctions } from "../../ffi/windows/rio_table.ts";
+import type { RioFunctions } from "../../ffi/windows/rio_table.ts";
+import { bindRioTable, queryRioTable } from "./rio_functions.ts";
 import { type Allocator, setWindowsKernelSource, virtualAllocator } from "../memory.ts";
 
 /** Everything the Windows wrappers call. */

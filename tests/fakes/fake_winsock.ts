@@ -12,7 +12,8 @@
  */
 
 import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
-import { queryRioTable, type RioFunctions } from "../../ffi/windows/rio_table.ts";
+import type { RioFunctions } from "../../ffi/windows/rio_table.ts";
+import { queryRioTable } from "../../src/windows/rio_functions.ts";
 import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
 import { addr, type FakeBase, ptr, viewAt } from "./fake_base.ts";
 import { fakeKernelCore, type HandleHooks } from "./fake_kernel.ts";
