@@ -121,6 +121,7 @@ test("buffer sizes: setsockopt(SOL_SOCKET, SO_RCVBUF / SO_SNDBUF) after WSASocke
       sendBufferSize: 1 << 20,
     });
     assert.deepEqual(fake.base.log.only("WSASocketW", "setsockopt", "bind"), [
+      "WSASocketW", // this session's own table ioctl (the table is fetched per session)
       "WSASocketW",
       "setsockopt",
       "setsockopt",

@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
 import { openFakeHost } from "./fakes/fake_base.ts";
+import { openRioFunctions } from "../src/windows/rio_functions.ts";
+import type { RioFunctions } from "../ffi/windows/rio_table.ts";
 
 openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
 
@@ -21,6 +23,11 @@ const RIO_INVALID_BUFFERID = 0xffff_ffffn;
 const INVALID_SOCKET = 0xffff_ffff_ffff_ffffn;
 
 type Fake = ReturnType<typeof installFakeWindows>;
+
+/** The RIO table of the current Winsock session, fetched the way the wrappers fetch it. */
+function rioTable(fake: Fake): RioFunctions {
+  return openRioFunctions(fake.api.kernel, fake.api.ws2);
+}
 
 function mem(fake: Fake, size: number): { p: Deno.PointerObject; v: DataView; u8: Uint8Array } {
   const p = fake.api.kernel.VirtualAlloc(null, BigInt(size), 0x3000, 0x04)!;
@@ -146,7 +153,7 @@ Deno.test("fake setsockopt: SOL_SOCKET 0xFFFF, SO_RCVBUF 0x1002 / SO_SNDBUF 0x10
 Deno.test("fake RIORegisterBuffer / RIODeregisterBuffer: sentinel, WSAEINVAL, WSAEFAULT, invalid IDs ignored", () => {
   using fake = installFakeWindows();
   startup(fake);
-  const rio = fake.api.rio();
+  const rio = rioTable(fake);
   const m = mem(fake, 4096);
   assert.equal(
     rio.RIORegisterBuffer(m.p, 0),
@@ -172,7 +179,7 @@ Deno.test("fake RIOCreateCompletionQueue / RIOCreateRequestQueue: documented lim
   using fake = installFakeWindows();
   startup(fake);
   const { ws2 } = fake.api;
-  const rio = fake.api.rio();
+  const rio = rioTable(fake);
   assert.equal(rio.RIOCreateCompletionQueue(0, null), null);
   assert.equal(ws2.WSAGetLastError(), WSAEINVAL);
   assert.equal(rio.RIOCreateCompletionQueue(0x800_0001, null), null);
@@ -208,7 +215,7 @@ Deno.test("fake RIONotify / RIODequeueCompletion / closesocket / RIOCloseComplet
   using fake = installFakeWindows();
   startup(fake);
   const { ws2, kernel } = fake.api;
-  const rio = fake.api.rio();
+  const rio = rioTable(fake);
   const m = mem(fake, 4096);
   // RIO_NOTIFICATION_COMPLETION at 512: Type 1 (event), EventHandle at +8, NotifyReset at +16.
   const event = kernel.CreateEventW(null, 1, 0, null)!;
@@ -258,7 +265,7 @@ Deno.test("fake: a send locks its whole registration; freed registered memory is
   using fake = installFakeWindows();
   startup(fake);
   const { ws2, kernel } = fake.api;
-  const rio = fake.api.rio();
+  const rio = rioTable(fake);
   const m = mem(fake, 4096);
   const cq = rio.RIOCreateCompletionQueue(8, null)!;
   const s = rioSocket(fake, m.v, m.p);
@@ -302,7 +309,7 @@ Deno.test("fake: RQ outstanding limit (code UNCONFIRMED, configurable); completi
     using fake = installFakeWindows({ winsock: { rqLimitError } });
     startup(fake);
     const { ws2, kernel } = fake.api;
-    const rio = fake.api.rio();
+    const rio = rioTable(fake);
     const m = mem(fake, 4096);
     const cq = rio.RIOCreateCompletionQueue(8, null)!;
     const s = rioSocket(fake, m.v, m.p);

@@ -5,6 +5,11 @@
  * native memory, and each of its 13 addresses is wrapped in a
  * `Deno.UnsafeFnPointer` with its signature from ffi/windows/rio_table.ts.
  *
+ * A table is valid only inside the Winsock session (WSAStartup … the
+ * WSACleanup that balances it) it was fetched in: the functions live in
+ * mswsock.dll, which the last WSACleanup may unload. Callers fetch one per
+ * session and never keep it past that session (see rio.ts).
+ *
  * @module
  */
 
@@ -107,4 +112,13 @@ export function bindRioTable(addresses: readonly bigint[]): RioFunctions {
     out[name] = fn.call.bind(fn);
   });
   return out as unknown as RioFunctions;
+}
+
+/**
+ * The RIO functions of the current Winsock session: {@link queryRioTable}
+ * then {@link bindRioTable}. Call it after WSAStartup, once per session, and
+ * drop the result before the matching WSACleanup.
+ */
+export function openRioFunctions(kernel: Kernelbase, ws2: Ws2): RioFunctions {
+  return bindRioTable(queryRioTable(kernel, ws2));
 }

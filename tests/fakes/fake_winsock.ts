@@ -13,10 +13,8 @@
 
 import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
 import type { RioFunctions } from "../../ffi/windows/rio_table.ts";
-import { queryRioTable } from "../../src/windows/rio_functions.ts";
-import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
 import { addr, type FakeBase, ptr, viewAt } from "./fake_base.ts";
-import { fakeKernelCore, type HandleHooks } from "./fake_kernel.ts";
+import type { HandleHooks } from "./fake_kernel.ts";
 
 // Documented values, copied from the reference (winerror.h, mswsockdef.h, winsock2.h).
 const WSA_OPERATION_ABORTED = 995;
@@ -72,23 +70,85 @@ const WSAID_MULTIPLE_RIO = [
 const SOCKADDR_INET_SIZE = 28;
 const RIO_TABLE_SIZE = 112;
 
-/** RIO_EXTENSION_FUNCTION_TABLE order (mswsock.h): entry i is at offset 8 + 8 * i. */
-const RIO_TABLE_ORDER = [
-  "RIOReceive",
-  "RIOReceiveEx",
-  "RIOSend",
-  "RIOSendEx",
-  "RIOCloseCompletionQueue",
-  "RIOCreateCompletionQueue",
-  "RIOCreateRequestQueue",
-  "RIODequeueCompletion",
-  "RIODeregisterBuffer",
-  "RIONotify",
-  "RIORegisterBuffer",
-  "RIOResizeCompletionQueue",
-  "RIOResizeRequestQueue",
-] as const;
-const FN_BASE = 0x7ffa_1000_0000n;
+/**
+ * RIO_EXTENSION_FUNCTION_TABLE (mswsock.h), in table order: entry i is at
+ * offset 8 + 8 * i. The signatures are copied here from the header, not from
+ * ffi/windows/rio_table.ts, so the fake's callbacks and the project's
+ * bindings are two independent readings of it. RIO_RQ / RIO_CQ / PRIO_BUF /
+ * PRIO_NOTIFICATION_COMPLETION / PRIORESULT / PCHAR are pointers; SOCKET,
+ * RIO_BUFFERID and the PVOID contexts travel as usize (same x64 register).
+ */
+const RIO_TABLE = {
+  RIOReceive: { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" },
+  RIOReceiveEx: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "u32",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "u32",
+      "usize",
+    ],
+    result: "i32",
+  },
+  RIOSend: { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" },
+  RIOSendEx: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "u32",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "u32",
+      "usize",
+    ],
+    result: "i32",
+  },
+  RIOCloseCompletionQueue: { parameters: ["pointer"], result: "void" },
+  RIOCreateCompletionQueue: { parameters: ["u32", "pointer"], result: "pointer" },
+  RIOCreateRequestQueue: {
+    parameters: ["usize", "u32", "u32", "u32", "u32", "pointer", "pointer", "usize"],
+    result: "pointer",
+  },
+  RIODequeueCompletion: { parameters: ["pointer", "pointer", "u32"], result: "u32" },
+  RIODeregisterBuffer: { parameters: ["usize"], result: "void" },
+  RIONotify: { parameters: ["pointer"], result: "i32" },
+  RIORegisterBuffer: { parameters: ["pointer", "u32"], result: "usize" },
+  RIOResizeCompletionQueue: { parameters: ["pointer", "u32"], result: "i32" },
+  RIOResizeRequestQueue: { parameters: ["pointer", "u32", "u32"], result: "i32" },
+} as const satisfies Record<string, Deno.UnsafeCallbackDefinition>;
+type RioName = keyof typeof RIO_TABLE;
+const RIO_TABLE_ORDER = Object.keys(RIO_TABLE) as RioName[];
+
+/** What a RIO function returns when the fake refuses the call (a violation, or a fake bug). */
+const REFUSED: Record<RioName, unknown> = {
+  RIOReceive: 0,
+  RIOReceiveEx: 0,
+  RIOSend: 0,
+  RIOSendEx: 0,
+  RIOCloseCompletionQueue: undefined,
+  RIOCreateCompletionQueue: null,
+  RIOCreateRequestQueue: null,
+  RIODequeueCompletion: 0xffff_ffff, // RIO_CORRUPT_CQ
+  RIODeregisterBuffer: undefined,
+  RIONotify: 10022, // WSAEINVAL, returned directly
+  RIORegisterBuffer: 0xffff_ffffn, // RIO_INVALID_BUFFERID
+  RIOResizeCompletionQueue: 0,
+  RIOResizeRequestQueue: 0,
+};
+
+/** One load of the RIO provider (mswsock.dll): from the first WSAStartup to the WSACleanup that balances it. */
+interface Provider {
+  /** 1 for the first load in this fake, 2 for the next… */
+  readonly generation: number;
+  /** The table's function pointers, made at the first WSAIoctl of this load. */
+  callbacks: Deno.UnsafeCallback[] | null;
+}
 
 /** Options for the Winsock fake. */
 export interface FakeWinsockOptions {
@@ -235,6 +295,8 @@ export class FakeWinsock {
   corrupt = false;
   /** WSAStartup reference count. */
   startups = 0;
+  /** Successful RIO table ioctls (WSAIoctl with WSAID_MULTIPLE_RIO). */
+  tableFetches = 0;
   /** Every RIODeregisterBuffer argument, in order (to assert "exactly once"). */
   readonly deregistered: bigint[] = [];
 
@@ -244,9 +306,24 @@ export class FakeWinsock {
   readonly #rqs = new Map<bigint, RequestQueue>();
   #nextRegId = 0x7ff0_0000_1000n; // above 2^32: truncating an ID to 32 bits shows
   #nextPort = 49152;
-  #table: RioFunctions | undefined;
+  /** The RIO provider while loaded (WSAStartup count > 0), else null. */
+  #provider: Provider | null = null;
+  #loads = 0;
+  /** Every callback handed out, closed when the fake is disposed. */
+  readonly #callbacks: Deno.UnsafeCallback[] = [];
 
   constructor(readonly base: FakeBase, readonly options: FakeWinsockOptions = {}) {}
+
+  /**
+   * Closes every table callback (test teardown). Whatever still holds a
+   * table must not call it after this: the test has already failed its
+   * leak checks by then.
+   */
+  dispose(): void {
+    for (const cb of this.#callbacks) cb.close();
+    this.#callbacks.length = 0;
+    this.#provider = null;
+  }
 
   /** Recorded violations, plus any registered memory freed since the last call. */
   get violations(): readonly string[] {
@@ -349,7 +426,7 @@ export class FakeWinsock {
         v.setBigUint64(8, 0n, true); // lpVendorInfo
         writeCString(data, 16, "WinSock 2.0 (regio fake)", 257); // szDescription
         writeCString(data, 273, "Running", 129); // szSystemStatus
-        self.startups++;
+        if (self.startups++ === 0) self.#provider = { generation: ++self.#loads, callbacks: null };
         return 0;
       },
       WSACleanup: (): number => {
@@ -357,6 +434,8 @@ export class FakeWinsock {
         if (!needStartup()) return SOCKET_ERROR;
         self.startups--;
         if (self.startups === 0) {
+          // The count is zero: the provider "must prepare itself to be unloaded" (WSPCleanup).
+          self.#provider = null;
           if (self.openSockets > 0) {
             self.#violation(`WSACleanup with ${self.openSockets} socket(s) open`);
           }
@@ -471,10 +550,11 @@ export class FakeWinsock {
         const out = viewAt(outBuf, RIO_TABLE_SIZE);
         out.setUint32(0, RIO_TABLE_SIZE, true); // cbSize
         out.setUint32(4, 0, true); // padding
-        RIO_TABLE_ORDER.forEach((_, i) =>
-          out.setBigUint64(8 + 8 * i, FN_BASE + BigInt(i) * 16n, true)
+        self.#tableCallbacks().forEach((cb, i) =>
+          out.setBigUint64(8 + 8 * i, Deno.UnsafePointer.value(cb.pointer), true)
         );
         viewAt(returned, 4).setUint32(0, RIO_TABLE_SIZE, true);
+        self.tableFetches++;
         return 0;
       },
       closesocket: (s): number => {
@@ -548,26 +628,42 @@ export class FakeWinsock {
   // ------------------------------------------------------------------- RIO
 
   /**
-   * The RIO table, obtained the way the real one is: through
-   * `queryRioTable` (WSAIoctl into native memory), then mapping each address
-   * read back to the fake function at that table position. A table read at
-   * the wrong offsets fails here.
+   * The function pointers WSAIoctl writes into the table: real
+   * `Deno.UnsafeCallback`s, one set per load of the provider, so the
+   * project's own query and binding code (and its 13 signatures) run in the
+   * tests. A call through a set whose provider was unloaded (the WSACleanup
+   * that brought the count to zero came after the table was fetched) is the
+   * Application Verifier stop E10A, recorded as a violation and refused.
+   * Nothing thrown may leave a callback (Deno aborts), so a fake error is a
+   * violation too.
    */
-  rio(): RioFunctions {
-    if (this.#table) return this.#table;
-    const kernel = fakeKernelCore(this.base) as Kernelbase;
-    const addresses = queryRioTable(kernel, this.ws2());
-    const fns = this.#rioFunctions();
-    const out: Record<string, unknown> = {};
-    const names = Object.keys(fns);
-    names.forEach((name, i) => {
-      const at = RIO_TABLE_ORDER.indexOf(name as typeof RIO_TABLE_ORDER[number]);
-      if (addresses[i] !== FN_BASE + BigInt(at) * 16n) {
-        throw new Error(`fake: RIO table entry ${name} was read from the wrong offset`);
-      }
-      out[name] = fns[name as keyof RioFunctions];
+  #tableCallbacks(): Deno.UnsafeCallback[] {
+    const provider = this.#provider!;
+    if (provider.callbacks) return provider.callbacks;
+    const impl = this.#rioFunctions() as unknown as Record<RioName, (...a: unknown[]) => unknown>;
+    provider.callbacks = RIO_TABLE_ORDER.map((name) => {
+      const cb = new Deno.UnsafeCallback(
+        RIO_TABLE[name] as Deno.UnsafeCallbackDefinition,
+        ((...args: unknown[]): unknown => {
+          if (this.#provider !== provider) {
+            this.#violation(
+              `${name} called through the RIO table of Winsock session ${provider.generation} ` +
+                "after the WSACleanup that unloaded its provider (Application Verifier stop E10A)",
+            );
+            return REFUSED[name];
+          }
+          try {
+            return impl[name](...args);
+          } catch (e) {
+            this.#violation(`fake: ${name} threw: ${(e as Error).message}`);
+            return REFUSED[name];
+          }
+        }) as Deno.UnsafeCallbackFunction,
+      );
+      this.#callbacks.push(cb);
+      return cb;
     });
-    return (this.#table = out as unknown as RioFunctions);
+    return provider.callbacks;
   }
 
   #decodeRioBuf(p: Deno.PointerValue): Slice | number {
