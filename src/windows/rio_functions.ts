@@ -13,11 +13,19 @@
  * @module
  */
 
-import { KERNEL, RIO, SOCKET, STRUCTS, WSAID_MULTIPLE_RIO } from "../../ffi/windows/abi.ts";
+import {
+  INVALID_SOCKET,
+  KERNEL,
+  RIO,
+  SOCKET,
+  STRUCTS,
+  WSAID_MULTIPLE_RIO,
+} from "../../ffi/windows/abi.ts";
 import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
 import { RIO_TABLE_NAMES, rioDefinitions, type RioFunctions } from "../../ffi/windows/rio_table.ts";
 import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
-import { UnsupportedError, WinsockError } from "../errors.ts";
+import { UnsupportedError, type WinsockError } from "../errors.ts";
+import { lastWinsockError } from "./check.ts";
 
 /**
  * Asks Winsock for the RIO table and returns its 13 function addresses in
@@ -51,17 +59,15 @@ export function queryRioTable(kernel: Kernelbase, ws2: Ws2): bigint[] {
       0,
       RIO.WSA_FLAG_OVERLAPPED,
     );
-    if (s === 0xffff_ffff_ffff_ffffn) {
-      const code = ws2.WSAGetLastError();
+    if (s === INVALID_SOCKET) {
       throw new UnsupportedError(
         "Registered I/O (RIO)",
         "no socket could be created for the RIO ioctl",
-        {
-          cause: new WinsockError(code, "WSASocketW"),
-        },
+        { cause: lastWinsockError(ws2, "WSASocketW") },
       );
     }
-    let rc: number, code = 0;
+    let rc: number;
+    let failure: WinsockError | undefined;
     try {
       rc = ws2.WSAIoctl(
         s,
@@ -74,7 +80,7 @@ export function queryRioTable(kernel: Kernelbase, ws2: Ws2): bigint[] {
         null,
         null,
       );
-      if (rc !== 0) code = ws2.WSAGetLastError();
+      if (rc !== 0) failure = lastWinsockError(ws2, "WSAIoctl");
     } finally {
       ws2.closesocket(s);
     }
@@ -83,7 +89,7 @@ export function queryRioTable(kernel: Kernelbase, ws2: Ws2): bigint[] {
         "Registered I/O (RIO)",
         "WSAIoctl(SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER, WSAID_MULTIPLE_RIO) failed " +
           "(RIO needs Windows 8 or later and no layered service provider that hides it)",
-        { cause: new WinsockError(code, "WSAIoctl") },
+        { cause: failure },
       );
     }
     const addresses = RIO_TABLE_NAMES.map((name) => view.getBigUint64(16 + T.fields[name], true));

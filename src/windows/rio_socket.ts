@@ -18,7 +18,7 @@ import { RIO, type SocketAddress, writeRioBuf, WSA_ERROR } from "../../ffi/windo
 import { BusyError, checkInteger, DisposedError, WinsockError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import type { NativeRegion } from "../memory.ts";
-import { checkRioBool, checkWinsock } from "./check.ts";
+import { checkRioBool, checkWinsock, lastWinsockError } from "./check.ts";
 import { type BufferState, checkOpen, INTERNAL, type RioContext } from "./rio_context.ts";
 import type { RioAddressSlice, RioSlice } from "./rio_buffer.ts";
 import {
@@ -268,9 +268,9 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
         this.#requestContext[slot],
       );
     if (ok === 0) {
-      const code = ws2.WSAGetLastError(); // the very next call (pitfall 24)
+      const error = lastWinsockError(ws2, kind === RECEIVE ? "RIOReceiveEx" : "RIOSendEx");
       this.#free.push(slot);
-      throw new WinsockError(code, kind === RECEIVE ? "RIOReceiveEx" : "RIOSendEx");
+      throw error;
     }
     this.#kind[slot] = kind;
     this.#userContext[slot] = context;
@@ -370,8 +370,10 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   }
 
   #closesocket(): void {
-    this.#closing = true;
+    // Closing only once it worked: a failed closesocket leaves the socket open, so
+    // teardown must not go on as if its requests were aborted; the next close retries.
     checkWinsock(this.#ctx.ws2.closesocket(this.#socket), "closesocket", this.#ctx.ws2);
+    this.#closing = true;
   }
 
   #finish(): void {

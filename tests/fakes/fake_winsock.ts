@@ -172,7 +172,26 @@ export interface FakeWinsockOptions {
   rqLimitError?: number;
   /** Make setsockopt (of a known option, with valid arguments) fail with this code. */
   setsockoptError?: number;
+  /**
+   * What WSAGetLastError reports (§5.2: from Deno, the last error is best
+   * effort): "kept" (default) the code the failed call set, "lost" 0,
+   * "unrelated" a code no call set (WSAEWOULDBLOCK).
+   */
+  lastError?: "kept" | "lost" | "unrelated";
 }
+
+/** What WSAGetLastError reports with `lastError: "unrelated"`. */
+const UNRELATED_LAST_ERROR = 10035; // WSAEWOULDBLOCK
+/** ws2_32 calls `failNext` can fail, and the sentinel each returns. */
+const WS2_SENTINELS: Record<string, number | bigint> = {
+  WSASocketW: INVALID_SOCKET,
+  bind: SOCKET_ERROR,
+  getsockname: SOCKET_ERROR,
+  setsockopt: SOCKET_ERROR,
+  WSAIoctl: SOCKET_ERROR,
+  closesocket: SOCKET_ERROR,
+  WSACleanup: SOCKET_ERROR,
+};
 
 /** The socket options a socket was given with setsockopt. */
 export interface FakeSocketOptions {
@@ -309,6 +328,7 @@ export class FakeWinsock {
   /** The RIO provider while loaded (WSAStartup count > 0), else null. */
   #provider: Provider | null = null;
   #loads = 0;
+  readonly #forced = new Map<string, number>();
   /** Every callback handed out, closed when the fake is disposed. */
   readonly #callbacks: Deno.UnsafeCallback[] = [];
 
@@ -408,7 +428,7 @@ export class FakeWinsock {
       }
       return k;
     };
-    return {
+    const symbols: Ws2 = {
       WSAStartup: (version, data): number => {
         self.#log("WSAStartup");
         if (!(data instanceof Uint8Array) || data.byteLength < 408) {
@@ -566,7 +586,12 @@ export class FakeWinsock {
         return 0;
       },
       WSAGetLastError: (): number => {
-        return self.base.lastError;
+        const mode = self.options.lastError ?? "kept";
+        return mode === "lost"
+          ? 0
+          : mode === "unrelated"
+          ? UNRELATED_LAST_ERROR
+          : self.base.lastError;
       },
       sendto: (): never => {
         throw new Error("fake: sendto is not faked; use RIO sockets on both ends");
@@ -575,6 +600,33 @@ export class FakeWinsock {
         throw new Error("fake: recvfrom is not faked; use RIO sockets on both ends");
       },
     };
+    const out: Record<string, unknown> = { ...symbols };
+    for (const [name, sentinel] of Object.entries(WS2_SENTINELS)) {
+      const real = (symbols as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+      out[name] = (...args: unknown[]): unknown => {
+        const code = self.#takeForced(name);
+        if (code === undefined) return real(...args);
+        self.#log(name);
+        self.base.lastError = code;
+        return sentinel;
+      };
+    }
+    return out as unknown as Ws2;
+  }
+
+  /**
+   * Makes the next call named `call` (a ws2_32 function, or a RIO function
+   * that reports through WSAGetLastError) fail with `code` as its last error,
+   * before it does anything. One-shot.
+   */
+  failNext(call: string, code: number): void {
+    this.#forced.set(call, code);
+  }
+
+  #takeForced(call: string): number | undefined {
+    const code = this.#forced.get(call);
+    this.#forced.delete(call);
+    return code;
   }
 
   #ephemeralPort(af: number): number {
@@ -650,6 +702,14 @@ export class FakeWinsock {
               `${name} called through the RIO table of Winsock session ${provider.generation} ` +
                 "after the WSACleanup that unloaded its provider (Application Verifier stop E10A)",
             );
+            return REFUSED[name];
+          }
+          const forced = name === "RIONotify" || name === "RIODequeueCompletion"
+            ? undefined // they report directly, not through WSAGetLastError
+            : this.#takeForced(name);
+          if (forced !== undefined) {
+            this.#log(name);
+            this.base.lastError = forced;
             return REFUSED[name];
           }
           try {
