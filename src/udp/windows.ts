@@ -14,8 +14,8 @@
  */
 
 import type { SocketAddress } from "../../ffi/inet.ts";
-import { WSA_ERROR } from "../../ffi/windows/abi.ts";
 import { Rio } from "../windows/rio.ts";
+import { rioStatusKind } from "../windows/rio_status.ts";
 import type { RioBufferPool, RioSlot } from "../windows/rio_buffer.ts";
 import type { RioCompletion, RioCompletionQueue } from "../windows/rio_queue.ts";
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
@@ -146,11 +146,13 @@ class WindowsBackend implements UdpBackend {
     const slot = c.context as number;
     const events = this.#events!;
     if (c.kind === "receive") {
-      if (c.status === 0) events.received(slot, c.bytes, false);
-      else if (c.status === WSA_ERROR.WSAEMSGSIZE) events.received(slot, c.bytes, true);
-      else if (c.status === WSA_ERROR.WSA_OPERATION_ABORTED || this.#stopping) return;
+      // By meaning, not by code: RIO's status code space is undocumented (rio_status.ts).
+      const kind = rioStatusKind(c.status);
+      if (kind === "ok") events.received(slot, c.bytes, false);
+      else if (kind === "truncated") events.received(slot, c.bytes, true);
+      else if (kind === "cancelled" || this.#stopping) return;
       else {
-        // E.g. WSAECONNRESET after an ICMP port-unreachable: the socket goes on.
+        // An ICMP error (any spelling) or another failed receive: counted, and the socket goes on.
         events.receiveError(c.error!);
         this.#receive(slot);
       }

@@ -29,6 +29,9 @@ const WSAEAFNOSUPPORT = 10047;
 const WSAEADDRINUSE = 10048;
 const WSAEADDRNOTAVAIL = 10049;
 const WSAENOBUFS = 10055;
+const WSAECONNRESET = 10054;
+const ERROR_MORE_DATA = 234;
+const ERROR_PORT_UNREACHABLE = 1234;
 const WSAVERNOTSUPPORTED = 10092;
 const WSANOTINITIALISED = 10093;
 const SOCKET_ERROR = -1;
@@ -178,6 +181,28 @@ export interface FakeWinsockOptions {
    * "unrelated" a code no call set (WSAEWOULDBLOCK).
    */
   lastError?: "kept" | "lost" | "unrelated";
+  /**
+   * UNCONFIRMED which code space RIORESULT.Status uses (§5.3): "winsock"
+   * (default: WSAEMSGSIZE for truncation, WSAECONNRESET for ICMP) or "win32"
+   * (ERROR_MORE_DATA, ERROR_PORT_UNREACHABLE), as MsQuic's shared handler
+   * expected.
+   */
+  statusSpace?: "winsock" | "win32";
+  /**
+   * Status of the requests closesocket completes (default
+   * WSA_OPERATION_ABORTED = ERROR_OPERATION_ABORTED, 995; MsQuic also met
+   * WSAENOTSOCK at shutdown).
+   */
+  closeStatus?: number;
+  /**
+   * Model ICMP port-unreachable: a send to a port nobody is bound to makes
+   * one of the sender's receives complete with the unreachable status
+   * (default off: the datagram is dropped silently, as on Linux). Whether
+   * RIO reports these at all is UNCONFIRMED (msquic#3323).
+   */
+  icmp?: boolean;
+  /** The unreachable status `icmp` uses (default: the code space's, see `statusSpace`). */
+  icmpStatus?: number;
 }
 
 /** What WSAGetLastError reports with `lastError: "unrelated"`. */
@@ -285,6 +310,8 @@ interface Sock {
   sends: Request[];
   inbox: Datagram[];
   options: FakeSocketOptions;
+  /** ICMP errors waiting for a receive to report them (`icmp`). */
+  unreachable: number;
 }
 
 function isWildcard(a: Uint8Array): boolean {
@@ -495,6 +522,7 @@ export class FakeWinsock {
           sends: [],
           inbox: [],
           options: { afterBind: [] },
+          unreachable: 0,
         });
         return handle;
       },
@@ -663,7 +691,7 @@ export class FakeWinsock {
     }
     const deferred = lost ? [] : rq.deferred;
     for (const r of [...deferred, ...k.receives, ...k.sends]) {
-      this.#complete(r, WSA_OPERATION_ABORTED, 0);
+      this.#complete(r, this.options.closeStatus ?? WSA_OPERATION_ABORTED, 0);
     }
     rq.deferred.length = 0;
     k.receives.length = 0;
@@ -871,11 +899,17 @@ export class FakeWinsock {
     // UDP: a datagram to nobody is dropped, and the send still succeeds.
     if (target && target.inbox.length < 256) {
       target.inbox.push({ bytes: payload.slice(), from: source });
-    }
+    } else if (!target && this.options.icmp) from.unreachable++;
     this.#complete(r, 0, payload.length);
   }
 
   #deliver(s: Sock): void {
+    while (!s.closed && s.unreachable > 0 && s.receives.length > 0) {
+      s.unreachable--;
+      const win32 = this.options.statusSpace === "win32";
+      const status = this.options.icmpStatus ?? (win32 ? ERROR_PORT_UNREACHABLE : WSAECONNRESET);
+      this.#complete(s.receives.shift()!, status, 0);
+    }
     while (!s.closed && s.inbox.length > 0 && s.receives.length > 0) {
       const d = s.inbox.shift()!;
       const r = s.receives.shift()!;
@@ -891,7 +925,9 @@ export class FakeWinsock {
         if (bytes > 0) {
           new Uint8Array(viewAt(ptr(at), bytes).buffer).set(d.bytes.subarray(0, bytes));
         }
-        if (d.bytes.length > r.data.length) status = WSAEMSGSIZE;
+        if (d.bytes.length > r.data.length) {
+          status = this.options.statusSpace === "win32" ? ERROR_MORE_DATA : WSAEMSGSIZE;
+        }
       }
       if (r.remote) {
         const at = r.remote.reg.address + BigInt(r.remote.offset);
