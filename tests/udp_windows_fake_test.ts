@@ -229,3 +229,40 @@ Deno.test("udp (RIO fake): a failing setsockopt is a WinsockError naming it; not
   assert.equal(fake.base.log.count("bind"), 0, "not bound");
   assertClean(fake);
 });
+
+test("dual-stack (ipv6Only false, the default): IPV6_V6ONLY = 0 set before bind; an IPv4 client is echoed", async (fake) => {
+  await using server = rio.bind({ hostname: "::", port: 0, slots: 4, slotSize: 64 });
+  await using client = rio.bind({ hostname: "127.0.0.1", port: 0, slots: 4, slotSize: 64 });
+  // Windows defaults to IPv6-only; regio sets the option either way (IPPROTO_IPV6 41, IPV6_V6ONLY 27).
+  const set = fake.winsock.socketOptions().filter((o) => o.v6only !== undefined);
+  assert.deepEqual(set, [{ v6only: 0, afterBind: [] }], "once, on the IPv6 socket, before bind");
+  await client.send(new Uint8Array([4, 6]), { hostname: "127.0.0.1", port: server.addr.port });
+  const [d] = await server.receive({ timeoutMs: 1000 });
+  assert.ok(d, "the IPv4 datagram arrived on the IPv6 socket");
+  assert.deepEqual(d.remote, { hostname: "::ffff:127.0.0.1", port: client.addr.port });
+  server.reply(d);
+  const [echo] = await client.receive({ timeoutMs: 1000 });
+  assert.deepEqual(echo.data, new Uint8Array([4, 6]));
+  assert.deepEqual(echo.remote, { hostname: "127.0.0.1", port: server.addr.port });
+  await server.send(new Uint8Array([7]), { hostname: "::ffff:127.0.0.1", port: client.addr.port });
+  const [sent] = await client.receive({ timeoutMs: 1000 });
+  assert.deepEqual(sent.data, new Uint8Array([7]));
+  assert.equal(server.stats.sendErrors, 0);
+});
+
+test("ipv6Only true: IPV6_V6ONLY = 1; an IPv4 client is not received", async (fake) => {
+  await using server = rio.bind({
+    hostname: "::",
+    port: 0,
+    slots: 4,
+    slotSize: 64,
+    ipv6Only: true,
+  });
+  await using client = rio.bind({ hostname: "127.0.0.1", port: 0, slots: 4, slotSize: 64 });
+  const set = fake.winsock.socketOptions().filter((o) => o.v6only !== undefined);
+  assert.deepEqual(set, [{ v6only: 1, afterBind: [] }]);
+  await client.send(new Uint8Array([1]), { hostname: "127.0.0.1", port: server.addr.port });
+  assert.deepEqual(await server.receive({ timeoutMs: 50 }), [], "nothing arrives over IPv4");
+  await using v4 = rio.bind({ hostname: "127.0.0.1", port: server.addr.port, slots: 4 });
+  assert.equal(v4.addr.port, server.addr.port, "IPv4's port stays free");
+});

@@ -332,3 +332,25 @@ Deno.test("fake: RQ outstanding limit (code UNCONFIRMED, configurable); completi
     ws2.WSACleanup();
   }
 });
+
+Deno.test("fake setsockopt IPPROTO_IPV6 (41) IPV6_V6ONLY (27): IPv6 sockets only; dual-stack only when 0", () => {
+  using fake = installFakeWindows();
+  startup(fake);
+  const ws2 = fake.api.ws2;
+  const m = mem(fake, 4096);
+  const v4 = ws2.WSASocketW(2, 2, 17, null, 0, 0x101);
+  m.v.setInt32(64, 0, true);
+  assert.equal(ws2.setsockopt(v4, 41, 27, at(m.p, 64), 4), -1, "not on an IPv4 socket");
+  assert.equal(ws2.WSAGetLastError(), WSAEINVAL);
+  assert.equal(ws2.setsockopt(v4, 41, 26, at(m.p, 64), 4), -1, "Linux's 26 means nothing here");
+  const v6 = ws2.WSASocketW(23, 2, 17, null, 0, 0x101);
+  assert.equal(ws2.setsockopt(v6, 41, 26, at(m.p, 64), 4), -1);
+  assert.equal(ws2.WSAGetLastError(), 10042); // WSAENOPROTOOPT
+  assert.equal(ws2.setsockopt(v6, 41, 27, at(m.p, 64), 4), 0);
+  assert.deepEqual(fake.winsock.socketOptions().map((o) => o.v6only), [undefined, 0]);
+  ws2.closesocket(v4);
+  ws2.closesocket(v6);
+  fake.api.kernel.VirtualFree(m.p, 0n, 0x8000);
+  ws2.WSACleanup();
+  assert.deepEqual(fake.winsock.violations, []);
+});

@@ -75,6 +75,7 @@ class WindowsBackend implements UdpBackend {
         maxOutstandingSend: slots,
         receiveBufferSize: o.receiveBufferSize,
         sendBufferSize: o.sendBufferSize,
+        ipv6Only: o.ipv6Only,
       });
       opened.push(() => sock.close());
       const pool = rio.createBufferPool({ slots, slotSize: o.slotSize });

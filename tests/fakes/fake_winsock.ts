@@ -49,6 +49,9 @@ const AF_INET6 = 23;
 const SOCK_DGRAM = 2;
 const IPPROTO_UDP = 17;
 const SOL_SOCKET = 0xffff;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 27; // Windows' value (Linux: 26)
+const WSAENETUNREACH = 10051;
 const SO_SNDBUF = 0x1001;
 const SO_RCVBUF = 0x1002;
 const SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER = 0xc800_0024;
@@ -224,6 +227,8 @@ export interface FakeSocketOptions {
   rcvbuf?: number;
   /** SO_SNDBUF as last set (bytes). */
   sndbuf?: number;
+  /** IPPROTO_IPV6 IPV6_V6ONLY as last set (unset: Windows' default, on). */
+  v6only?: number;
   /** Names of the options set after bind, in order (none expected). */
   afterBind: string[];
 }
@@ -325,6 +330,26 @@ function isLoopback(af: number, a: Uint8Array): boolean {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), or null. */
+function unmapped(a: Uint8Array): Uint8Array | null {
+  const isMapped = a.length === 16 && a.subarray(0, 10).every((b) => b === 0) &&
+    a[10] === 0xff && a[11] === 0xff;
+  return isMapped ? a.slice(12) : null;
+}
+
+/** An IPv4 address as IPv4-mapped IPv6 (::ffff:a.b.c.d). */
+function mapped(a: Uint8Array): Uint8Array {
+  const out = new Uint8Array(16);
+  out[10] = out[11] = 0xff;
+  out.set(a, 12);
+  return out;
+}
+
+/** A dual-stack socket: IPv6 with IPV6_V6ONLY off (Windows' default is on). */
+function dualStack(s: Sock): boolean {
+  return s.af === AF_INET6 && s.options.v6only === 0;
 }
 
 /** The fake OS side of Winsock and RIO. */
@@ -539,8 +564,8 @@ export class FakeWinsock {
         if (!isWildcard(ep.address) && !isLoopback(ep.af, ep.address)) {
           return self.#fail(WSAEADDRNOTAVAIL); // the fake host has only loopback
         }
-        if (ep.port === 0) ep.port = self.#ephemeralPort(ep.af);
-        else if (self.#portInUse(ep)) return self.#fail(WSAEADDRINUSE);
+        if (ep.port === 0) ep.port = self.#ephemeralPort(k);
+        else if (self.#portInUse(ep, k)) return self.#fail(WSAEADDRINUSE);
         k.bound = ep;
         return 0;
       },
@@ -563,15 +588,14 @@ export class FakeWinsock {
         if (!needStartup()) return SOCKET_ERROR;
         const k = sock(s);
         if (!k) return SOCKET_ERROR;
-        // The fake knows only SOL_SOCKET SO_RCVBUF / SO_SNDBUF, each an int.
-        const name = level !== SOL_SOCKET
-          ? undefined
-          : optname === SO_RCVBUF
-          ? "rcvbuf"
-          : optname === SO_SNDBUF
-          ? "sndbuf"
+        // The fake knows SOL_SOCKET SO_RCVBUF / SO_SNDBUF and IPPROTO_IPV6 IPV6_V6ONLY, each an int.
+        const name = level === SOL_SOCKET
+          ? (optname === SO_RCVBUF ? "rcvbuf" : optname === SO_SNDBUF ? "sndbuf" : undefined)
+          : level === IPPROTO_IPV6 && optname === IPV6_V6ONLY
+          ? "v6only"
           : undefined;
         if (name === undefined) return self.#fail(WSAENOPROTOOPT);
+        if (name === "v6only" && k.af !== AF_INET6) return self.#fail(WSAEINVAL);
         // "optval is not in a valid part of the address space, or optlen is too small."
         if (optval === null || optlen < 4) return self.#fail(WSAEFAULT);
         if (self.options.setsockoptError !== undefined) {
@@ -657,24 +681,43 @@ export class FakeWinsock {
     return code;
   }
 
-  #ephemeralPort(af: number): number {
+  #ephemeralPort(k: Sock): number {
     for (;;) {
       const port = this.#nextPort++;
-      if (!this.#portInUse({ af, address: new Uint8Array(af === AF_INET ? 4 : 16), port })) {
-        return port;
-      }
+      const wildcard = new Uint8Array(k.af === AF_INET ? 4 : 16);
+      if (!this.#portInUse({ af: k.af, address: wildcard, port }, k)) return port;
     }
   }
 
-  #portInUse(ep: Endpoint): boolean {
+  /** Does binding `ep` on `k` clash with a bound socket (a dual-stack `::` holds IPv4's port too)? */
+  #portInUse(ep: Endpoint, k: Sock): boolean {
+    const dual = dualStack(k) && isWildcard(ep.address);
     for (const s of this.#sockets.values()) {
       const b = s.bound;
-      if (s.closed || !b || b.af !== ep.af || b.port !== ep.port) continue;
+      if (s.closed || !b || b.port !== ep.port) continue;
+      if (b.af !== ep.af) {
+        if (dual || (dualStack(s) && isWildcard(b.address))) return true;
+        continue;
+      }
       if (isWildcard(b.address) || isWildcard(ep.address) || sameBytes(b.address, ep.address)) {
         return true;
       }
     }
     return false;
+  }
+
+  /** The open socket a datagram to `to` lands on: same family, or a dual-stack `::` for IPv4. */
+  #receiver(to: Endpoint): Sock | undefined {
+    const open = [...this.#sockets.values()].filter((s) =>
+      !s.closed && s.bound && s.bound.port === to.port
+    );
+    const same = open.find((s) =>
+      s.bound!.af === to.af &&
+      (sameBytes(s.bound!.address, to.address) ||
+        (isWildcard(s.bound!.address) && isLoopback(to.af, to.address)))
+    );
+    if (same || to.af !== AF_INET || !isLoopback(AF_INET, to.address)) return same;
+    return open.find((s) => dualStack(s) && isWildcard(s.bound!.address));
   }
 
   /** closesocket: pending requests complete with WSA_OPERATION_ABORTED; the RQ goes. */
@@ -883,19 +926,26 @@ export class FakeWinsock {
     const payload = r.data ? this.#read(r.data) : new Uint8Array(0);
     const dest = r.remote ? this.#read(r.remote) : null;
     if (!payload || !dest) return this.#complete(r, WSAEFAULT, 0);
-    const to = decodeSockaddr(new DataView(dest.buffer, dest.byteOffset, dest.byteLength), 0);
+    let to = decodeSockaddr(new DataView(dest.buffer, dest.byteOffset, dest.byteLength), 0);
     if (!to || to.af !== from.af) return this.#complete(r, WSAEAFNOSUPPORT, 0);
     const self = from.bound!;
-    const source: Endpoint = {
+    let source: Endpoint = {
       af: self.af,
       address: isWildcard(self.address) ? loopbackOf(self.af) : self.address,
       port: self.port,
     };
-    const target = [...this.#sockets.values()].find((s) =>
-      !s.closed && s.bound && s.bound.af === to.af && s.bound.port === to.port &&
-      (sameBytes(s.bound.address, to.address) ||
-        (isWildcard(s.bound.address) && isLoopback(to.af, to.address)))
-    );
+    // A dual-stack socket reaches IPv4 through mapped addresses, and is seen there as IPv4.
+    const v4 = to.af === AF_INET6 ? unmapped(to.address) : null;
+    if (v4) {
+      if (!dualStack(from)) return this.#complete(r, WSAENETUNREACH, 0);
+      to = { af: AF_INET, address: v4, port: to.port };
+      source = { af: AF_INET, address: loopbackOf(AF_INET), port: self.port };
+    }
+    const target = this.#receiver(to);
+    // Seen from an IPv6 socket, an IPv4 sender is ::ffff:a.b.c.d.
+    if (target && target.af !== source.af) {
+      source = { af: AF_INET6, address: mapped(source.address), port: source.port };
+    }
     // UDP: a datagram to nobody is dropped, and the send still succeeds.
     if (target && target.inbox.length < 256) {
       target.inbox.push({ bytes: payload.slice(), from: source });
