@@ -261,7 +261,7 @@ Deno.test("fake RIONotify / RIODequeueCompletion / closesocket / RIOCloseComplet
   ws2.WSACleanup();
 });
 
-Deno.test("fake: a send locks its whole registration; freed registered memory is a violation", () => {
+Deno.test("fake: sharing is per RIO_BUF (§5.7), not per registration; freed registered memory is a violation", () => {
   using fake = installFakeWindows();
   startup(fake);
   const { ws2, kernel } = fake.api;
@@ -291,11 +291,16 @@ Deno.test("fake: a send locks its whole registration; freed registered memory is
   assert.equal(rio.RIOSendEx(rq, buf(96, 0, 10), 1, null, buf(112, 0, 27), null, null, 0, 1n), 0);
   assert.equal(ws2.WSAGetLastError(), WSAEINVAL, "the address slice needs 28 bytes");
   assert.deepEqual(fake.winsock.violations, []);
+  // Other bytes of the same registration are not restricted while the send is pending.
   assert.equal(rio.RIOReceiveEx(rq, buf(128, 2048, 100), 1, null, null, null, null, 0, 2n), 1);
-  assert.match(fake.winsock.violations[0], /while a send on it is in flight/);
+  assert.deepEqual(fake.winsock.violations, [], "a receive elsewhere in the registration is fine");
+  // The send's own bytes are: a receive into them is the violation.
+  assert.equal(rio.RIOReceiveEx(rq, buf(144, 70, 8), 1, null, null, null, null, 0, 3n), 1);
+  assert.equal(fake.winsock.violations.length, 1);
+  assert.match(fake.winsock.violations[0], /names bytes of a send still in flight/);
   fake.winsock.hold = false;
   ws2.closesocket(s);
-  assert.equal(rio.RIODequeueCompletion(cq, at(m.p, 2048), 8), 2);
+  assert.equal(rio.RIODequeueCompletion(cq, at(m.p, 2048), 8), 3);
   kernel.VirtualFree(data.p, 0n, 0x8000); // still registered
   assert.match(fake.winsock.violations.at(-1)!, /freed while still registered/);
   rio.RIODeregisterBuffer(id);

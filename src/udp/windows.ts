@@ -1,8 +1,9 @@
 /**
  * The RIO engine behind `UdpSocket` on Windows: one {@link Rio} session, one
  * completion queue with a RIONotify event, one RIO UDP socket, and a
- * {@link RioBufferPool} with **one registration per slot** (a RIO send locks
- * its whole registration until it completes, pitfall 21). Each slot holds
+ * {@link RioBufferPool} with **one registration per slot**, so a slot that
+ * is sending never restricts another (RIO's own rule is per RIO_BUF; one
+ * registration per slot is regio's stricter choice, see rio_buffer.ts). Each slot holds
  * its SOCKADDR_INET next to its data, so RIOReceiveEx writes the sender
  * there and RIOSendEx replies to it from the same registered memory.
  *

@@ -56,7 +56,7 @@ import type { RioUdpSocketOptions } from "./rio_socket_open.ts";
  *       // Echo from the receive's own memory: no copy in JS.
  *       socket.sendEx(c.data, c.remote!, "echo", { length: c.bytes });
  *     } else if (c.kind === "send") {
- *       socket.receiveEx(data, from, "next"); // the send no longer locks the buffer
+ *       socket.receiveEx(data, from, "next"); // the send is done: the buffer is free again
  *     }
  *   }
  * }

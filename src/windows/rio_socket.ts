@@ -70,7 +70,9 @@ const SEND = 2;
  * Requests name registered memory only: a {@link RioSlice} for data and a
  * {@link RioAddressSlice} (SOCKADDR_INET, ≥ 28 bytes) for the remote address.
  * Limits are enforced before any call (a clear error, nothing posted), and so
- * is the rule that a send locks its whole registration until it completes.
+ * is regio's sharing rule: while a send is in flight nothing else may use its
+ * registration. That is stricter than RIO's, which is per RIO_BUF (see
+ * rio_buffer.ts); it is the project's choice.
  *
  * Not thread-safe (pitfall 19). Sync dispose with requests outstanding throws
  * {@link BusyError}; `await using` closes the socket (pending receives
@@ -179,7 +181,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
    * SOCKADDR_INET is written there. The completion comes from the socket's
    * completion queue with `context`.
    * @throws {WinsockError} WSAENOBUFS when `maxOutstandingReceive` receives are outstanding (nothing posted).
-   * @throws {BusyError} when a send in flight locks a registration it names.
+   * @throws {BusyError} when a send is in flight on a registration it names (regio's rule).
    */
   receiveEx(
     data: RioSlice,
@@ -200,8 +202,9 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
 
   /**
    * RIOSendEx of `data` (or its first `options.length` bytes) to the
-   * SOCKADDR_INET in `remote`. The whole registration of each slice is
-   * locked until the completion is dequeued.
+   * SOCKADDR_INET in `remote`. Under regio's sharing rule (stricter than
+   * RIO's per-RIO_BUF one) nothing else may use the registration of either
+   * slice until the completion is dequeued.
    * @throws {WinsockError} WSAENOBUFS when `maxOutstandingSend` sends are outstanding (nothing posted).
    * @throws {BusyError} when another request in flight uses a registration it names.
    */
@@ -413,21 +416,25 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   }
 }
 
-/** A registration a new request may use: live, not locked by a send, and not shared by a send. */
+/**
+ * regio's sharing rule, stricter than RIO's per-RIO_BUF rule (rio_buffer.ts):
+ * a registration a new request may use is live, has no send in flight, and,
+ * for a send, no request in flight at all.
+ */
 function checkUsable(s: BufferState, kind: number): void {
   if (s.closed) throw new DisposedError(s.label);
   if (s.sendsInFlight > 0) {
     throw new BusyError(
       s.label,
       s.sendsInFlight,
-      "send(s) in flight lock the whole registration until they complete (RIOSendEx remarks)",
+      "send(s) in flight on this registration; regio lets nothing else use it until they complete",
     );
   }
   if (kind === SEND && s.inFlight > 0) {
     throw new BusyError(
       s.label,
       s.inFlight,
-      "request(s) in flight use it, and a send would lock the whole registration",
+      "request(s) in flight use it, and regio starts a send only on a registration nothing else uses",
     );
   }
 }

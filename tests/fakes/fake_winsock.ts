@@ -1,7 +1,8 @@
 /**
  * The ws2_32.dll and RIO table fake: a TypeScript stand-in for the Winsock
  * symbols and the 13 RIO functions that follows the documented semantics
- * (shared/reference/windows-api.md §2, §3.2) and decodes every struct it is
+ * (shared/reference/windows-api.md §2, §3.2, and §5 where it corrects them)
+ * and decodes every struct it is
  * handed at offsets written literally here, never through ffi/windows/abi.ts.
  *
  * Sockets talk over a simulated loopback network: a send really copies bytes
@@ -240,8 +241,8 @@ interface Registration {
   live: boolean;
   /** Requests referencing it whose completion has not been dequeued. */
   refs: number;
-  /** Sends among them: a send locks the whole registration. */
-  sends: number;
+  /** Those requests, to check the per-RIO_BUF sharing rule. */
+  pending: Set<Request>;
   freedReported: boolean;
 }
 
@@ -865,23 +866,27 @@ export class FakeWinsock {
       return fail(this.options.rqLimitError ?? WSAENOBUFS);
     }
     const regs = [...new Set([data?.reg, remote?.reg].filter((r) => r !== undefined))];
+    // Microsoft's sharing rule is per RIO_BUF, not per registration (reference §5.7): a
+    // slice of a pending send must not be named again, and a pending receive's slice must
+    // not be read (sent from) until it completes. Other parts of the registration are free.
+    const mine = [data, remote].filter((x) => x !== null);
     for (const r of regs) {
-      if (r.sends > 0) {
-        this.#violation(
-          `buffer ${hex(r.id)} used by a ${kind} while a send on it is in flight ` +
-            "(a send locks the entire registered buffer)",
-        );
-      } else if (kind === "send" && r.refs > 0) {
-        this.#violation(
-          `send posted on buffer ${hex(r.id)} while ${r.refs} other request(s) use it`,
-        );
+      for (const other of r.pending) {
+        if (kind !== "send" && other.kind !== "send") continue;
+        const theirs = [other.data, other.remote].filter((x) => x !== null);
+        if (mine.some((a) => theirs.some((b) => overlaps(a, b)))) {
+          this.#violation(
+            `a ${kind} on buffer ${hex(r.id)} names bytes of a ${other.kind} still in flight ` +
+              "(RIOSendEx / RIOReceiveEx remarks: per RIO_BUF)",
+          );
+        }
       }
     }
+    const request: Request = { kind, rq, data, remote, flags, context: BigInt(context), regs };
     for (const r of regs) {
       r.refs++;
-      if (kind === "send") r.sends++;
+      r.pending.add(request);
     }
-    const request: Request = { kind, rq, data, remote, flags, context: BigInt(context), regs };
     if (kind === "receive") rq.outstandingReceive++;
     else rq.outstandingSend++;
     rq.deferred.push(request);
@@ -1009,7 +1014,7 @@ export class FakeWinsock {
   #release(r: Request): void {
     for (const reg of r.regs) {
       reg.refs--;
-      if (r.kind === "send") reg.sends--;
+      reg.pending.delete(r);
     }
     if (r.kind === "receive") r.rq.outstandingReceive--;
     else r.rq.outstandingSend--;
@@ -1250,7 +1255,7 @@ export class FakeWinsock {
           length,
           live: true,
           refs: 0,
-          sends: 0,
+          pending: new Set(),
           freedReported: false,
         });
         return id;
@@ -1263,6 +1268,11 @@ export class FakeWinsock {
       },
     };
   }
+}
+
+/** Do two slices share a byte (same registration)? */
+function overlaps(a: Slice, b: Slice): boolean {
+  return a.reg === b.reg && a.offset < b.offset + b.length && b.offset < a.offset + a.length;
 }
 
 function hex(v: bigint): string {
