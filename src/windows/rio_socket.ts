@@ -35,7 +35,11 @@ export interface RioCompletion {
   readonly socket: RioUdpSocket;
   /** Which call posted it. */
   readonly kind: "receive" | "send";
-  /** RIORESULT.Status: 0 on success, else a Winsock code (995 = aborted by closesocket). */
+  /**
+   * RIORESULT.Status: 0 on success, else an error code (995 = aborted by
+   * closesocket). Whether RIO reports Winsock or Win32 codes is undocumented:
+   * a truncated datagram may be WSAEMSGSIZE or ERROR_MORE_DATA (reference §5.3).
+   */
   readonly status: number;
   /** Bytes received or sent. */
   readonly bytes: number;
