@@ -68,7 +68,12 @@ export class HResultError extends RegioError {
   }
 }
 
-/** A Winsock error code (from `WSAGetLastError`, a direct return or a RIORESULT status). */
+/**
+ * A Winsock error code (from `WSAGetLastError`, a direct return or a
+ * RIORESULT status). A RIORESULT status may be a Win32 code (its code space
+ * is undocumented), so a code Winsock has no name for is named from the
+ * Win32 table (`ERROR_MORE_DATA`, `ERROR_PORT_UNREACHABLE` …).
+ */
 export class WinsockError extends RegioError {
   /** The Winsock code, e.g. 10022. */
   readonly code: number;
@@ -79,7 +84,9 @@ export class WinsockError extends RegioError {
   /** Creates the error for `code` reported by `call`; `detail` is appended to the message. */
   constructor(code: number, call: string, detail?: string) {
     wsaNames ??= reverse(WSA_ERROR);
-    const codeName = wsaNames.get(code) ?? `WSA error ${code}`;
+    win32Names ??= reverse(WIN32_ERROR);
+    const codeName = wsaNames.get(code) ?? (code !== 0 ? win32Names.get(code) : undefined) ??
+      `WSA error ${code}`;
     super(`${call} failed: ${codeName} (${code})${detail ? `: ${detail}` : ""}`);
     this.code = code;
     this.codeName = codeName;

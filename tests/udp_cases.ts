@@ -427,6 +427,8 @@ export function badOptions(h: Harness): void {
     [{ receiveBufferSize: 1.5 }, RangeError],
     [{ sendBufferSize: -1 }, RangeError],
     [{ sendBufferSize: "65536" }, RangeError],
+    [{ hostname: "::1", ipv6Only: 1 }, TypeError],
+    [{ hostname: "::", ipv6Only: "true" }, TypeError],
   ];
   for (const [options, type] of bad) {
     assert.throws(

@@ -24,6 +24,14 @@ export interface BindUdpOptions {
   receiveBufferSize?: number;
   /** `SO_SNDBUF` in bytes, like {@link BindUdpOptions.receiveBufferSize} (`net.core.wmem_max`). */
   sendBufferSize?: number;
+  /**
+   * IPv6 sockets only (ignored for IPv4): `IPV6_V6ONLY`, set explicitly
+   * either way before `bind` so the result never depends on the
+   * `net.ipv6.bindv6only` sysctl. `false` (default, like Node's `dgram`):
+   * a socket bound to `::` also receives IPv4, from `::ffff:a.b.c.d`
+   * senders. `true`: IPv6 only.
+   */
+  ipv6Only?: boolean;
 }
 
 const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
@@ -57,12 +65,14 @@ export class SocketFd extends OwnedFd {
 
   /**
    * Opens a UDP socket, sets the buffer sizes asked for (`SO_RCVBUF`,
-   * `SO_SNDBUF`), then binds it to `address` (port 0 picks a free port).
+   * `SO_SNDBUF`) and, on IPv6, `IPV6_V6ONLY`, then binds it to `address`
+   * (port 0 picks a free port).
    * When any step fails the fd is closed.
    * @throws {TypeError} for a non-numeric hostname or options that are not an
-   *   object; {@link RangeError} for a bad buffer size (before anything is
-   *   opened); {@link ErrnoError} from `socket`, `setsockopt(SO_RCVBUF)` /
-   *   `setsockopt(SO_SNDBUF)` (the call names the option) or `bind` (e.g. EADDRINUSE).
+   *   object or an `ipv6Only` that is not a boolean; {@link RangeError} for a
+   *   bad buffer size (before anything is opened); {@link ErrnoError} from
+   *   `socket`, `setsockopt(SO_RCVBUF)` / `setsockopt(SO_SNDBUF)` /
+   *   `setsockopt(IPV6_V6ONLY)` (the call names the option) or `bind` (e.g. EADDRINUSE).
    */
   static bindUdp(address: SocketAddress, options: BindUdpOptions = {}): SocketFd {
     if (options === null || typeof options !== "object") {
@@ -77,6 +87,10 @@ export class SocketFd extends OwnedFd {
     };
     size(SOCK.SO_RCVBUF, "SO_RCVBUF", "receiveBufferSize", options.receiveBufferSize);
     size(SOCK.SO_SNDBUF, "SO_SNDBUF", "sendBufferSize", options.sendBufferSize);
+    const ipv6Only = options.ipv6Only ?? false;
+    if (typeof ipv6Only !== "boolean") {
+      throw new TypeError(`ipv6Only must be a boolean, got ${String(ipv6Only)}`);
+    }
     const c = libc();
     return withArgs(SOCKADDR_MAX + 8, (args) => {
       const length = encodeSockaddr(address, args.view, 0);
@@ -88,6 +102,14 @@ export class SocketFd extends OwnedFd {
         for (const [option, name, value] of sizes) {
           args.view.setInt32(SOCKADDR_MAX, value, true);
           check(c.setsockopt(fd, SOCK.SOL_SOCKET, option, after, 4), `setsockopt(${name})`);
+        }
+        if (family === SOCK.AF_INET6) {
+          // Always set: the sysctl default (net.ipv6.bindv6only) must not decide.
+          args.view.setInt32(SOCKADDR_MAX, ipv6Only ? 1 : 0, true);
+          check(
+            c.setsockopt(fd, SOCK.IPPROTO_IPV6, SOCK.IPV6_V6ONLY, after, 4),
+            "setsockopt(IPV6_V6ONLY)",
+          );
         }
         check(c.bind(fd, args.pointer, length), `bind(${where(address)})`);
         args.view.setUint32(SOCKADDR_MAX, SOCKADDR_MAX, true);

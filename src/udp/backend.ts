@@ -29,6 +29,8 @@ export interface BackendOptions {
   receiveBufferSize?: number;
   /** SO_SNDBUF to set before bind (bytes), or undefined for the OS default. */
   sendBufferSize?: number;
+  /** IPV6_V6ONLY for an IPv6 socket, set explicitly before bind either way. */
+  ipv6Only: boolean;
 }
 
 /** What a backend reports to the portable layer (called on the JS thread). */

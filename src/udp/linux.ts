@@ -107,6 +107,7 @@ class LinuxBackend implements UdpBackend {
     const sock = SocketFd.bindUdp({ hostname: o.hostname, port: o.port }, {
       receiveBufferSize: o.receiveBufferSize,
       sendBufferSize: o.sendBufferSize,
+      ipv6Only: o.ipv6Only,
     });
     const opened: (() => void)[] = [() => sock.close()];
     try {

@@ -45,6 +45,19 @@ export interface UdpSocketOptions {
    * with `net.core.wmem_max` on Linux.
    */
   sendBufferSize?: number;
+  /**
+   * For an IPv6 `hostname` (ignored for IPv4): whether the socket is IPv6
+   * only. Default `false`, as in Node's `dgram`: a socket bound to `::` is
+   * dual-stack and also receives IPv4. Both platforms set `IPV6_V6ONLY`
+   * explicitly either way, so the OS default (on for Windows, the
+   * `net.ipv6.bindv6only` sysctl on Linux) never decides.
+   *
+   * On a dual-stack socket an IPv4 peer reads as its IPv4-mapped IPv6
+   * address: {@link UdpDatagram.remote} is `{ hostname: "::ffff:127.0.0.1", … }`
+   * (as in Node). `reply()` and `send()` to that address reach the IPv4
+   * peer; a plain IPv4 literal is another address family and throws.
+   */
+  ipv6Only?: boolean;
 }
 
 const MAX_SLOTS = 32768;
@@ -54,7 +67,8 @@ const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
 /**
  * Checks `options` and fills in the defaults.
- * @throws {TypeError} for options that are not an object or a hostname that is not a numeric IP address.
+ * @throws {TypeError} for options that are not an object, a hostname that is not a numeric IP
+ *   address or an `ipv6Only` that is not a boolean.
  * @throws {RangeError} for a bad port, slot count, slot size or buffer size.
  */
 export function backendOptions(options: UdpSocketOptions): BackendOptions {
@@ -75,5 +89,18 @@ export function backendOptions(options: UdpSocketOptions): BackendOptions {
   const sendBufferSize = options.sendBufferSize === undefined
     ? undefined
     : checkInteger("sendBufferSize", options.sendBufferSize, 1, MAX_SOCKET_BUFFER);
-  return { hostname, port, slots, slotSize, sendSlots, receiveBufferSize, sendBufferSize };
+  const ipv6Only = options.ipv6Only ?? false;
+  if (typeof ipv6Only !== "boolean") {
+    throw new TypeError(`ipv6Only must be a boolean, got ${String(ipv6Only)}`);
+  }
+  return {
+    hostname,
+    port,
+    slots,
+    slotSize,
+    sendSlots,
+    receiveBufferSize,
+    sendBufferSize,
+    ipv6Only,
+  };
 }

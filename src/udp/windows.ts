@@ -1,8 +1,9 @@
 /**
  * The RIO engine behind `UdpSocket` on Windows: one {@link Rio} session, one
  * completion queue with a RIONotify event, one RIO UDP socket, and a
- * {@link RioBufferPool} with **one registration per slot** (a RIO send locks
- * its whole registration until it completes, pitfall 21). Each slot holds
+ * {@link RioBufferPool} with **one registration per slot**, so a slot that
+ * is sending never restricts another (RIO's own rule is per RIO_BUF; one
+ * registration per slot is regio's stricter choice, see rio_buffer.ts). Each slot holds
  * its SOCKADDR_INET next to its data, so RIOReceiveEx writes the sender
  * there and RIOSendEx replies to it from the same registered memory.
  *
@@ -14,8 +15,8 @@
  */
 
 import type { SocketAddress } from "../../ffi/inet.ts";
-import { WSA_ERROR } from "../../ffi/windows/abi.ts";
 import { Rio } from "../windows/rio.ts";
+import { rioStatusKind } from "../windows/rio_status.ts";
 import type { RioBufferPool, RioSlot } from "../windows/rio_buffer.ts";
 import { refQueue, type RioCompletion, type RioCompletionQueue } from "../windows/rio_queue.ts";
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
@@ -75,6 +76,7 @@ class WindowsBackend implements UdpBackend {
         maxOutstandingSend: slots,
         receiveBufferSize: o.receiveBufferSize,
         sendBufferSize: o.sendBufferSize,
+        ipv6Only: o.ipv6Only,
       });
       opened.push(() => sock.close());
       const pool = rio.createBufferPool({ slots, slotSize: o.slotSize });
@@ -146,11 +148,13 @@ class WindowsBackend implements UdpBackend {
     const slot = c.context as number;
     const events = this.#events!;
     if (c.kind === "receive") {
-      if (c.status === 0) events.received(slot, c.bytes, false);
-      else if (c.status === WSA_ERROR.WSAEMSGSIZE) events.received(slot, c.bytes, true);
-      else if (c.status === WSA_ERROR.WSA_OPERATION_ABORTED || this.#stopping) return;
+      // By meaning, not by code: RIO's status code space is undocumented (rio_status.ts).
+      const kind = rioStatusKind(c.status);
+      if (kind === "ok") events.received(slot, c.bytes, false);
+      else if (kind === "truncated") events.received(slot, c.bytes, true);
+      else if (kind === "cancelled" || this.#stopping) return;
       else {
-        // E.g. WSAECONNRESET after an ICMP port-unreachable: the socket goes on.
+        // An ICMP error (any spelling) or another failed receive: counted, and the socket goes on.
         events.receiveError(c.error!);
         this.#receive(slot);
       }

@@ -7,7 +7,6 @@
 
 import { type Kernelbase, kernelbaseSymbols } from "../../ffi/windows/kernelbase.ts";
 import { ws2Symbols } from "../../ffi/windows/ws2_32.ts";
-import { rioDefinitions, type RioFunctions } from "../../ffi/windows/rio_table.ts";
 import { setWindowsApi, type WindowsApi } from "../../src/windows/api.ts";
 import { FakeBase, openFakeHost } from "./fake_base.ts";
 import { withFfiArgChecks } from "./ffi_args.ts";
@@ -46,12 +45,9 @@ export function installFakeWindows(options: FakeWindowsOptions = {}): FakeWindow
     ...ioring.symbols(),
   } as Kernelbase);
   const ws2 = withFfiArgChecks(ws2Symbols, winsock.ws2());
-  let rio: RioFunctions | undefined;
-  const api: WindowsApi = {
-    kernel,
-    ws2,
-    rio: () => (rio ??= withFfiArgChecks(rioDefinitions, winsock.rio())),
-  };
+  // The RIO table is not part of the API: the wrappers ask ws2.WSAIoctl for
+  // it, and the fake serves it there (fake_winsock.ts).
+  const api: WindowsApi = { kernel, ws2 };
   setWindowsApi(api);
   return {
     base,
@@ -60,6 +56,7 @@ export function installFakeWindows(options: FakeWindowsOptions = {}): FakeWindow
     api,
     [Symbol.dispose](): void {
       setWindowsApi(undefined);
+      winsock.dispose();
       base.dispose();
     },
   };
