@@ -200,7 +200,7 @@ function svg(rep: Report): string {
         `<rect x="${left}" y="${y}" width="${
           bw.toFixed(1)
         }" height="${barH}" fill="${color}" rx="3"/>`,
-        `<text x="${left + bw + 8}" y="${y + barH / 2 + 5}" font-size="12">${
+        `<text x="${(left + bw + 8).toFixed(1)}" y="${y + barH / 2 + 5}" font-size="12">${
           r.pps.toLocaleString("en-US")
         } pps${note}</text>`,
       );
