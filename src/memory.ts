@@ -17,7 +17,7 @@ import {
   UnsupportedError,
 } from "./errors.ts";
 import { trackLeak, untrackLeak } from "./leak.ts";
-import { errno, libc } from "../ffi/linux/libc.ts";
+import { errno, libc } from "./linux/libc.ts";
 import { MAP_FAILED, MMAP } from "../ffi/linux/abi.ts";
 import { KERNEL } from "../ffi/windows/abi.ts";
 import type { Kernelbase } from "../ffi/windows/kernelbase.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import { EFD, IORING_REGISTER, POLL } from "../../ffi/linux/abi.ts";
 import { NativeRegion } from "../memory.ts";
 import { check } from "./check.ts";

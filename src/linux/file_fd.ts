@@ -6,7 +6,7 @@
  * @module
  */
 
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import { O } from "../../ffi/linux/abi.ts";
 import { check } from "./check.ts";
 import { OwnedFd } from "./owned_fd.ts";

@@ -13,7 +13,7 @@
  */
 
 import { BusyError, DisposedError, ErrnoError, RegioError } from "../errors.ts";
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import {
   IO_URING_PARAMS,
   IO_URING_SQE,

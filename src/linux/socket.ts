@@ -5,7 +5,7 @@
  * @module
  */
 
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import { SOCK } from "../../ffi/linux/abi.ts";
 import type { SocketAddress } from "../../ffi/inet.ts";
 import { checkInteger } from "../errors.ts";

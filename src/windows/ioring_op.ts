@@ -8,6 +8,7 @@
  * @module
  */
 
+import { charge, nextTurn, onNextTurn } from "../budget.ts";
 import { HResultError } from "../errors.ts";
 
 /** What an operation does. */
@@ -57,7 +58,11 @@ export class IoRingOperation {
       op.#state = state;
       if (!c) return;
       op.#completion = c;
-      op.#resolve?.(c);
+      const resolve = op.#resolve;
+      if (!resolve) return;
+      // Charged to the shared budget: completions are often popped inline.
+      if (charge()) resolve(c);
+      else onNextTurn(() => resolve(c));
     };
   }
 
@@ -80,7 +85,8 @@ export class IoRingOperation {
 
   /** Resolves with the completion (never rejects). */
   get done(): Promise<IoRingCompletion> {
-    if (this.#completion) return Promise.resolve(this.#completion);
+    const c = this.#completion;
+    if (c) return charge() ? Promise.resolve(c) : nextTurn().then(() => c);
     this.#done ??= new Promise((resolve) => (this.#resolve = resolve));
     return this.#done;
   }
