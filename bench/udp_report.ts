@@ -243,10 +243,15 @@ and skips them, saying so, when there is no compiler. "regio UdpSocket,
 budget off" is the same echo with the cooperative budget switched off
 (\`bench/servers/regio_echo_no_budget.ts\`): what the budget costs.
 
-Command: \`${rep.command}\`
-Machine: ${rep.machine}.
-Measured: ${new Date().toISOString().slice(0, 10)}.
-${rep.notes.length ? "\n" + rep.notes.map((n) => `- ${n}`).join("\n") + "\n" : ""}
+- Command: \`${rep.command}\`
+- Machine: ${rep.machine}.
+- Measured: ${new Date().toISOString().slice(0, 10)}.
+${
+    rep.notes.length
+      ? "\nWhat this run skipped or substituted:\n\n" + rep.notes.map((n) => `- ${n}`).join("\n") +
+        "\n"
+      : ""
+  }
 ${tbl}
 
 Round-trip latency of one datagram at a time (plain client, window 1,
@@ -254,7 +259,7 @@ ${rep.latencyDuration} s per server, the median round by p99):
 
 ${lat}
 
-${ticks.join("\n")}
+${ticks.map((t) => `- ${t}`).join("\n")}
 
 ![UDP echo pps](results/udp.svg)
 
@@ -312,5 +317,7 @@ export function writeReport(rep: Report, files: { svg: string; readme: string | 
     text = text.slice(0, start) + body + (next < 0 ? "" : "\n" + text.slice(end));
   }
   Deno.writeTextFileSync(files.readme, text);
+  // deno fmt's line wrapping, so that `deno fmt --check` stays clean after a run.
+  new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", files.readme] }).outputSync();
   console.log(`updated the ## UDP section of ${files.readme}`);
 }
