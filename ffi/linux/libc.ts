@@ -165,6 +165,18 @@ export const libcSymbols = {
     ],
     result: "i32", // int
   },
+  /** glibc 2.28+; optional so an older libc still loads (the check it serves is then skipped). */
+  statx: {
+    parameters: [
+      "i32", // int dirfd
+      "buffer", // const char *pathname
+      "i32", // int flags
+      "u32", // unsigned int mask
+      "pointer", // struct statx *statxbuf
+    ],
+    result: "i32", // int
+    optional: true,
+  },
   getrlimit: {
     parameters: [
       "i32", // int resource

@@ -35,6 +35,8 @@ const REPLY = 0x80000000; // token bit: a reply whose buffer is recycled on comp
 const HEADER = IO_URING_RECVMSG_OUT.SIZE;
 const MAX_LEN = 0x7fffffff; // sqe.len is a u32 and cqe.res an s32
 
+let makeReceivedDatagram: (region: NativeRegion) => ReceivedDatagram;
+
 /**
  * One received datagram, as laid out by multishot RECVMSG in a provided
  * buffer: `[16-byte header][peer sockaddr][payload]`. The endpoint reuses one
@@ -57,8 +59,12 @@ export class ReceivedDatagram {
   nameLength: number = 0;
   readonly #region: NativeRegion;
 
-  /** @internal Made by the endpoint. */
-  constructor(region: NativeRegion) {
+  static {
+    makeReceivedDatagram = (region) => new ReceivedDatagram(region);
+  }
+
+  // Made by the endpoint.
+  private constructor(region: NativeRegion) {
     this.#region = region;
   }
 
@@ -163,7 +169,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#onMessage = o.onMessage;
     this.#onSent = o.onSent;
     this.#onError = o.onError;
-    this.message = new ReceivedDatagram(this.#region);
+    this.message = makeReceivedDatagram(this.#region);
     // The msghdr only reserves room (namelen, no control); the kernel reads it at submission.
     this.#msghdr = NativeRegion.allocate(MSGHDR.SIZE);
     this.#msghdr.view.setUint32(MSGHDR.namelen, this.#nameLength, true);

@@ -149,6 +149,11 @@ export class RingCore {
     return this.#closing;
   }
 
+  /** Whether the ring's wait keeps the process alive (`UdpSocket.ref` / `unref`). */
+  ref(on: boolean): void {
+    this.#waiter.ref(on);
+  }
+
   /** Completions still expected: operations in flight plus resource tags. */
   get expected(): number {
     return this.#dispatcher.expected;

@@ -15,7 +15,7 @@
 import { charge, exhausted, onNextTurn } from "../budget.ts";
 import { checkInteger, DisposedError, RegioError } from "../errors.ts";
 import { HELD, READY, REPLYING, type Slots } from "./slots.ts";
-import { UdpDatagram } from "./views.ts";
+import { checkHeld, newUdpDatagram, type UdpDatagram } from "./views.ts";
 
 /** Options for {@link UdpSocket.receive}. */
 export interface UdpReceiveOptions {
@@ -74,6 +74,11 @@ export class ReceiveSide {
   /** Datagrams received and not yet handed out. */
   get ready(): number {
     return this.#readyCount;
+  }
+
+  /** Calls of `receive()` waiting (0 or 1). */
+  get waiting(): number {
+    return this.#waiter ? 1 : 0;
   }
 
   /** The backend's `received` event: slot `slot` holds a datagram. */
@@ -140,7 +145,7 @@ export class ReceiveSide {
       const gen = (gens[slot] = (gens[slot] + 1) >>> 0);
       state[slot] = HELD;
       this.#held[this.#heldCount++] = slot;
-      batch[k] = new UdpDatagram(
+      batch[k] = newUdpDatagram(
         slots,
         slot,
         gen,
@@ -173,7 +178,7 @@ export class ReceiveSide {
   /** See {@link UdpSocket.reply}; `datagram` is a `UdpDatagram` (checked by the caller). */
   reply(datagram: UdpDatagram, length: number | undefined): void {
     const slots = this.#slots;
-    datagram.hold(slots);
+    checkHeld(datagram, slots);
     const n = length === undefined ? datagram.length : checkInteger(
       "length",
       length,
@@ -193,7 +198,7 @@ export class ReceiveSide {
 
   /** Gives a held datagram's slot back to the kernel without replying. */
   release(datagram: UdpDatagram): void {
-    datagram.hold(this.#slots);
+    checkHeld(datagram, this.#slots);
     this.#giveBack(datagram.slot);
   }
 

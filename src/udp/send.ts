@@ -17,7 +17,7 @@ import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
 import { charge, nextTurn, onNextTurn } from "../budget.ts";
 import { checkInteger, DisposedError } from "../errors.ts";
 import { ACQUIRED, FREE, SENDING, type Slots } from "./slots.ts";
-import { UdpSendSlot } from "./views.ts";
+import { checkAcquired, newUdpSendSlot, UdpSendSlot } from "./views.ts";
 
 interface SendWaiter {
   data: Uint8Array | null; // null: an acquire()
@@ -46,9 +46,11 @@ export class SendSide {
     this.#serveQueued = false;
     this.#serve();
   };
-  // The last destination that passed the checks (sends to one peer check once).
+  // The last destination that passed the checks (sends to one peer check once),
+  // as the copy the backend is handed.
   #okHost: string | undefined;
   #okPort = -1;
+  #okRemote: SocketAddress | undefined;
 
   /** Every send slot of `slots` starts free. */
   constructor(slots: Slots) {
@@ -58,7 +60,7 @@ export class SendSide {
     const first = (this.#first = slots.receiveSlots);
     const total = first + slots.sendSlots;
     for (let s = total - 1; s >= first; s--) this.#freeSend.push(s);
-    for (let s = first; s < total; s++) this.#sendSlotObjects.push(new UdpSendSlot(slots, s));
+    for (let s = first; s < total; s++) this.#sendSlotObjects.push(newUdpSendSlot(slots, s));
   }
 
   /** Free send slots right now. */
@@ -66,25 +68,35 @@ export class SendSide {
     return this.#freeSend.length;
   }
 
-  #checkRemote(remote: SocketAddress): void {
+  /** Calls of `send()` / `acquire()` waiting for a slot. */
+  get waiting(): number {
+    return this.#waiters.length - this.#head;
+  }
+
+  /**
+   * Checks `remote` and returns a copy of what was checked: each field is
+   * read once, so a getter cannot answer the backend differently.
+   */
+  #checkRemote(remote: SocketAddress): SocketAddress {
     if (remote === null || typeof remote !== "object") {
       throw new TypeError("remote must be a { hostname, port } object");
     }
     const { hostname, port } = remote;
-    if (hostname === this.#okHost && port === this.#okPort) return;
+    if (hostname === this.#okHost && port === this.#okPort) return this.#okRemote!;
     if (typeof hostname !== "string") throw new TypeError("remote.hostname must be a string");
     checkInteger("remote.port", port, 1, 65535);
     const family = parseIpv4(hostname) ? 4 : parseIpv6(hostname) ? 6 : 0;
     if (family === 0) {
-      throw new TypeError(`"${hostname}" is not a numeric IPv4 or IPv6 address`);
+      throw new TypeError(`remote.hostname "${hostname}" is not a numeric IPv4 or IPv6 address`);
     }
     if (family !== this.#family) {
       throw new TypeError(
-        `an IPv${this.#family} socket cannot send to ${hostname} (an IPv${family} address)`,
+        `remote.hostname: an IPv${this.#family} socket cannot send to ${hostname} (an IPv${family} address)`,
       );
     }
     this.#okHost = hostname;
     this.#okPort = port;
+    return (this.#okRemote = Object.freeze({ hostname, port }));
   }
 
   /** See {@link UdpSocket.send}. */
@@ -92,9 +104,9 @@ export class SendSide {
     const slots = this.#slots;
     if (slots.closed) throw new DisposedError("UdpSocket");
     if (slots.failure) throw slots.failure;
-    this.#checkRemote(remote);
+    remote = this.#checkRemote(remote);
     if (data instanceof UdpSendSlot) {
-      data.hold(slots);
+      checkAcquired(data, slots);
       const n = length === undefined ? this.#slotSize : checkInteger(
         "length",
         length,
@@ -181,7 +193,7 @@ export class SendSide {
 
   /** Returns an acquired send slot unsent. */
   release(item: UdpSendSlot): void {
-    item.hold(this.#slots);
+    checkAcquired(item, this.#slots);
     this.#free(item.slot);
   }
 

@@ -44,6 +44,15 @@ export interface UdpStats {
   sendErrors: number;
   /** Receives that completed with an error the socket recovered from. */
   receiveErrors: number;
+  /**
+   * Datagrams the kernel dropped for this socket since it was bound, before
+   * any reached a slot (its receive buffer was full: see `receiveBufferSize`),
+   * read from the kernel when `stats` is read. Linux: SO_MEMINFO's
+   * SK_MEMINFO_DROPS, the drops column of /proc/net/udp. After close, the
+   * count read just before the socket closed. Null on Windows, whose Winsock
+   * keeps no per-socket count.
+   */
+  kernelDrops: number | null;
 }
 
 /** Where every slot is, for accounting (a snapshot). */
@@ -134,6 +143,7 @@ export class Slots {
       poolEmpty: this.poolEmpty,
       sendErrors: this.sendErrors,
       receiveErrors: this.receiveErrors,
+      kernelDrops: this.backend.kernelDrops(),
     };
   }
 

@@ -19,6 +19,15 @@ interface Owner {
   closed: boolean;
 }
 
+let holdDatagram: (datagram: UdpDatagram, owner: Owner) => void;
+let makeUdpDatagram: (
+  owner: Owner,
+  slot: number,
+  gen: number,
+  length: number,
+  truncated: boolean,
+) => UdpDatagram;
+
 /**
  * One received datagram. Its bytes stay in the socket's registered slot;
  * the object is valid until you reply from it, release it, or ask for the
@@ -36,8 +45,14 @@ export class UdpDatagram {
   #data: Uint8Array | undefined;
   #remote: SocketAddress | undefined;
 
-  /** @internal Made by the socket. */
-  constructor(owner: Owner, slot: number, gen: number, length: number, truncated: boolean) {
+  static {
+    makeUdpDatagram = (owner, slot, gen, length, truncated) =>
+      new UdpDatagram(owner, slot, gen, length, truncated);
+    holdDatagram = (datagram, owner) => datagram.#hold(owner);
+  }
+
+  // Made by the socket.
+  private constructor(owner: Owner, slot: number, gen: number, length: number, truncated: boolean) {
     this.#owner = owner;
     this.slot = slot;
     this.#gen = gen;
@@ -51,8 +66,8 @@ export class UdpDatagram {
     return !o.closed && o.gens[this.slot] === this.#gen && o.state[this.slot] === HELD;
   }
 
-  /** @internal The owner, after checking this is still the slot's datagram. */
-  hold(owner: Owner): void {
+  /** Checks this is `owner`'s datagram and still holds its slot. */
+  #hold(owner: Owner): void {
     if (owner !== this.#owner) throw new TypeError("this datagram belongs to another UdpSocket");
     if (!this.valid) {
       throw new RangeError(
@@ -68,7 +83,7 @@ export class UdpDatagram {
    * @throws {RangeError} once the datagram no longer holds its slot.
    */
   get data(): Uint8Array {
-    this.hold(this.#owner);
+    this.#hold(this.#owner);
     return (this.#data ??= this.#owner.backend.payload(this.slot).subarray(0, this.length));
   }
 
@@ -79,10 +94,13 @@ export class UdpDatagram {
    */
   get remote(): SocketAddress {
     if (this.#remote) return this.#remote;
-    this.hold(this.#owner);
+    this.#hold(this.#owner);
     return (this.#remote = this.#owner.backend.remote(this.slot));
   }
 }
+
+let holdSendSlot: (item: UdpSendSlot, owner: Owner) => void;
+let makeUdpSendSlot: (owner: Owner, slot: number) => UdpSendSlot;
 
 /** A send slot taken with {@link UdpSocket.acquire}: fill `bytes`, then `send` it. */
 export class UdpSendSlot {
@@ -91,15 +109,20 @@ export class UdpSendSlot {
   readonly #owner: Owner;
   readonly #bytes: Uint8Array;
 
-  /** @internal Made by the socket. */
-  constructor(owner: Owner, slot: number) {
+  static {
+    makeUdpSendSlot = (owner, slot) => new UdpSendSlot(owner, slot);
+    holdSendSlot = (item, owner) => item.#hold(owner);
+  }
+
+  // Made by the socket.
+  private constructor(owner: Owner, slot: number) {
     this.#owner = owner;
     this.slot = slot;
     this.#bytes = owner.backend.payload(slot);
   }
 
-  /** @internal Checks this slot is acquired from `owner`. */
-  hold(owner: Owner): void {
+  /** Checks this slot is acquired from `owner`. */
+  #hold(owner: Owner): void {
     if (owner !== this.#owner) throw new TypeError("this send slot belongs to another UdpSocket");
     if (owner.closed || owner.state[this.slot] !== ACQUIRED) {
       throw new RangeError(`send slot ${this.slot} is not acquired (already sent or released)`);
@@ -111,7 +134,39 @@ export class UdpSendSlot {
    * @throws {RangeError} once sent or released.
    */
   get bytes(): Uint8Array {
-    this.hold(this.#owner);
+    this.#hold(this.#owner);
     return this.#bytes;
   }
+}
+
+/** Makes a {@link UdpDatagram} (its constructor is not public). */
+export function newUdpDatagram(
+  owner: Owner,
+  slot: number,
+  gen: number,
+  length: number,
+  truncated: boolean,
+): UdpDatagram {
+  return makeUdpDatagram(owner, slot, gen, length, truncated);
+}
+
+/** Makes a {@link UdpSendSlot} (its constructor is not public). */
+export function newUdpSendSlot(owner: Owner, slot: number): UdpSendSlot {
+  return makeUdpSendSlot(owner, slot);
+}
+
+/**
+ * Checks `datagram` is `owner`'s and still holds its slot.
+ * @throws {TypeError} for another socket's; {@link RangeError} once it no longer holds its slot.
+ */
+export function checkHeld(datagram: UdpDatagram, owner: Owner): void {
+  holdDatagram(datagram, owner);
+}
+
+/**
+ * Checks `item` is acquired from `owner`.
+ * @throws {TypeError} for another socket's; {@link RangeError} once sent or released.
+ */
+export function checkAcquired(item: UdpSendSlot, owner: Owner): void {
+  holdSendSlot(item, owner);
 }

@@ -37,6 +37,8 @@ export interface IoRingCompletion {
 
 let settle: (op: IoRingOperation, state: IoRingOpState, c?: IoRingCompletion) => void;
 
+let makeIoRingOperation: (kind: IoRingOpKind, userData: bigint, call: string) => IoRingOperation;
+
 /**
  * An operation built on an {@link IoRing}. Made by the ring's builders
  * (`read`, `write`, `cancel`, …).
@@ -66,8 +68,12 @@ export class IoRingOperation {
     };
   }
 
-  /** @internal Made by the ring's builders. */
-  constructor(kind: IoRingOpKind, userData: bigint, call: string) {
+  static {
+    makeIoRingOperation = (kind, userData, call) => new IoRingOperation(kind, userData, call);
+  }
+
+  // Made by the ring's builders.
+  private constructor(kind: IoRingOpKind, userData: bigint, call: string) {
     this.kind = kind;
     this.userData = userData;
     this.call = call;
@@ -115,4 +121,13 @@ export function settleOperation(
   completion: IoRingCompletion,
 ): void {
   settle(op, state, completion);
+}
+
+/** Makes a {@link IoRingOperation} (its constructor is not public). */
+export function newIoRingOperation(
+  kind: IoRingOpKind,
+  userData: bigint,
+  call: string,
+): IoRingOperation {
+  return makeIoRingOperation(kind, userData, call);
 }
