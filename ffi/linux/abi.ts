@@ -7,6 +7,8 @@
  * @module
  */
 
+export { CMSGHDR, IN6_PKTINFO, IN_PKTINFO, UDP_LIMITS, UDP_OPT } from "./abi_udp.ts";
+
 /** errno values (asm-generic; the same on x86_64 and aarch64). */
 export const ERRNO = {
   EPERM: 1,
