@@ -45,6 +45,16 @@ export interface UdpSocketOptions {
    * with `net.core.wmem_max` on Linux.
    */
   sendBufferSize?: number;
+  /**
+   * Receive coalescing (Linux UDP_GRO; default true on Linux). The kernel
+   * may then hand over many datagrams from one sender in one receive; they
+   * are still delivered one `UdpDatagram` each. Each receive slot then holds
+   * a whole 64 KiB super-packet (the slot's memory grows accordingly;
+   * `slotSize` still bounds each datagram). A kernel without UDP_GRO, and
+   * Windows for now (URO through RIO is not implemented; it will be off by
+   * default there, see README), receive uncoalesced: `socket.offloads.gro`.
+   */
+  gro?: boolean;
 }
 
 const MAX_SLOTS = 32768;
@@ -75,5 +85,9 @@ export function backendOptions(options: UdpSocketOptions): BackendOptions {
   const sendBufferSize = options.sendBufferSize === undefined
     ? undefined
     : checkInteger("sendBufferSize", options.sendBufferSize, 1, MAX_SOCKET_BUFFER);
-  return { hostname, port, slots, slotSize, sendSlots, receiveBufferSize, sendBufferSize };
+  if (options.gro !== undefined && typeof options.gro !== "boolean") {
+    throw new TypeError("gro must be a boolean");
+  }
+  const gro = options.gro ?? true;
+  return { hostname, port, slots, slotSize, sendSlots, receiveBufferSize, sendBufferSize, gro };
 }
