@@ -76,6 +76,11 @@ export interface LinuxBackendSeams {
    * with EIO on devices that cannot checksum it.
    */
   noChecksum?: boolean;
+  /**
+   * Payload room of each receive buffer with GRO on, instead of a whole
+   * 64 KiB super-packet: a super-packet larger than it arrives truncated.
+   */
+  groRoom?: number;
 }
 
 /** A send waiting for a free descriptor (rare: only when more SENDMSGs are in flight than descriptors). */
@@ -197,7 +202,7 @@ class LinuxBackend implements UdpBackend {
       sock.close();
       throw e;
     }
-    const receiveRoom = gro ? Math.max(o.slotSize, GRO_ROOM) : o.slotSize;
+    const receiveRoom = gro ? Math.max(o.slotSize, seams.groRoom ?? GRO_ROOM) : o.slotSize;
     const bufferSize = HEADER + NAME + CONTROL + receiveRoom;
     const sendBase = roundUp(receiveSlots * bufferSize, ALIGN);
     const sendStride = roundUp(ADDR_AREA + o.slotSize, ALIGN);
