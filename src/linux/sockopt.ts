@@ -1,8 +1,7 @@
 /**
- * Integer socket options on a socket fd (`setsockopt` / `getsockopt` with a
- * C `int`), for the per-datagram metadata and offloads a UDP socket turns
- * on after bind: UDP_GRO, IP_RECVTOS / IPV6_RECVTCLASS, IP_PKTINFO /
- * IPV6_RECVPKTINFO.
+ * Integer socket options on a socket fd (`setsockopt` with a C `int`), for
+ * the per-datagram metadata and offloads a UDP socket turns on after bind:
+ * UDP_GRO, IP_RECVTOS / IPV6_RECVTCLASS, IP_PKTINFO / IPV6_RECVPKTINFO.
  *
  * @module
  */
@@ -25,18 +24,5 @@ export function setIntOption(
   withArgs(8, (args) => {
     args.view.setInt32(0, value, true);
     check(libc().setsockopt(fd, level, option, args.pointer, 4), `setsockopt(${name})`);
-  });
-}
-
-/**
- * Reads the `int` option `option` at `level` of `fd`.
- * @throws {ErrnoError} naming `getsockopt(name)`.
- */
-export function getIntOption(fd: number, level: number, option: number, name: string): number {
-  return withArgs(8, (args) => {
-    args.view.setUint32(4, 4, true);
-    const len = Deno.UnsafePointer.offset(args.pointer, 4);
-    check(libc().getsockopt(fd, level, option, args.pointer, len), `getsockopt(${name})`);
-    return args.view.getInt32(0, true);
   });
 }

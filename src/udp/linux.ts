@@ -20,8 +20,7 @@
 
 import { setImmediate } from "node:timers";
 import type { SocketAddress } from "../../ffi/inet.ts";
-import { parseIpv4, parseIpv6 } from "../../ffi/inet.ts";
-import { ERRNO, IO_URING_RECVMSG_OUT, SOCK, UDP_LIMITS, UDP_OPT } from "../../ffi/linux/abi.ts";
+import { ERRNO, IO_URING_RECVMSG_OUT, UDP_LIMITS } from "../../ffi/linux/abi.ts";
 import { ErrnoError } from "../errors.ts";
 import { NativeRegion } from "../memory.ts";
 import type { BackendEvents, BackendOffloads, BackendOptions, UdpBackend } from "./backend.ts";
@@ -36,7 +35,7 @@ import {
   writeSegment,
   writeTrafficClass,
 } from "../linux/cmsg.ts";
-import { setIntOption } from "../linux/sockopt.ts";
+import { enableUdpMetadata } from "../linux/udp_metadata.ts";
 import { Uring } from "../linux/uring.ts";
 import { SocketFd } from "../linux/socket.ts";
 import type { FileTable } from "../linux/files.ts";
@@ -60,12 +59,6 @@ const SPIN_IDLE = 64;
 
 function roundUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
-}
-
-/** True for 0.0.0.0 and ::, where the kernel, not the bind, picks each datagram's local address. */
-function isWildcard(hostname: string): boolean {
-  const b = parseIpv4(hostname) ?? parseIpv6(hostname);
-  return b !== null && b.every((x) => x === 0);
 }
 
 /** Test seams: conditions real kernels have, forced on a loopback socket. */
@@ -172,32 +165,9 @@ class LinuxBackend implements UdpBackend {
       sendBufferSize: o.sendBufferSize,
     });
     const opened: (() => void)[] = [() => sock.close()];
-    let gro = false, local = false;
+    let gro: boolean, local: boolean;
     try {
-      const v6 = sock.family === SOCK.AF_INET6;
-      const ip = v6 ? UDP_OPT.IPPROTO_IPV6 : UDP_OPT.IPPROTO_IP;
-      if (v6) setIntOption(sock.fd, ip, UDP_OPT.IPV6_RECVTCLASS, 1, "IPV6_RECVTCLASS");
-      else setIntOption(sock.fd, ip, UDP_OPT.IP_RECVTOS, 1, "IP_RECVTOS");
-      // A specific bind already says where every datagram arrived; only a wildcard needs PKTINFO.
-      if (isWildcard(o.hostname)) {
-        if (v6) setIntOption(sock.fd, ip, UDP_OPT.IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO");
-        else setIntOption(sock.fd, ip, UDP_OPT.IP_PKTINFO, 1, "IP_PKTINFO");
-        local = true;
-      }
-      if (o.gro) {
-        try {
-          setIntOption(sock.fd, UDP_OPT.SOL_UDP, UDP_OPT.UDP_GRO, 1, "UDP_GRO");
-          gro = true;
-        } catch (e) {
-          if (!(e instanceof ErrnoError)) throw e; // a kernel without UDP_GRO: receive uncoalesced
-        }
-      }
-      if (seams.noChecksum && v6) {
-        setIntOption(sock.fd, UDP_OPT.SOL_UDP, UDP_OPT.UDP_NO_CHECK6_TX, 1, "UDP_NO_CHECK6_TX");
-        setIntOption(sock.fd, UDP_OPT.SOL_UDP, UDP_OPT.UDP_NO_CHECK6_RX, 1, "UDP_NO_CHECK6_RX");
-      } else if (seams.noChecksum) {
-        setIntOption(sock.fd, SOCK.SOL_SOCKET, UDP_OPT.SO_NO_CHECK, 1, "SO_NO_CHECK");
-      }
+      ({ gro, local } = enableUdpMetadata(sock, { gro: o.gro, noChecksum: seams.noChecksum }));
     } catch (e) {
       sock.close();
       throw e;
