@@ -124,7 +124,9 @@ export function writeTrafficClass(view: DataView, at: number, family: 4 | 6, tos
     ? header(view, at, UDP_OPT.IPPROTO_IP, UDP_OPT.IP_TOS, 4)
     : header(view, at, UDP_OPT.IPPROTO_IPV6, UDP_OPT.IPV6_TCLASS, 4);
   view.setInt32(data, tos, true);
-  return cmsgSpace(4);
+  const space = cmsgSpace(4);
+  zero(view, data + 4, at + space);
+  return space;
 }
 
 /**
