@@ -57,6 +57,7 @@ export {
   RegionSlice,
 } from "./src/memory.ts";
 export { type BackendSupport, type Support, support } from "./src/support.ts";
+export type { OffloadSupport, UdpOffloadSupport } from "./src/support_offloads.ts";
 export type { SocketAddress } from "./ffi/inet.ts";
 export { type UdpOffloads, UdpSocket } from "./src/udp/socket.ts";
 export { UdpDatagram, UdpSendSlot } from "./src/udp/views.ts";

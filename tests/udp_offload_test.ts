@@ -5,7 +5,7 @@
 // ends with the slot accounting back to full.
 
 import assert from "node:assert/strict";
-import { UdpSocket } from "../mod.ts";
+import { support, UdpSocket } from "../mod.ts";
 import type { UdpDatagram } from "../src/udp/views.ts";
 import type { UdpSocketOptions } from "../src/udp/options.ts";
 import { bindUdpWith } from "../src/udp/socket.ts";
@@ -285,6 +285,10 @@ test("gro: false receives one datagram per kernel receive; support() says what i
   assertSame(await take(server, 6), sent);
   assert.equal(server.stats.receives, 6, "the kernel re-segmented the train");
   assert.throws(() => UdpSocket.bind({ gro: 1 as unknown as boolean }), TypeError);
+  const u = support().udp;
+  for (const o of [u.gro, u.gso, u.ecn, u.localAddress]) {
+    assert.deepEqual([o.available, o.on], [true, true], o.detail);
+  }
   await assertPoolFull(server);
   await assertPoolFull(client);
 });
