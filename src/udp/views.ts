@@ -37,7 +37,7 @@ export class UdpDatagram {
   /**
    * The ECN codepoint it arrived with (the low two bits of the IPv4 TOS /
    * IPv6 traffic class): 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE. Always 0 where
-   * the engine does not report it (`support().sockets.ecn`).
+   * the engine does not report it (`support().udp.ecn`).
    */
   readonly ecn: number;
   readonly #owner: Owner;
@@ -112,7 +112,7 @@ export class UdpDatagram {
    * The address it arrived at — on a socket bound to `0.0.0.0` or `::`, the
    * one the sender used (e.g. 127.0.0.2), which is also where a reply
    * leaves from. Decoded on first use and kept. Where the engine does not
-   * report it (`support().sockets.localAddress`) it is the bound address.
+   * report it (`support().udp.localAddress`) it is the bound address.
    * @throws {RangeError} when first read after the datagram no longer holds its slot.
    */
   get local(): SocketAddress {
