@@ -1,14 +1,46 @@
 /**
- * `deno task demo`: starts the regio echo server (examples/udp_echo.ts) on a
- * free port, runs the load generator (examples/udp_load.ts) against it for
- * a few seconds, prints both results, and stops the server.
+ * `deno task demo [seconds]`: starts the regio echo server
+ * (examples/udp_echo.ts) on a free port, runs the load generator
+ * (examples/udp_load.ts) against it for `seconds` (default 3), prints both
+ * results, and stops the server.
  *
  * @module
  */
 
+import { formatAddress } from "./cli.ts";
+
+const USAGE = `Usage: deno task demo [seconds]
+
+Starts the regio UDP echo server (examples/udp_echo.ts) on a free 127.0.0.1
+port, runs the load generator (examples/udp_load.ts) against it, prints both
+summaries and stops the server.
+
+  seconds       how long the load runs (default 3; fractions allowed, at least 0.01)
+  -h, --help    this text
+
+For other sizes, windows or addresses run the two examples yourself:
+  deno task echo --help
+  deno task load --help`;
+
+function usageError(message: string): never {
+  console.error(`demo: ${message}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+if (Deno.args.length > 1) {
+  usageError(`expected at most one argument (seconds), got ${Deno.args.length}`);
+}
+const seconds = Deno.args[0] ?? "3";
+if (!/^\d+(\.\d+)?$/.test(seconds) || Number(seconds) < 0.01) {
+  usageError(`seconds must be a number ≥ 0.01, got "${seconds}"`);
+}
+
 const deno = Deno.execPath();
 const here = (file: string): string => new URL(file, import.meta.url).pathname;
-const seconds = Deno.args[0] ?? "3";
 // 4 MiB socket buffers on both ends: at window 256 the OS defaults (about 208 KiB)
 // overflow now and then, and the demo would report drops that only mean that.
 const RCVBUF = String(4 * 1024 * 1024);
@@ -55,7 +87,11 @@ try {
   if (!listening || listening.event !== "listening") {
     throw new Error("the echo server did not start");
   }
-  console.log(`echo server: ${listening.hostname}:${listening.port} (${listening.engine})`);
+  console.log(
+    `echo server: ${
+      formatAddress(String(listening.hostname), Number(listening.port))
+    } (${listening.engine})`,
+  );
   console.log(`load: 64-byte datagrams, window 256, ${seconds} s …`);
   const load = await new Deno.Command(deno, {
     args: [

@@ -8,7 +8,9 @@
  *   deno task files --random 100000 --block-size 4096 big.bin
  *
  * Reads are pipelined: the buffers are split in two halves, and one half is
- * in flight while the other's bytes are checksummed.
+ * in flight while the other's bytes are checksummed. The pipeline is planned
+ * from `stat`'s sizes, then every file is read on to EOF, so files whose size
+ * `stat` gets wrong (procfs, sysfs) are checksummed whole.
  *
  * @module
  */
@@ -89,6 +91,7 @@ async function readWhole(
   const crcs = paths.map(() => 0);
   const lengths = paths.map(() => 0);
   const progress = new Progress(total);
+  let done = 0;
   // The chunks to read, in file order: [file, position].
   let file = 0, position = 0;
   const nextChunks = (firstBuffer: number): IoRequest[] => {
@@ -107,12 +110,14 @@ async function readWhole(
   const consume = (reqs: IoRequest[], got: number[]): void => {
     for (let i = 0; i < reqs.length; i++) {
       const r = reqs[i];
+      // After a short read the chunks planned beyond it left a gap: the tail below rereads them.
+      if (r.position !== lengths[r.file]) continue;
       crcs[r.file] = crc32(pool.bytes(r.buffer).subarray(0, got[i]), crcs[r.file]);
       lengths[r.file] += got[i];
+      done += got[i];
     }
   };
   const start = performance.now();
-  let done = 0;
   const first = [0, half]; // first buffer of each half
   const reqs = [nextChunks(0), nextChunks(half)];
   const pending = [ring.readMany(reqs[0]), ring.readMany(reqs[1])];
@@ -120,12 +125,21 @@ async function readWhole(
   for (let k = 0; reqs[k].length > 0; k ^= 1) {
     const got = await pending[k];
     consume(reqs[k], got);
-    for (const n of got) done += n;
     progress.update(done);
     reqs[k] = nextChunks(first[k]);
     pending[k] = ring.readMany(reqs[k]);
   }
   await Promise.all(pending);
+  // stat's size is only the plan: procfs says 0, sysfs 4096, a file may grow. Read on to EOF.
+  for (let f = 0; f < paths.length; f++) {
+    for (;;) {
+      const n = await ring.read({ file: f, buffer: 0, length: block, position: lengths[f] });
+      if (n === 0) break;
+      crcs[f] = crc32(pool.bytes(0).subarray(0, n), crcs[f]);
+      lengths[f] += n;
+      done += n;
+    }
+  }
   progress.clear();
   const secs = (performance.now() - start) / 1000;
   for (let i = 0; i < paths.length; i++) {

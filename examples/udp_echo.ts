@@ -14,13 +14,14 @@
  */
 
 import { ErrnoError, UdpSocket, WinsockError } from "../mod.ts";
-import { type Flags, parseFlags, runMain, UsageError } from "./cli.ts";
+import { flagError, type Flags, formatAddress, parseFlags, runMain, UsageError } from "./cli.ts";
 
 const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
 
   --host <ip>        numeric IPv4/IPv6 address to bind (default 127.0.0.1)
   --port <n>         port to bind, 0 picks one (default 9000)
-  --slots <n>        receive slots (default 1024)
+  --slots <n>        receive slots (default 1024); Linux rounds them up to a
+                     power of two (3 becomes 4), the size of its buffer ring
   --slot-size <n>    bytes per slot; longer datagrams are dropped (default 2048)
   --rcvbuf <bytes>   the socket's receive buffer, SO_RCVBUF (default: the OS's)
   --sndbuf <bytes>   the socket's send buffer, SO_SNDBUF (default: the OS's)
@@ -32,6 +33,16 @@ const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
 
 Stops on SIGINT/SIGTERM and prints a summary.`;
 
+/** The flag each `UdpSocket.bind` option comes from, for error messages. */
+const BIND_FLAGS = {
+  hostname: "--host",
+  port: "--port",
+  slots: "--slots",
+  slotSize: "--slot-size",
+  receiveBufferSize: "--rcvbuf",
+  sendBufferSize: "--sndbuf",
+};
+
 function intFlag(values: Flags, name: string, fallback: number): number {
   const raw = values[name];
   if (raw === undefined) return fallback;
@@ -42,21 +53,9 @@ function intFlag(values: Flags, name: string, fallback: number): number {
   return n;
 }
 
-/** Kernel drops for a local UDP port (Linux /proc/net/udp{,6}); null where unknown. */
-function kernelDrops(port: number, v6: boolean): number | null {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    const text = Deno.readTextFileSync(v6 ? "/proc/net/udp6" : "/proc/net/udp");
-    const hex = ":" + port.toString(16).toUpperCase().padStart(4, "0");
-    let drops = 0;
-    for (const line of text.split("\n").slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length > 12 && cols[1].endsWith(hex)) drops += Number(cols[cols.length - 1]);
-    }
-    return drops;
-  } catch {
-    return null;
-  }
+/** The kernel's drops for the socket, as the summaries print them (null: the OS does not count). */
+function drops(n: number | null): string {
+  return n === null ? "kernel drops unknown" : `${n} kernel drops`;
 }
 
 function rate(n: number): string {
@@ -109,11 +108,11 @@ async function main(): Promise<number> {
       gro,
     });
   } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+    if (e instanceof TypeError || e instanceof RangeError) throw flagError(e, BIND_FLAGS);
     if (e instanceof ErrnoError || e instanceof WinsockError) {
       const inUse = e.codeName === "EADDRINUSE" || e.codeName === "WSAEADDRINUSE";
       console.error(
-        `udp_echo: cannot bind ${host}:${port}: ` +
+        `udp_echo: cannot bind ${formatAddress(host, port)}: ` +
           (inUse ? `the address is already in use (${e.codeName})` : e.message),
       );
       return 1;
@@ -121,9 +120,19 @@ async function main(): Promise<number> {
     throw e;
   }
 
+  // Listen for signals before saying "listening": a caller may signal right after reading it.
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    socket.close().catch((e) => console.error(`udp_echo: closing failed: ${e}`));
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+
   const started = performance.now();
   const v6 = socket.addr.hostname.includes(":");
-  const where = `${v6 ? `[${socket.addr.hostname}]` : socket.addr.hostname}:${socket.addr.port}`;
+  const where = formatAddress(socket.addr.hostname, socket.addr.port);
   if (json) {
     console.log(
       JSON.stringify({
@@ -140,7 +149,6 @@ async function main(): Promise<number> {
         `${socket.slotSize} B; ${on.length ? on.join(", ") : "no offloads"})`,
     );
   }
-  const drops0 = kernelDrops(socket.addr.port, v6) ?? 0;
 
   let ticks = 0, lastTick = performance.now(), maxTickGap = 0;
   const ticker = tickMs > 0
@@ -157,28 +165,18 @@ async function main(): Promise<number> {
     let last = socket.stats, lastAt = performance.now();
     line = setInterval(() => {
       const now = performance.now(), s = socket.stats, dt = (now - lastAt) / 1000;
-      const drops = (kernelDrops(socket.addr.port, v6) ?? drops0) - drops0;
       console.log(
         `${rate((s.datagramsOut - last.datagramsOut) / dt)} pps ` +
           `(${rate((s.receives - last.receives) / dt)} receives/s, ` +
           `${rate((s.trains - last.trains) / dt)} trains/s out), ` +
           `${rate((s.bytesOut - last.bytesOut) / dt)}B/s out, ` +
-          `${s.truncated} truncated, ${drops} kernel drops, ${s.poolEmpty} pool-empty, ` +
+          `${s.truncated} truncated, ${drops(s.kernelDrops)}, ${s.poolEmpty} pool-empty, ` +
           `${s.sendErrors} send errors`,
       );
       last = s;
       lastAt = now;
     }, 1000);
   }
-
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    socket.close().catch((e) => console.error(`udp_echo: closing failed: ${e}`));
-  };
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, stop);
 
   let error: unknown;
   try {
@@ -201,8 +199,7 @@ async function main(): Promise<number> {
   const summary = {
     event: "summary",
     seconds: Number(elapsed.toFixed(3)),
-    ...s,
-    kernelDrops: (kernelDrops(socket.addr.port, v6) ?? drops0) - drops0,
+    ...s, // kernelDrops included: the socket's count, kept past close
     ticks,
     expectedTicks: tickMs > 0 ? Math.floor((elapsed * 1000) / tickMs) : 0,
     maxTickGapMs: Number(maxTickGap.toFixed(1)),
@@ -214,7 +211,8 @@ async function main(): Promise<number> {
         `(${s.sends} sends, ${s.trains} trains` +
         (s.segmentationFallbacks ? `, segmentation refused ${s.segmentationFallbacks}×` : "") +
         `), ${s.truncated} truncated (dropped), ` +
-        `${s.sendErrors} send errors, ${s.poolEmpty} pool-empty in ${elapsed.toFixed(1)} s` +
+        `${drops(s.kernelDrops)}, ${s.sendErrors} send errors, ${s.poolEmpty} pool-empty ` +
+        `in ${elapsed.toFixed(1)} s` +
         (tickMs > 0
           ? `; timer ${ticks}/${summary.expectedTicks} ticks (longest gap ${summary.maxTickGapMs} ms)`
           : ""),

@@ -18,7 +18,7 @@
  */
 
 import { UdpSocket } from "../mod.ts";
-import { type Flags, parseFlags, runMain, UsageError } from "./cli.ts";
+import { flagError, type Flags, formatAddress, parseFlags, runMain, UsageError } from "./cli.ts";
 
 const USAGE = `Usage: deno run -A examples/udp_load.ts [options]
 
@@ -352,8 +352,18 @@ async function main(): Promise<number> {
   try {
     r = await runLoad(options);
   } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
-    throw e;
+    // The server's address is first checked by the first send, whose message names no field.
+    if (e instanceof TypeError && /numeric IPv4 or IPv6 address/.test(e.message)) {
+      throw new UsageError(
+        `--host must be a numeric IPv4 or IPv6 address, got ${JSON.stringify(options.host)}`,
+      );
+    }
+    // The buffer sizes go to the API as given; the rest are checked above.
+    throw flagError(e, {
+      hostname: "--host",
+      receiveBufferSize: "--rcvbuf",
+      sendBufferSize: "--sndbuf",
+    });
   }
   if (values.json) console.log(JSON.stringify(r));
   else {
@@ -369,7 +379,7 @@ async function main(): Promise<number> {
     return 1;
   }
   if (r.echoed === 0) {
-    console.error(`udp_load: no echo came back from ${options.host}:${options.port}`);
+    console.error(`udp_load: no echo came back from ${formatAddress(options.host, options.port)}`);
     return 1;
   }
   return 0;

@@ -110,15 +110,27 @@ export class Win32Error extends RegioError {
 export class ErrnoError extends RegioError {
   /** The errno, e.g. 16. */
   readonly code: number;
-  /** Its name, e.g. `EBUSY`. */
+  /** Its name, e.g. `EBUSY` (every asm-generic errno has one), or `errno N` when unknown. */
   readonly codeName: string;
   /** The call that failed. */
   readonly call: string;
-  /** Creates the error for `errno` from `call`; `hint` says what to do about it. */
+  /**
+   * Creates the error for `errno` from `call`; `hint` says what to do about it.
+   * An `EMFILE` / `ENFILE` error carries no stack frames (its message names the
+   * call): Deno formats a stack lazily, and with no fd free it cannot reread a
+   * module's cached source map, so it transpiles the module again on the main
+   * thread, where stacker's first stack probe needs `/proc/self/maps` and
+   * panics (Deno 2.9.6) instead of reporting the error.
+   */
   constructor(errno: number, call: string, hint?: string) {
     errnoNames ??= reverse(ERRNO);
-    const codeName = errnoNames.get(errno) ?? `errno ${errno}`;
-    super(`${call} failed: ${codeName} (${errno})${hint ? `. ${hint}` : ""}`);
+    const name = errnoNames.get(errno);
+    const codeName = name ?? `errno ${errno}`;
+    const shown = name ? `${name} (${errno})` : codeName;
+    const limit = Error.stackTraceLimit;
+    if (errno === ERRNO.EMFILE || errno === ERRNO.ENFILE) Error.stackTraceLimit = 0;
+    super(`${call} failed: ${shown}${hint ? `. ${hint}` : ""}`);
+    Error.stackTraceLimit = limit;
     this.code = errno;
     this.codeName = codeName;
     this.call = call;

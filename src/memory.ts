@@ -17,7 +17,7 @@ import {
   UnsupportedError,
 } from "./errors.ts";
 import { trackLeak, untrackLeak } from "./leak.ts";
-import { errno, libc } from "../ffi/linux/libc.ts";
+import { errno, libc } from "./linux/libc.ts";
 import { MAP_FAILED, MMAP } from "../ffi/linux/abi.ts";
 import { KERNEL } from "../ffi/windows/abi.ts";
 import type { Kernelbase } from "../ffi/windows/kernelbase.ts";
@@ -233,7 +233,7 @@ export class NativeRegion implements Disposable {
   /** A bounds-checked slice of this region. @throws {RangeError} when out of range. */
   slice(offset: number, length: number): RegionSlice {
     this.checkRange(offset, length);
-    return new RegionSlice(this, offset, length);
+    return makeRegionSlice(this, offset, length);
   }
 
   /**
@@ -284,6 +284,8 @@ export class NativeRegion implements Disposable {
   }
 }
 
+let makeRegionSlice: (region: NativeRegion, offset: number, length: number) => RegionSlice;
+
 /** A bounds-checked `(region, offset, length)` triple. Made by {@link NativeRegion.slice}. */
 export class RegionSlice {
   /** The region the slice lies in. */
@@ -293,8 +295,12 @@ export class RegionSlice {
   /** Length in bytes. */
   readonly length: number;
 
-  /** @internal Use {@link NativeRegion.slice}, which checks the bounds. */
-  constructor(region: NativeRegion, offset: number, length: number) {
+  static {
+    makeRegionSlice = (region, offset, length) => new RegionSlice(region, offset, length);
+  }
+
+  // Use NativeRegion.slice, which checks the bounds.
+  private constructor(region: NativeRegion, offset: number, length: number) {
     region.checkRange(offset, length);
     this.region = region;
     this.offset = offset;

@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { FileRing, UdpSocket } from "../mod.ts";
+import { FileFd, NativeRegion, Uring } from "../src/linux/mod.ts";
 import { ignore } from "./linux_util.ts";
 
 const BOUND_MS = 100;
@@ -166,5 +167,30 @@ Deno.test({
     // and past the receive buffer the kernel drops. What counts is that the
     // receiver keeps getting its turns.
     assert.ok(got > 0, "nothing arrived");
+  },
+});
+
+Deno.test({
+  name:
+    "event loop: 100,000 reads through the io_uring wrapper's own promises leave the timer running",
+  ignore,
+  async fn(): Promise<void> {
+    const path = Deno.makeTempFileSync();
+    try {
+      Deno.writeFileSync(path, new Uint8Array(1 << 16).fill(7));
+      await using ring = Uring.create();
+      using region = NativeRegion.allocate(4096);
+      using file = FileFd.open(path);
+      await using files = ring.registerFiles([file.fd]);
+      await using buffers = ring.registerBuffers([region]);
+      const { gap, ticks } = await longestGap(async () => {
+        for (let i = 0; i < 100_000; i++) {
+          await ring.readFixed(files, 0, buffers, 0, 0, 4096, (i & 15) * 4096);
+        }
+      });
+      assert.ok(gap <= BOUND_MS, `longest timer gap ${gap.toFixed(1)} ms (${ticks} ticks)`);
+    } finally {
+      Deno.removeSync(path);
+    }
   },
 });

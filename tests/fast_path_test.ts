@@ -5,7 +5,7 @@
 // here is skipped.
 
 import assert from "node:assert/strict";
-import { libc } from "../ffi/linux/libc.ts";
+import { libc } from "../src/linux/libc.ts";
 import { SYS } from "../ffi/linux/abi.ts";
 import { linux } from "./linux_util.ts";
 

@@ -19,6 +19,7 @@ import {
   Win32Error,
 } from "../mod.ts";
 import { type FakeWindows, installFakeWindows } from "./fakes/windows.ts";
+import { setSliceMs } from "../src/budget.ts";
 import type { FakeIoRingOptions } from "./fakes/fake_ioring.ts";
 
 openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
@@ -420,6 +421,44 @@ Deno.test("windows fake: no I/O ring on this build is one UnsupportedError, noth
       return true;
     });
     assertClean(fake);
+  } finally {
+    fake[Symbol.dispose]();
+  }
+});
+
+Deno.test("windows fake: 20,000 reads completing inside their submit leave a timer running (budget on; off starves it)", async () => {
+  const fake = fakeFiles({ "f": new Uint8Array(4096) }, { opsCompleteAtSubmit: true });
+  try {
+    await using ring = FileRing.open({ backend: "ioring", depth: 8 });
+    using _files = await ring.openFiles(["f"]);
+    using _pool = await ring.registerBuffers({ count: 1, size: 16 });
+    const run = async (): Promise<number> => {
+      let last = performance.now(), gap = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        gap = Math.max(gap, now - last);
+        last = now;
+      }, 10);
+      try {
+        for (let i = 0; i < 20_000; i++) {
+          await ring.read({ file: 0, buffer: 0, length: 16, position: 0 });
+        }
+        return Math.max(gap, performance.now() - last);
+      } finally {
+        clearInterval(timer);
+      }
+    };
+    const was = setSliceMs(Infinity);
+    let unbudgeted: number;
+    try {
+      unbudgeted = await run();
+    } finally {
+      setSliceMs(was);
+    }
+    const budgeted = await run();
+    // The negative control shows the reads really complete inline here.
+    assert.ok(unbudgeted > 100, `without the budget the longest gap was only ${unbudgeted} ms`);
+    assert.ok(budgeted <= 100, `longest timer gap ${budgeted.toFixed(1)} ms`);
   } finally {
     fake[Symbol.dispose]();
   }

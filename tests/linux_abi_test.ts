@@ -246,6 +246,14 @@ const CHECKS: Check[] = [
     addr: "ipi_addr",
   }),
   ...struct("struct in6_pktinfo", A.IN6_PKTINFO, { addr: "ipi6_addr", ifindex: "ipi6_ifindex" }),
+  ["SK_MEMINFO_DROPS", "SK_MEMINFO_DROPS", A.SK_MEMINFO.DROPS],
+  ["SK_MEMINFO_VARS", "SK_MEMINFO_VARS", A.SK_MEMINFO.VARS],
+  ["AT_EMPTY_PATH", "AT_EMPTY_PATH", A.STATX.AT_EMPTY_PATH],
+  ["STATX_TYPE", "STATX_TYPE", A.STATX.STATX_TYPE],
+  ["sizeof(struct statx)", "sizeof(struct statx)", A.STATX.SIZE],
+  ["statx.stx_mode", "offsetof(struct statx, stx_mode)", A.STATX.stx_mode],
+  ["S_IFMT", "S_IFMT", A.STATX.S_IFMT],
+  ["S_IFDIR", "S_IFDIR", A.STATX.S_IFDIR],
 ];
 
 function source(): string {
@@ -263,11 +271,13 @@ function source(): string {
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <linux/io_uring.h>
+#include <linux/sock_diag.h>
 int main(void) {
 ${lines.join("\n")}
   return 0;

@@ -16,7 +16,8 @@ import {
   Uring,
 } from "../src/linux/mod.ts";
 import { fdCount, ignore, pattern, within } from "./linux_util.ts";
-import { type Libc, libc } from "../ffi/linux/libc.ts";
+import type { Libc } from "../ffi/linux/libc.ts";
+import { libc } from "../src/linux/libc.ts";
 import { ERRNO, SOCK } from "../ffi/linux/abi.ts";
 
 const BUFFERS = 16;

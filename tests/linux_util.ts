@@ -2,7 +2,7 @@
 // Importing this opens libc at module load, before any test runs, so the
 // resource sanitizer does not count the process-wide library handle.
 
-import { libc } from "../ffi/linux/libc.ts";
+import { libc } from "../src/linux/libc.ts";
 
 /** True on Linux, where these tests run against the real kernel. */
 export const linux = Deno.build.os === "linux";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { ErrnoError, UdpSocket } from "../mod.ts";
 import { fdCount, ignore } from "./linux_util.ts";
 import * as cases from "./udp_cases.ts";
-import { libc } from "../ffi/linux/libc.ts";
+import { libc } from "../src/linux/libc.ts";
 import { SOCK } from "../ffi/linux/abi.ts";
 
 const linux: cases.Harness = {

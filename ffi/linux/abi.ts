@@ -9,44 +9,8 @@
 
 export { CMSGHDR, IN6_PKTINFO, IN_PKTINFO, UDP_LIMITS, UDP_OPT } from "./abi_udp.ts";
 
-/** errno values (asm-generic; the same on x86_64 and aarch64). */
-export const ERRNO = {
-  EPERM: 1,
-  ENOENT: 2,
-  EINTR: 4,
-  EIO: 5,
-  ENXIO: 6,
-  EBADF: 9,
-  EAGAIN: 11,
-  ENOMEM: 12,
-  EACCES: 13,
-  EFAULT: 14,
-  EBUSY: 16,
-  EEXIST: 17,
-  ENODEV: 19,
-  EINVAL: 22,
-  EMFILE: 24,
-  ENOSPC: 28,
-  ENOSYS: 38,
-  EBADR: 53,
-  ETIME: 62,
-  EOVERFLOW: 75,
-  EBADFD: 77,
-  EMSGSIZE: 90,
-  EOPNOTSUPP: 95,
-  EAFNOSUPPORT: 97,
-  EADDRINUSE: 98,
-  EADDRNOTAVAIL: 99,
-  ENETUNREACH: 101,
-  ECONNRESET: 104,
-  ENOBUFS: 105,
-  ETIMEDOUT: 110,
-  ECONNREFUSED: 111,
-  EHOSTUNREACH: 113,
-  EALREADY: 114,
-  ECANCELED: 125,
-  EOWNERDEAD: 130,
-} as const;
+/** errno values: the whole asm-generic table, in its own module. */
+export { ERRNO } from "./errno.ts";
 
 /** mmap(2) protection and flag bits. `mmap` fails with MAP_FAILED = (void*)-1, not NULL. */
 export const MMAP = {
@@ -101,9 +65,19 @@ export const SOCK = {
   SO_SNDBUF: 7,
   SO_RCVBUF: 8,
   SO_REUSEPORT: 15,
+  SO_MEMINFO: 55,
   MSG_TRUNC: 0x20,
   MSG_DONTWAIT: 0x40,
   MSG_WAITALL: 0x100,
+} as const;
+
+/**
+ * `getsockopt(SOL_SOCKET, SO_MEMINFO)` fills `u32[VARS]`; `DROPS` is the
+ * socket's drop counter, the one /proc/net/udp prints (`linux/sock_diag.h`).
+ */
+export const SK_MEMINFO = {
+  DROPS: 8,
+  VARS: 9,
 } as const;
 
 /** `struct sockaddr_in` (16 B). Port and address are big-endian. */
@@ -477,4 +451,23 @@ export const O = {
   CREAT: 0x40,
   TRUNC: 0x200,
   CLOEXEC: 0x80000,
+} as const;
+
+/**
+ * `statx(2)` (glibc 2.28+): the arguments and fields regio uses. `struct
+ * statx` has one layout on every architecture (`linux/stat.h`), unlike `struct stat`.
+ */
+export const STATX = {
+  /** `AT_EMPTY_PATH`: with path "", describe `dirfd` itself. */
+  AT_EMPTY_PATH: 0x1000,
+  /** `STATX_TYPE`: the file type bits of `stx_mode` are wanted. */
+  STATX_TYPE: 1,
+  /** `sizeof(struct statx)`. */
+  SIZE: 256,
+  /** `stx_mode` (u16). */
+  stx_mode: 28,
+  /** `S_IFMT`: the file type bits of a mode. */
+  S_IFMT: 0o170000,
+  /** `S_IFDIR`: a directory. */
+  S_IFDIR: 0o040000,
 } as const;

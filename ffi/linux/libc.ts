@@ -1,6 +1,7 @@
 /**
- * The libc symbol table for the Linux backend, opened lazily on first use so
- * that importing any regio module works on every OS.
+ * The libc symbol table for the Linux backend. It is opened lazily, on first
+ * use, by src/linux/libc.ts, so that importing any regio module works on
+ * every OS.
  *
  * `syscall` is variadic in C; declaring it with seven fixed `i64` parameters
  * is correct on x86_64 SysV and AAPCS64 because integer variadic arguments
@@ -10,8 +11,6 @@
  *
  * @module
  */
-
-import { UnsupportedError } from "../../src/errors.ts";
 
 /** The libc symbols regio binds. */
 export const libcSymbols = {
@@ -166,6 +165,18 @@ export const libcSymbols = {
     ],
     result: "i32", // int
   },
+  /** glibc 2.28+; optional so an older libc still loads (the check it serves is then skipped). */
+  statx: {
+    parameters: [
+      "i32", // int dirfd
+      "buffer", // const char *pathname
+      "i32", // int flags
+      "u32", // unsigned int mask
+      "pointer", // struct statx *statxbuf
+    ],
+    result: "i32", // int
+    optional: true,
+  },
   getrlimit: {
     parameters: [
       "i32", // int resource
@@ -177,41 +188,3 @@ export const libcSymbols = {
 
 /** The opened libc symbols. */
 export type Libc = Deno.DynamicLibrary<typeof libcSymbols>["symbols"];
-
-let lib: Deno.DynamicLibrary<typeof libcSymbols> | undefined;
-
-/**
- * Opens libc on first use. Off Linux, or without `--allow-ffi`, throws one
- * clear error instead of a raw `dlopen` failure.
- */
-export function libc(): Libc {
-  if (lib) return lib.symbols;
-  if (Deno.build.os !== "linux") {
-    throw new UnsupportedError(
-      "The Linux backend (libc.so.6)",
-      `it needs Linux; this is ${Deno.build.os}`,
-    );
-  }
-  try {
-    lib = Deno.dlopen("libc.so.6", libcSymbols);
-  } catch (cause) {
-    if (cause instanceof Deno.errors.NotCapable || cause instanceof Deno.errors.PermissionDenied) {
-      throw cause;
-    }
-    throw new UnsupportedError("libc.so.6", "it could not be opened (glibc is required)", {
-      cause,
-    });
-  }
-  return lib.symbols;
-}
-
-let errnoView: Int32Array | undefined;
-
-/** Reads errno of this thread; call it as the very next statement after the failing call. */
-export function errno(): number {
-  if (!errnoView) {
-    const p = libc().__errno_location();
-    errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p!, 4));
-  }
-  return errnoView[0];
-}

@@ -10,13 +10,13 @@
  */
 
 import { BusyError, ErrnoError, RegioError } from "../errors.ts";
-import { IO_URING_SQE, IORING_OP, IOSQE } from "../../ffi/linux/abi.ts";
+import { ERRNO, IO_URING_SQE, IORING_OP, IOSQE } from "../../ffi/linux/abi.ts";
 import { NativeRegion } from "../memory.ts";
 import { RingCore, type Sink, type UseCounter } from "../linux/ring.ts";
 import { type FileTable, liveFileTable, registerFiles } from "../linux/files.ts";
 import { type BufferTable, liveBufferTable, registerBuffers } from "../linux/buffers.ts";
 import type { Lifecycle } from "../linux/registration.ts";
-import { FileFd } from "../linux/file_fd.ts";
+import { FileFd, isDirectory } from "../linux/file_fd.ts";
 import {
   type Backend,
   type BackendBuffers,
@@ -40,6 +40,7 @@ class LinuxFiles implements BackendFiles {
     readonly table: FileTable,
     readonly life: Lifecycle,
     readonly fds: readonly FileFd[],
+    readonly writable: boolean,
   ) {}
 
   // The fds are closed even when unregistering fails: a fixed-file slot holds
@@ -91,6 +92,9 @@ export class LinuxBackend implements Backend, Sink {
   readonly #batch: (Batch | undefined)[];
   readonly #index: Int32Array;
   readonly #kind: Uint8Array;
+  /** Each slot's file set and index in it (to name the file in an error). */
+  readonly #files: (LinuxFiles | undefined)[];
+  readonly #file: Int32Array;
   readonly #fileLife: (Lifecycle | undefined)[];
   readonly #bufferLife: (Lifecycle | undefined)[];
   readonly #free: Int32Array;
@@ -108,6 +112,8 @@ export class LinuxBackend implements Backend, Sink {
     this.#bufferLife = new Array(slots).fill(undefined);
     this.#index = new Int32Array(slots);
     this.#kind = new Uint8Array(slots);
+    this.#files = new Array(slots).fill(undefined);
+    this.#file = new Int32Array(slots);
     this.#free = new Int32Array(slots);
     for (let i = 0; i < slots; i++) this.#free[i] = slots - 1 - i;
     this.#top = slots;
@@ -135,9 +141,15 @@ export class LinuxBackend implements Backend, Sink {
     const fds: FileFd[] = [];
     try {
       const write = options.write === true || options.create === true;
-      for (const path of paths) fds.push(FileFd.open(path, { write, create: options.create }));
+      for (const path of paths) {
+        const fd = FileFd.open(path, { write, create: options.create });
+        fds.push(fd);
+        // open(O_RDONLY) takes a directory; its reads would fail later, one by one.
+        if (isDirectory(fd)) throw new ErrnoError(ERRNO.EISDIR, `open(${path})`);
+      }
       const table = registerFiles(this.#core, fds.map((f) => f.fd));
-      return Promise.resolve(new LinuxFiles(table, liveFileTable(this.#core, table).life, fds));
+      const life = liveFileTable(this.#core, table).life;
+      return Promise.resolve(new LinuxFiles(table, life, fds, write));
     } catch (e) {
       try {
         closeFds(fds);
@@ -199,6 +211,8 @@ export class LinuxBackend implements Backend, Sink {
     const kind = write ? KIND_WRITE : KIND_READ;
     const w = this.#claimSqe(OPCODES[kind], file);
     const slot = this.#slot(w, batch, index, kind);
+    this.#files[slot] = f;
+    this.#file[slot] = file;
     const core = this.#core;
     core.set64(w, IO_URING_SQE.off, position);
     core.set64(w, IO_URING_SQE.addr, b.address + at);
@@ -214,6 +228,8 @@ export class LinuxBackend implements Backend, Sink {
     const f = files as LinuxFiles;
     const w = this.#claimSqe(IORING_OP.FSYNC, file);
     const slot = this.#slot(w, batch, index, KIND_FSYNC);
+    this.#files[slot] = f;
+    this.#file[slot] = file;
     f.life.begin();
     this.#fileLife[slot] = f.life;
     this.#bufferLife[slot] = undefined;
@@ -239,9 +255,29 @@ export class LinuxBackend implements Backend, Sink {
     this.#free[this.#top++] = token;
     this.#inFlight--;
     this.#core.expect(-1);
+    const files = this.#files[token]!;
+    this.#files[token] = undefined;
     const index = this.#index[token];
     if (res >= 0) this.#done(batch, index, res);
-    else this.#done(batch, index, 0, new ErrnoError(-res, OP_NAMES[this.#kind[token]]));
+    else {this.#done(
+        batch,
+        index,
+        0,
+        this.#error(-res, this.#kind[token], files, this.#file[token]),
+      );}
+  }
+
+  /** The error of a failed operation; a write the fd's mode refuses names the file and says why. */
+  #error(errno: number, kind: number, files: LinuxFiles, file: number): ErrnoError {
+    if (kind === KIND_WRITE && errno === ERRNO.EBADF && !files.writable) {
+      const path = files.fds[file].path;
+      return new ErrnoError(
+        errno,
+        `${OP_NAMES[kind]}(${path})`,
+        `${path} was opened read-only: pass { write: true } to openFiles to write to it`,
+      );
+    }
+    return new ErrnoError(errno, OP_NAMES[kind]);
   }
 
   inFlight(): number {
@@ -262,6 +298,7 @@ export class LinuxBackend implements Backend, Sink {
       this.#fileLife[slot]?.end();
       this.#bufferLife[slot]?.end();
       this.#fileLife[slot] = this.#bufferLife[slot] = undefined;
+      this.#files[slot] = undefined;
       this.#free[this.#top++] = slot;
       done.push(slot);
     }

@@ -40,6 +40,7 @@ import {
   type SetState,
 } from "./registrations.ts";
 import { checkPaths, checkPool, checkRequests, type IoRequest } from "./requests.ts";
+import { ReadRanges } from "./overlap.ts";
 import { BatchSettler } from "./settle.ts";
 import { chooseBackend, createBackend } from "./platform.ts";
 import { tearDownDrained, tearDownNow } from "./teardown.ts";
@@ -56,6 +57,17 @@ export interface FileRingOptions {
 }
 
 const MAX_DEPTH = 4096;
+
+/**
+ * The error for a call that needs a registration the ring does not have
+ * (never made, or disposed): a {@link DisposedError} as before, so callers
+ * that catch it keep working, but saying what is missing.
+ */
+function missing(message: string): DisposedError {
+  const e = new DisposedError("FileRing");
+  e.message = message;
+  return e;
+}
 
 /**
  * A registered-I/O ring for files: io_uring on Linux, the I/O ring on
@@ -94,6 +106,7 @@ export class FileRing implements Disposable, AsyncDisposable {
   readonly #b: Backend;
   readonly #ops: InFlight;
   readonly #settler = new BatchSettler();
+  readonly #reads = new ReadRanges();
   #files: SetState | undefined;
   #pool: PoolState | undefined;
   #openingFiles = false;
@@ -207,8 +220,10 @@ export class FileRing implements Disposable, AsyncDisposable {
   /**
    * Reads `length` bytes at `position` of a file into a pool buffer.
    * Resolves to the bytes read: fewer near the end of the file, 0 at or after it.
-   * @throws {RangeError} (synchronously) for a bad index, offset or length.
-   * @throws {DisposedError} without open files or buffers, or after close.
+   * @throws {RangeError} (synchronously) for a bad index, offset or length, or
+   *   a range a read still in flight writes into (see {@link FileRing.readMany}).
+   * @throws {DisposedError} after close; also without open files or registered buffers (the
+   *   message says which is missing).
    */
   read(request: IoRequest): Promise<number> {
     return this.#start(false, [request]).then(first);
@@ -218,8 +233,15 @@ export class FileRing implements Disposable, AsyncDisposable {
    * Reads every request in one submission. Resolves once all have
    * completed, to the bytes read per request (in order); if any failed,
    * rejects with the first failure once all have completed.
+   *
+   * Two reads may not write into the same bytes at once: a request whose
+   * buffer range overlaps another of the call, or a read still in flight
+   * (from its call until its promise settles), is refused. Empty reads and
+   * ranges that only touch are fine.
    * @throws {RangeError} (synchronously, before anything is submitted) for
-   *   a bad request, or more requests than {@link FileRing.depth}.
+   *   a bad request, overlapping reads, or more requests than
+   *   {@link FileRing.depth}. A call that waited for room in the ring
+   *   rejects with the RangeError instead.
    */
   readMany(requests: readonly IoRequest[]): Promise<number[]> {
     return this.#start(false, requests);
@@ -257,7 +279,7 @@ export class FileRing implements Disposable, AsyncDisposable {
   #liveFiles(): SetState {
     const f = this.#files;
     if (f === undefined || f.disposed) {
-      throw new DisposedError("FileRing files (none open: call openFiles first)");
+      throw missing("FileRing has no open files: call openFiles first");
     }
     return f;
   }
@@ -265,7 +287,7 @@ export class FileRing implements Disposable, AsyncDisposable {
   #livePool(): PoolState {
     const p = this.#pool;
     if (p === undefined || p.disposed) {
-      throw new DisposedError("FileRing buffers (none registered: call registerBuffers first)");
+      throw missing("FileRing has no registered buffers: call registerBuffers first");
     }
     return p;
   }
@@ -283,7 +305,11 @@ export class FileRing implements Disposable, AsyncDisposable {
     if (!this.#ops.fits(n)) {
       return this.#ops.room(n).then(() => this.#start(write, requests));
     }
-    return this.#ops.submitIo(this.#b, write, files, pool, checked, n);
+    if (write) return this.#ops.submitIo(this.#b, write, files, pool, checked, n);
+    const claims = this.#reads.claim(checked, n, pool.size);
+    return this.#ops.submitIo(this.#b, write, files, pool, checked, n).finally(() =>
+      this.#reads.release(claims)
+    );
   }
 
   /**

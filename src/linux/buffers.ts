@@ -16,7 +16,7 @@ import {
   IOVEC,
   RLIMIT,
 } from "../../ffi/linux/abi.ts";
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import { markKernelMayUse, NativeRegion } from "../memory.ts";
 import type { RingCore } from "./ring.ts";
 import { KIND } from "./ring_contracts.ts";

@@ -7,7 +7,7 @@
  */
 
 import { ErrnoError } from "../errors.ts";
-import { errno } from "../../ffi/linux/libc.ts";
+import { errno } from "./libc.ts";
 
 /**
  * Returns `result` unless it is `-1`, in which case it throws an

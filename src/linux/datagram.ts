@@ -30,7 +30,7 @@ import { type Child, KIND, type Sink, type UseCounter } from "./ring_contracts.t
 import { type FileTable, type FileTableState, liveFileTable } from "./files.ts";
 import { type BufferRingState, liveBufferRing, type ProvidedBufferRing } from "./buf_ring.ts";
 import { SOCKADDR_MAX } from "./sockaddr.ts";
-import { ReceivedDatagram } from "./received.ts";
+import { newReceivedDatagram, type ReceivedDatagram } from "./received.ts";
 
 const RECV = 0xffffffff; // token of the multishot receive
 const REPLY = 0x80000000; // token bit: a reply whose buffer is recycled on completion
@@ -138,7 +138,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#onMessage = o.onMessage;
     this.#onSent = o.onSent;
     this.#onError = o.onError;
-    this.message = new ReceivedDatagram(this.#region);
+    this.message = newReceivedDatagram(this.#region);
     // The msghdr only reserves room (namelen, controllen); the kernel reads it at submission.
     this.#msghdr = NativeRegion.allocate(MSGHDR.SIZE);
     this.#msghdr.view.setUint32(MSGHDR.namelen, this.#nameLength, true);

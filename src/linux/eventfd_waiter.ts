@@ -6,8 +6,9 @@
  * @module
  */
 
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import { EFD, IORING_REGISTER, POLL } from "../../ffi/linux/abi.ts";
+import { holdLoop } from "../loop_ref.ts";
 import { NativeRegion } from "../memory.ts";
 import { check } from "./check.ts";
 import { register } from "./ring_syscalls.ts";
@@ -22,6 +23,9 @@ export class EventfdWaiter {
   readonly #pollPtr: Deno.PointerObject;
   readonly #counterPtr: Deno.PointerObject;
   #closed = false;
+  /** Whether a wait keeps the process alive (see {@link EventfdWaiter.ref}). */
+  #refed = true;
+  #pending: Promise<number> | undefined;
 
   private constructor(eventfd: number, sliceMs: number) {
     this.#eventfd = eventfd;
@@ -59,7 +63,16 @@ export class EventfdWaiter {
   /** One wait: `poll` on the eventfd, off the JS thread; resolves to poll's result. */
   poll(): Promise<number> {
     this.#own16[POLL.revents >>> 1] = 0;
-    return libc().poll_nonblocking(this.#pollPtr, 1n, this.#sliceMs);
+    const p = libc().poll_nonblocking(this.#pollPtr, 1n, this.#sliceMs);
+    if (!this.#refed) holdLoop(p, false);
+    return (this.#pending = p);
+  }
+
+  /** Whether the waits (the pending one, and later ones) keep the process alive. */
+  ref(on: boolean): void {
+    if (on === this.#refed) return;
+    this.#refed = on;
+    if (this.#pending) holdLoop(this.#pending, on);
   }
 
   /** Clears the counter (nonblocking fd; EAGAIN when already 0 is fine), unless closed. */

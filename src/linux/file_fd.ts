@@ -6,10 +6,11 @@
  * @module
  */
 
-import { libc } from "../../ffi/linux/libc.ts";
-import { O } from "../../ffi/linux/abi.ts";
+import { libc } from "./libc.ts";
+import { O, STATX } from "../../ffi/linux/abi.ts";
 import { check } from "./check.ts";
 import { OwnedFd } from "./owned_fd.ts";
+import { withArgs } from "./scratch.ts";
 
 /** Options for {@link FileFd.open}. */
 export interface FileOpenOptions {
@@ -52,4 +53,24 @@ export class FileFd extends OwnedFd {
     const cpath = new TextEncoder().encode(path + "\0");
     return new FileFd(check(libc().open(cpath, flags, 0o644), `open(${path})`), path);
   }
+}
+
+const EMPTY_PATH = new Uint8Array(1); // "" for AT_EMPTY_PATH
+
+/**
+ * True when `file` is a directory (`statx` of the fd itself, so it is the
+ * file that was opened, not whatever the path names now). False when libc
+ * has no `statx` (glibc before 2.28): the check is skipped.
+ * @throws {ErrnoError} from `statx`.
+ */
+export function isDirectory(file: FileFd): boolean {
+  const statx = libc().statx;
+  if (statx === null) return false;
+  return withArgs(STATX.SIZE, (args) => {
+    check(
+      statx(file.fd, EMPTY_PATH, STATX.AT_EMPTY_PATH, STATX.STATX_TYPE, args.pointer),
+      `statx(${file.path})`,
+    );
+    return (args.view.getUint16(STATX.stx_mode, true) & STATX.S_IFMT) === STATX.S_IFDIR;
+  });
 }

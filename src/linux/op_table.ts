@@ -3,9 +3,16 @@
  * `user_data`): each slot's promise, its name for errors, and the
  * registrations it counts on (their {@link UseCounter}s), until its final CQE.
  *
+ * A read of a cached file completes inside the `io_uring_enter` that
+ * submitted it, so a caller awaiting one op after another would never leave
+ * the microtask queue: settling a promise is charged to the shared
+ * cooperative budget (src/budget.ts) and waits for the next turn of the
+ * event loop once it is spent. The bookkeeping is done at once either way.
+ *
  * @module
  */
 
+import { charge, onNextTurn } from "../budget.ts";
 import { ErrnoError } from "../errors.ts";
 import type { UseCounter } from "./ring_contracts.ts";
 
@@ -39,9 +46,10 @@ export class OpTable {
     const reject = this.#reject[slot]!;
     if (!resolve) return false;
     for (const u of this.#users[slot]) u?.end();
+    const name = this.#name[slot];
     this.#release(slot);
-    if (res >= 0) resolve(res);
-    else reject(new ErrnoError(-res, this.#name[slot]));
+    if (charge()) settle(resolve, reject, res, name);
+    else onNextTurn(() => settle(resolve, reject, res, name));
     return true;
   }
 
@@ -82,4 +90,14 @@ export class OpTable {
     this.#users[slot] = [];
     this.#free.push(slot);
   }
+}
+
+function settle(
+  resolve: (res: number) => void,
+  reject: (e: Error) => void,
+  res: number,
+  name: string,
+): void {
+  if (res >= 0) resolve(res);
+  else reject(new ErrnoError(-res, name));
 }

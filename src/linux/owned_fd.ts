@@ -6,7 +6,7 @@
  */
 
 import { DisposedError } from "../errors.ts";
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import { check } from "./check.ts";
 

@@ -9,6 +9,8 @@ import type { SocketAddress } from "../../ffi/inet.ts";
 import type { NativeRegion } from "../memory.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
 
+let makeReceivedDatagram: (region: NativeRegion) => ReceivedDatagram;
+
 /**
  * One received datagram, as laid out by multishot RECVMSG in a provided
  * buffer: `[16-byte header][peer sockaddr][control][payload]`. The endpoint reuses one
@@ -37,8 +39,12 @@ export class ReceivedDatagram {
   controlTruncated: boolean = false;
   readonly #region: NativeRegion;
 
-  /** @internal Made by the endpoint. */
-  constructor(region: NativeRegion) {
+  static {
+    makeReceivedDatagram = (region) => new ReceivedDatagram(region);
+  }
+
+  // Made by the endpoint.
+  private constructor(region: NativeRegion) {
     this.#region = region;
   }
 
@@ -51,4 +57,9 @@ export class ReceivedDatagram {
   peer(): SocketAddress {
     return decodeSockaddr(this.#region.view, this.nameOffset, this.nameLength);
   }
+}
+
+/** Makes the {@link ReceivedDatagram} an endpoint reuses (its constructor is not public). */
+export function newReceivedDatagram(region: NativeRegion): ReceivedDatagram {
+  return makeReceivedDatagram(region);
 }

@@ -13,7 +13,7 @@
  */
 
 import { BusyError, DisposedError, ErrnoError, RegioError } from "../errors.ts";
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import {
   IO_URING_PARAMS,
   IO_URING_SQE,
@@ -147,6 +147,11 @@ export class RingCore {
   /** True once closed (or closing). */
   get closed(): boolean {
     return this.#closing;
+  }
+
+  /** Whether the ring's wait keeps the process alive (`UdpSocket.ref` / `unref`). */
+  ref(on: boolean): void {
+    this.#waiter.ref(on);
   }
 
   /** Completions still expected: operations in flight plus resource tags. */

@@ -8,7 +8,7 @@
  */
 
 import { ErrnoError, UnsupportedError } from "../errors.ts";
-import { errno, libc } from "../../ffi/linux/libc.ts";
+import { errno, libc } from "./libc.ts";
 import {
   ERRNO,
   IO_URING_PARAMS,

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { libc } from "../../ffi/linux/libc.ts";
-import { SOCK } from "../../ffi/linux/abi.ts";
+import { libc } from "./libc.ts";
+import { SK_MEMINFO, SOCK } from "../../ffi/linux/abi.ts";
 import type { SocketAddress } from "../../ffi/inet.ts";
-import { checkInteger } from "../errors.ts";
+import { checkInteger, UnsupportedError } from "../errors.ts";
 import { check } from "./check.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";
 import { withArgs } from "./scratch.ts";
@@ -27,6 +27,11 @@ export interface BindUdpOptions {
 }
 
 const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
+
+/** `host:port` for messages, an IPv6 host in brackets (`[fe80::1]:0`). */
+function where(a: SocketAddress): string {
+  return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
 
 /**
  * A UDP socket bound to a local address. Register {@link SocketFd.fd} in a
@@ -84,7 +89,7 @@ export class SocketFd extends OwnedFd {
           args.view.setInt32(SOCKADDR_MAX, value, true);
           check(c.setsockopt(fd, SOCK.SOL_SOCKET, option, after, 4), `setsockopt(${name})`);
         }
-        check(c.bind(fd, args.pointer, length), `bind(${address.hostname}:${address.port})`);
+        check(c.bind(fd, args.pointer, length), `bind(${where(address)})`);
         args.view.setUint32(SOCKADDR_MAX, SOCKADDR_MAX, true);
         check(c.getsockname(fd, args.pointer, after), "getsockname");
         const local = decodeSockaddr(args.view, 0, args.view.getUint32(SOCKADDR_MAX, true));
@@ -95,4 +100,28 @@ export class SocketFd extends OwnedFd {
       }
     });
   }
+}
+
+/**
+ * Datagrams the kernel dropped for socket `sock` since it was opened (its
+ * receive buffer was full, or a filter refused them): SO_MEMINFO's
+ * SK_MEMINFO_DROPS, the counter /proc/net/udp shows. One getsockopt, read on
+ * demand, so counting costs nothing per datagram (SO_RXQ_OVFL would put a
+ * control message on every receive, and only says so with the next datagram).
+ * @throws {ErrnoError} from `getsockopt(SO_MEMINFO)`; {@link UnsupportedError} before Linux 4.6.
+ */
+export function socketDrops(sock: SocketFd): number {
+  const vars = SK_MEMINFO.VARS * 4;
+  return withArgs(vars + 4, (args) => {
+    args.view.setUint32(vars, vars, true);
+    const length = Deno.UnsafePointer.offset(args.pointer, vars);
+    check(
+      libc().getsockopt(sock.fd, SOCK.SOL_SOCKET, SOCK.SO_MEMINFO, args.pointer, length),
+      "getsockopt(SO_MEMINFO)",
+    );
+    if (args.view.getUint32(vars, true) < vars) {
+      throw new UnsupportedError("SO_MEMINFO's SK_MEMINFO_DROPS", "Linux 4.6 or later");
+    }
+    return args.view.getUint32(SK_MEMINFO.DROPS * 4, true);
+  });
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { libc } from "../../ffi/linux/libc.ts";
+import { libc } from "./libc.ts";
 import { check } from "./check.ts";
 import { withArgs } from "./scratch.ts";
 

@@ -63,6 +63,8 @@ export interface FsyncOptions {
 
 const MAX_IO = 0x7fffffff; // cqe.res is an s32
 
+let coreOf: (ring: Uring) => RingCore;
+
 /**
  * An io_uring instance driven from the JS thread. Waiting for completions
  * never blocks the event loop: a registered eventfd is polled on Deno's
@@ -90,6 +92,10 @@ export class Uring implements Disposable, AsyncDisposable {
   /** What the kernel accepted and supports. */
   readonly capabilities: UringCapabilities;
   readonly #core: RingCore;
+
+  static {
+    coreOf = (ring) => ring.#core;
+  }
 
   private constructor(core: RingCore) {
     this.#core = core;
@@ -349,4 +355,12 @@ export class Uring implements Disposable, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.#core.closeDrained();
   }
+}
+
+/**
+ * Whether `ring`'s wait for completions keeps the process alive (what
+ * `UdpSocket.ref` / `unref` set). Not part of the Linux entry point.
+ */
+export function refRing(ring: Uring, on: boolean): void {
+  coreOf(ring).ref(on);
 }

@@ -144,6 +144,14 @@ export interface UdpBackend {
   /** Requests in flight at the kernel (receives armed/posted plus sends). */
   inFlight(): number;
   /**
+   * Datagrams the kernel dropped for this socket since it was bound, read
+   * now (after close: the last count read before the socket closed); null
+   * where the OS keeps no per-socket count.
+   */
+  kernelDrops(): number | null;
+  /** Whether waiting for completions keeps the process alive (default: it does). */
+  ref(on: boolean): void;
+  /**
    * Stops receiving, waits for every request the kernel holds, then frees
    * in the platform's safe order. Idempotent; never throws for in-flight work.
    */

@@ -36,8 +36,8 @@ import {
   writeTrafficClass,
 } from "../linux/cmsg.ts";
 import { enableUdpMetadata } from "../linux/udp_metadata.ts";
-import { Uring } from "../linux/uring.ts";
-import { SocketFd } from "../linux/socket.ts";
+import { refRing, Uring } from "../linux/uring.ts";
+import { socketDrops, SocketFd } from "../linux/socket.ts";
 import type { FileTable } from "../linux/files.ts";
 import type { ProvidedBufferRing } from "../linux/buf_ring.ts";
 import type { DatagramEndpoint } from "../linux/datagram.ts";
@@ -129,9 +129,12 @@ class LinuxBackend implements UdpBackend {
   #endpoint: DatagramEndpoint | undefined;
   #events: BackendEvents | undefined;
   #closing: Promise<void> | undefined;
+  /** The drop count read just before the socket closed (null if that read failed). */
+  #finalDrops: number | null | undefined;
   #completions = 0; // datagrams and send completions seen (for the poll loop)
   #polling = false;
   #idlePolls = 0;
+  #refed = true;
   /**
    * While traffic flows, poll the ring from `setImmediate` instead of
    * waiting for the eventfd: a wake-up through Deno's blocking pool costs
@@ -153,7 +156,7 @@ class LinuxBackend implements UdpBackend {
       return;
     }
     this.#idlePolls = this.#completions === before ? this.#idlePolls + 1 : 0;
-    if (this.#idlePolls < SPIN_IDLE) setImmediate(this.#poll);
+    if (this.#idlePolls < SPIN_IDLE) this.#pollSoon();
     else this.#polling = false;
   };
 
@@ -278,7 +281,17 @@ class LinuxBackend implements UdpBackend {
   #startPolling(): void {
     this.#polling = true;
     this.#idlePolls = 0;
-    setImmediate(this.#poll);
+    this.#pollSoon();
+  }
+
+  #pollSoon(): void {
+    const next = setImmediate(this.#poll);
+    if (!this.#refed) next.unref(); // traffic alone must not keep an unref'd socket's process alive
+  }
+
+  ref(on: boolean): void {
+    this.#refed = on;
+    refRing(this.#ring, on);
   }
 
   payload(slot: number): Uint8Array {
@@ -432,6 +445,10 @@ class LinuxBackend implements UdpBackend {
     return this.#ring.inFlight;
   }
 
+  kernelDrops(): number | null {
+    return this.#finalDrops === undefined ? socketDrops(this.#sock) : this.#finalDrops;
+  }
+
   close(): Promise<void> {
     return (this.#closing ??= this.#close());
   }
@@ -450,6 +467,11 @@ class LinuxBackend implements UdpBackend {
     await step(() => this.#buffers[Symbol.asyncDispose]());
     await step(() => this.#files[Symbol.asyncDispose]());
     await step(() => this.#ring[Symbol.asyncDispose]());
+    try {
+      this.#finalDrops = socketDrops(this.#sock); // the stats outlive the socket
+    } catch {
+      this.#finalDrops = null; // a count is not worth failing the close for
+    }
     await step(() => this.#sock.close());
     // Only once the ring is gone can nothing touch the region.
     if (this.#ring.closed) await step(() => this.#region.free());

@@ -19,7 +19,7 @@ import { charge, exhausted, onNextTurn } from "../budget.ts";
 import { checkInteger, DisposedError, RegioError, UnsupportedError } from "../errors.ts";
 import type { Outbox } from "./outbox.ts";
 import { READY, type Slots } from "./slots.ts";
-import { UdpDatagram } from "./views.ts";
+import { checkHeld, newUdpDatagram, retireDatagram, type UdpDatagram } from "./views.ts";
 
 /** Options for {@link UdpSocket.receive}. */
 export interface UdpReceiveOptions {
@@ -116,6 +116,11 @@ export class ReceiveSide {
     return this.#readyCount;
   }
 
+  /** Calls of `receive()` waiting (0 or 1). */
+  get waiting(): number {
+    return this.#waiter ? 1 : 0;
+  }
+
   /**
    * The backend's `received` event: slot `slot` holds `length` bytes of a
    * receive of `fullLength`, in `segment`-byte datagrams when coalesced.
@@ -200,7 +205,7 @@ export class ReceiveSide {
       const at = k * seg;
       const n = seg === 0 ? length : Math.min(seg, length - at);
       const lastCut = k === count - 1 && this.#readyFull[i] > length && (seg === 0 || n < seg);
-      const d = new UdpDatagram(
+      const d = newUdpDatagram(
         slots,
         slot,
         at,
@@ -232,7 +237,7 @@ export class ReceiveSide {
     for (let k = 0; k < n; k++) {
       const d = held[k]!;
       held[k] = undefined;
-      if (d.retire()) this.#drop(d.slot);
+      if (retireDatagram(d)) this.#drop(d.slot);
     }
   }
 
@@ -245,7 +250,7 @@ export class ReceiveSide {
   /** See {@link UdpSocket.reply}; `datagram` is a `UdpDatagram` (checked by the caller). */
   reply(datagram: UdpDatagram, lengthOrOptions: number | UdpReplyOptions | undefined): void {
     const slots = this.#slots;
-    datagram.hold(slots);
+    checkHeld(datagram, slots);
     const options = typeof lengthOrOptions === "object" && lengthOrOptions !== null
       ? lengthOrOptions
       : undefined;
@@ -256,15 +261,15 @@ export class ReceiveSide {
     const ecn = options ? checkEcn(slots, options.ecn) : 0;
     const slot = datagram.slot;
     this.#outbox.reply(slot, datagram.offset, n, ecn, slots.count[slot] > 1);
-    datagram.retire();
+    retireDatagram(datagram);
     this.#drop(slot);
     charge();
   }
 
   /** Gives a held datagram's slot back to the kernel without replying. */
   release(datagram: UdpDatagram): void {
-    datagram.hold(this.#slots);
-    datagram.retire();
+    checkHeld(datagram, this.#slots);
+    retireDatagram(datagram);
     this.#drop(datagram.slot);
   }
 

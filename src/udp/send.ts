@@ -20,7 +20,7 @@ import { checkInteger, DisposedError } from "../errors.ts";
 import type { Outbox } from "./outbox.ts";
 import { checkEcn } from "./receive.ts";
 import { ACQUIRED, FREE, SENDING, type Slots } from "./slots.ts";
-import { UdpSendSlot } from "./views.ts";
+import { checkAcquired, newUdpSendSlot, UdpSendSlot } from "./views.ts";
 
 /** Options for {@link UdpSocket.send} (instead of a bare length). */
 export interface UdpSendOptions {
@@ -78,12 +78,17 @@ export class SendSide {
     const first = (this.#first = slots.receiveSlots);
     const total = first + slots.sendSlots;
     for (let s = total - 1; s >= first; s--) this.#freeSend.push(s);
-    for (let s = first; s < total; s++) this.#sendSlotObjects.push(new UdpSendSlot(slots, s));
+    for (let s = first; s < total; s++) this.#sendSlotObjects.push(newUdpSendSlot(slots, s));
   }
 
   /** Free send slots right now. */
   get free(): number {
     return this.#freeSend.length;
+  }
+
+  /** Calls of `send()` / `acquire()` waiting for a slot. */
+  get waiting(): number {
+    return this.#waiters.length - this.#head;
   }
 
   #checkRemote(remote: SocketAddress): void {
@@ -123,7 +128,7 @@ export class SendSide {
     const length = options ? options.length : lengthOrOptions as number | undefined;
     const ecn = options ? checkEcn(slots, options.ecn) : 0;
     if (data instanceof UdpSendSlot) {
-      data.hold(slots);
+      checkAcquired(data, slots);
       const n = length === undefined ? this.#slotSize : checkInteger(
         "length",
         length,
@@ -258,7 +263,7 @@ export class SendSide {
 
   /** Returns an acquired send slot unsent. */
   release(item: UdpSendSlot): void {
-    item.hold(this.#slots);
+    checkAcquired(item, this.#slots);
     this.#free(item.slot);
   }
 

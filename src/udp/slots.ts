@@ -54,6 +54,15 @@ export interface UdpStats {
   segmentationFallbacks: number;
   /** True while trains go out as segmented sends (false: unsupported, or off after a refusal). */
   segmentation: boolean;
+  /**
+   * Datagrams the kernel dropped for this socket since it was bound, before
+   * any reached a slot (its receive buffer was full: see `receiveBufferSize`),
+   * read from the kernel when `stats` is read. Linux: SO_MEMINFO's
+   * SK_MEMINFO_DROPS, the drops column of /proc/net/udp. After close, the
+   * count read just before the socket closed. Null on Windows, whose Winsock
+   * keeps no per-socket count.
+   */
+  kernelDrops: number | null;
 }
 
 /** Where every slot is, for accounting (a snapshot). */
@@ -66,7 +75,7 @@ export interface UdpPoolState {
   ready: number;
   /** Holding a datagram handed out and not yet replied to or released. */
   held: number;
-  /** Replies the kernel has not finished. */
+  /** Receive slots with replies the kernel has not finished (or in a train not yet sent). */
   replying: number;
   /** Send slots in total. */
   sendSlots: number;
@@ -181,6 +190,7 @@ export class Slots {
       trains: this.trains,
       segmentationFallbacks: this.segmentationFallbacks,
       segmentation: this.segmentation,
+      kernelDrops: this.backend.kernelDrops(),
     };
   }
 
@@ -193,7 +203,8 @@ export class Slots {
       const st = state[s];
       if (s < r) {
         if (st === HELD) held++;
-        else if (st === REPLYING) replying++;
+        // A slot of a coalesced receive may be held and replying at once.
+        if (this.inFlight[s] > 0) replying++;
       } else if (st === ACQUIRED) acquired++;
       else if (st === SENDING) sending++;
     }

@@ -44,6 +44,15 @@
  * posted again. Bad arguments throw `TypeError`/`RangeError` synchronously,
  * before anything reaches the kernel.
  *
+ * ## Lifetime
+ *
+ * Close a socket with `await using` (or {@link UdpSocket.close}).
+ * `using` works too, while nothing is in flight (see
+ * `[Symbol.dispose]`). Like `Deno.Conn`, a socket keeps the
+ * process alive while it is open; {@link UdpSocket.unref} lets the process
+ * exit anyway. A socket dropped without closing is reported as leaked when
+ * it is garbage-collected (its kernel resources stay open until the process ends).
+ *
  * A socket whose engine fails for good (its receive cannot be re-armed, its
  * completion queue is corrupt …) stops: `receive()` rejects with that error,
  * and so do `send()`, `acquire()`, `tryAcquire()` and the sends waiting for
@@ -68,8 +77,9 @@
  * @module
  */
 
-import { DisposedError, UnsupportedError } from "../errors.ts";
+import { BusyError, DisposedError, UnsupportedError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
+import { assertCanUnref } from "../loop_ref.ts";
 import type { SocketAddress } from "../../ffi/inet.ts";
 import type { BackendFactory, UdpBackend } from "./backend.ts";
 import { openLinuxBackend } from "./linux.ts";
@@ -119,7 +129,7 @@ export interface UdpOffloads {
  * console.log(echo ? new TextDecoder().decode(echo.data) : "no answer");
  * ```
  */
-export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> {
+export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<UdpDatagram[]> {
   /** The bound address (with the port the system picked for port 0). */
   readonly addr: SocketAddress;
   /** Which kernel API drives it: `"io_uring"` (Linux) or `"rio"` (Windows). */
@@ -158,8 +168,12 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
     this.slotSize = backend.slotSize;
     this.offloads = { ...backend.offloads };
     const slots = (this.#slots = new Slots(backend));
+    // The engine must not keep the socket itself reachable: a socket dropped
+    // without close could then never be collected and reported (leak.ts).
+    const self = new WeakRef(this);
     const outbox = new Outbox(slots, (slot) => send.sent(slot), (error) => {
-      this.lastSendError = error;
+      const socket = self.deref();
+      if (socket) socket.lastSendError = error;
     });
     const receive = (this.#receive = new ReceiveSide(slots, outbox));
     const send: SendSide = (this.#send = new SendSide(slots, outbox));
@@ -396,6 +410,48 @@ export class UdpSocket implements AsyncDisposable, AsyncIterable<UdpDatagram[]> 
   /** Same as {@link UdpSocket.close} (`await using`). */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Closes the socket now (`using`), when nothing is in flight: no send or
+   * reply the kernel has not finished, no `receive()` waiting, no `send()` /
+   * `acquire()` waiting for a slot. Then, as {@link UdpSocket.close}: it
+   * stops receiving at once, held datagrams and acquired send slots become
+   * invalid, and the kernel side is torn down in the same safe order, which
+   * finishes after this returns (the receive the kernel always holds must be
+   * cancelled and drained before anything is freed). `await socket.close()`
+   * waits for that teardown (it frees the port) and rejects if it failed.
+   * Idempotent.
+   * @throws {BusyError} while anything is in flight (nothing is changed).
+   */
+  [Symbol.dispose](): void {
+    if (this.#closing) return;
+    const p = this.pool;
+    const busy = p.sending + p.replying + this.#receive.waiting + this.#send.waiting;
+    if (busy > 0) {
+      throw new BusyError(
+        "UdpSocket",
+        busy,
+        "operation(s) in flight (sends or replies at the kernel, or calls waiting)",
+      );
+    }
+    void this.close();
+  }
+
+  /**
+   * Lets the process exit while this socket is open and nothing else keeps
+   * it alive, like `Deno.Conn.unref()`: waiting for datagrams no longer
+   * holds the event loop. Receiving goes on while the process runs.
+   * @throws {UnsupportedError} when this Deno cannot unref a pending FFI call.
+   */
+  unref(): void {
+    assertCanUnref("UdpSocket");
+    this.#backend.ref(false);
+  }
+
+  /** Undoes {@link UdpSocket.unref}: an open socket keeps the process alive again (the default). */
+  ref(): void {
+    this.#backend.ref(true);
   }
 }
 

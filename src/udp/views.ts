@@ -20,6 +20,17 @@ interface Owner {
   closed: boolean;
 }
 
+let holdDatagram: (datagram: UdpDatagram, owner: Owner) => void;
+let retire: (datagram: UdpDatagram) => boolean;
+let makeUdpDatagram: (
+  owner: Owner,
+  slot: number,
+  offset: number,
+  length: number,
+  truncated: boolean,
+  ecn: number,
+) => UdpDatagram;
+
 /**
  * One received datagram. Its bytes stay in the socket's registered slot;
  * the object is valid until you reply from it, release it, or ask for the
@@ -46,8 +57,19 @@ export class UdpDatagram {
   #remote: SocketAddress | undefined;
   #local: SocketAddress | undefined;
 
-  /** @internal Made by the socket. */
-  constructor(
+  static {
+    makeUdpDatagram = (owner, slot, offset, length, truncated, ecn) =>
+      new UdpDatagram(owner, slot, offset, length, truncated, ecn);
+    holdDatagram = (datagram, owner) => datagram.#hold(owner);
+    retire = (datagram) => {
+      if (datagram.#done) return false;
+      datagram.#done = true;
+      return true;
+    };
+  }
+
+  // Made by the socket.
+  private constructor(
     owner: Owner,
     slot: number,
     offset: number,
@@ -68,15 +90,8 @@ export class UdpDatagram {
     return !this.#done && !this.#owner.closed;
   }
 
-  /** @internal It no longer holds its slot (replied to or released); false if it already did not. */
-  retire(): boolean {
-    if (this.#done) return false;
-    this.#done = true;
-    return true;
-  }
-
-  /** @internal The owner, after checking this is still the slot's datagram. */
-  hold(owner: Owner): void {
+  /** Checks this is `owner`'s datagram and still holds its slot. */
+  #hold(owner: Owner): void {
     if (owner !== this.#owner) throw new TypeError("this datagram belongs to another UdpSocket");
     if (!this.valid) {
       throw new RangeError(
@@ -92,7 +107,7 @@ export class UdpDatagram {
    * @throws {RangeError} once the datagram no longer holds its slot.
    */
   get data(): Uint8Array {
-    this.hold(this.#owner);
+    this.#hold(this.#owner);
     const at = this.offset;
     return (this.#data ??= this.#owner.backend.payload(this.slot).subarray(at, at + this.length));
   }
@@ -104,7 +119,7 @@ export class UdpDatagram {
    */
   get remote(): SocketAddress {
     if (this.#remote) return this.#remote;
-    this.hold(this.#owner);
+    this.#hold(this.#owner);
     return (this.#remote = this.#owner.backend.remote(this.slot));
   }
 
@@ -117,10 +132,13 @@ export class UdpDatagram {
    */
   get local(): SocketAddress {
     if (this.#local) return this.#local;
-    this.hold(this.#owner);
+    this.#hold(this.#owner);
     return (this.#local = this.#owner.backend.local(this.slot));
   }
 }
+
+let holdSendSlot: (item: UdpSendSlot, owner: Owner) => void;
+let makeUdpSendSlot: (owner: Owner, slot: number) => UdpSendSlot;
 
 /** A send slot taken with {@link UdpSocket.acquire}: fill `bytes`, then `send` it. */
 export class UdpSendSlot {
@@ -129,15 +147,20 @@ export class UdpSendSlot {
   readonly #owner: Owner;
   readonly #bytes: Uint8Array;
 
-  /** @internal Made by the socket. */
-  constructor(owner: Owner, slot: number) {
+  static {
+    makeUdpSendSlot = (owner, slot) => new UdpSendSlot(owner, slot);
+    holdSendSlot = (item, owner) => item.#hold(owner);
+  }
+
+  // Made by the socket.
+  private constructor(owner: Owner, slot: number) {
     this.#owner = owner;
     this.slot = slot;
     this.#bytes = owner.backend.payload(slot);
   }
 
-  /** @internal Checks this slot is acquired from `owner`. */
-  hold(owner: Owner): void {
+  /** Checks this slot is acquired from `owner`. */
+  #hold(owner: Owner): void {
     if (owner !== this.#owner) throw new TypeError("this send slot belongs to another UdpSocket");
     if (owner.closed || owner.state[this.slot] !== ACQUIRED) {
       throw new RangeError(`send slot ${this.slot} is not acquired (already sent or released)`);
@@ -149,7 +172,48 @@ export class UdpSendSlot {
    * @throws {RangeError} once sent or released.
    */
   get bytes(): Uint8Array {
-    this.hold(this.#owner);
+    this.#hold(this.#owner);
     return this.#bytes;
   }
+}
+
+/** Makes a {@link UdpDatagram} (its constructor is not public). */
+export function newUdpDatagram(
+  owner: Owner,
+  slot: number,
+  offset: number,
+  length: number,
+  truncated: boolean,
+  ecn: number,
+): UdpDatagram {
+  return makeUdpDatagram(owner, slot, offset, length, truncated, ecn);
+}
+
+/**
+ * Marks `datagram` as no longer holding its slot (replied to or released);
+ * false when it already did not.
+ */
+export function retireDatagram(datagram: UdpDatagram): boolean {
+  return retire(datagram);
+}
+
+/** Makes a {@link UdpSendSlot} (its constructor is not public). */
+export function newUdpSendSlot(owner: Owner, slot: number): UdpSendSlot {
+  return makeUdpSendSlot(owner, slot);
+}
+
+/**
+ * Checks `datagram` is `owner`'s and still holds its slot.
+ * @throws {TypeError} for another socket's; {@link RangeError} once it no longer holds its slot.
+ */
+export function checkHeld(datagram: UdpDatagram, owner: Owner): void {
+  holdDatagram(datagram, owner);
+}
+
+/**
+ * Checks `item` is acquired from `owner`.
+ * @throws {TypeError} for another socket's; {@link RangeError} once sent or released.
+ */
+export function checkAcquired(item: UdpSendSlot, owner: Owner): void {
+  holdSendSlot(item, owner);
 }

@@ -21,7 +21,7 @@ import type { SocketAddress } from "../../ffi/inet.ts";
 import { WSA_ERROR } from "../../ffi/windows/abi.ts";
 import { Rio } from "../windows/rio.ts";
 import type { RioBufferPool, RioSlice, RioSlot } from "../windows/rio_buffer.ts";
-import type { RioCompletion, RioCompletionQueue } from "../windows/rio_queue.ts";
+import { refQueue, type RioCompletion, type RioCompletionQueue } from "../windows/rio_queue.ts";
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
 import type { BackendEvents, BackendOffloads, BackendOptions, UdpBackend } from "./backend.ts";
 
@@ -256,6 +256,15 @@ class WindowsBackend implements UdpBackend {
 
   inFlight(): number {
     return this.#sock.receivesOutstanding + this.#sock.sendsOutstanding;
+  }
+
+  ref(on: boolean): void {
+    refQueue(this.#cq, on);
+  }
+
+  /** Winsock keeps no per-socket drop count (only system-wide UDP statistics). */
+  kernelDrops(): null {
+    return null;
   }
 
   close(): Promise<void> {

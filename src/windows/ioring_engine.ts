@@ -18,9 +18,10 @@ import type { RingKernel } from "./ioring_kernel.ts";
 import type { Memory, RingScratch } from "./ioring_memory.ts";
 import {
   type IoRingCompletion,
-  IoRingOperation,
+  type IoRingOperation,
   type IoRingOpKind,
   markSubmitted,
+  newIoRingOperation,
   settleOperation,
 } from "./ioring_op.ts";
 import type { SubmitResult, SubmitWaitOptions } from "./ioring_options.ts";
@@ -164,7 +165,7 @@ export class RingEngine {
       b.memory?.free();
       throw e;
     }
-    const op = new IoRingOperation(b.kind, userData, b.call);
+    const op = newIoRingOperation(b.kind, userData, b.call);
     owners.set(op, { engine: this, handle: b.handle, cancellable: b.cancellable });
     const tables = b.tables ?? [];
     const drops = (b.regions ?? []).map((r) => r.retain(`an IoRing ${b.kind}`));

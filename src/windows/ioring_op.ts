@@ -8,6 +8,7 @@
  * @module
  */
 
+import { charge, nextTurn, onNextTurn } from "../budget.ts";
 import { HResultError } from "../errors.ts";
 
 /** What an operation does. */
@@ -36,6 +37,8 @@ export interface IoRingCompletion {
 
 let settle: (op: IoRingOperation, state: IoRingOpState, c?: IoRingCompletion) => void;
 
+let makeIoRingOperation: (kind: IoRingOpKind, userData: bigint, call: string) => IoRingOperation;
+
 /**
  * An operation built on an {@link IoRing}. Made by the ring's builders
  * (`read`, `write`, `cancel`, …).
@@ -57,12 +60,20 @@ export class IoRingOperation {
       op.#state = state;
       if (!c) return;
       op.#completion = c;
-      op.#resolve?.(c);
+      const resolve = op.#resolve;
+      if (!resolve) return;
+      // Charged to the shared budget: completions are often popped inline.
+      if (charge()) resolve(c);
+      else onNextTurn(() => resolve(c));
     };
   }
 
-  /** @internal Made by the ring's builders. */
-  constructor(kind: IoRingOpKind, userData: bigint, call: string) {
+  static {
+    makeIoRingOperation = (kind, userData, call) => new IoRingOperation(kind, userData, call);
+  }
+
+  // Made by the ring's builders.
+  private constructor(kind: IoRingOpKind, userData: bigint, call: string) {
     this.kind = kind;
     this.userData = userData;
     this.call = call;
@@ -80,7 +91,8 @@ export class IoRingOperation {
 
   /** Resolves with the completion (never rejects). */
   get done(): Promise<IoRingCompletion> {
-    if (this.#completion) return Promise.resolve(this.#completion);
+    const c = this.#completion;
+    if (c) return charge() ? Promise.resolve(c) : nextTurn().then(() => c);
     this.#done ??= new Promise((resolve) => (this.#resolve = resolve));
     return this.#done;
   }
@@ -109,4 +121,13 @@ export function settleOperation(
   completion: IoRingCompletion,
 ): void {
   settle(op, state, completion);
+}
+
+/** Makes a {@link IoRingOperation} (its constructor is not public). */
+export function newIoRingOperation(
+  kind: IoRingOpKind,
+  userData: bigint,
+  call: string,
+): IoRingOperation {
+  return makeIoRingOperation(kind, userData, call);
 }

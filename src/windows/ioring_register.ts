@@ -16,9 +16,11 @@ import type { RingKernel } from "./ioring_kernel.ts";
 import { allocate } from "./ioring_memory.ts";
 import type { IoRingOperation } from "./ioring_op.ts";
 import {
-  BufferTable,
+  type BufferTable,
   FileHandleTable,
   handleValue,
+  newBufferTable,
+  newFileHandleTable,
   type TableHost,
   tableState,
 } from "./ioring_tables.ts";
@@ -72,7 +74,7 @@ export class RingRegistrations {
     checkInteger("handle count", handles.length, 1, MAX_U32);
     const values = handles.map((h, i) => h === null ? null : handleValue(h, `handles[${i}]`));
     this.#assertReplaceable(this.#files, "FileHandleTable");
-    const table = new FileHandleTable(this.host, values);
+    const table = newFileHandleTable(this.host, values);
     const op = this.#buildRegistration(
       "files",
       values.map((v) => v ?? INVALID_HANDLE_VALUE),
@@ -93,7 +95,7 @@ export class RingRegistrations {
       return { address: r.address, length: r.byteLength }; // address throws DisposedError if freed
     });
     this.#assertReplaceable(this.#buffers, "BufferTable");
-    const table = new BufferTable(this.host, entries.map((e) => e.length));
+    const table = newBufferTable(this.host, entries.map((e) => e.length));
     const gen = ++this.#bufferGen;
     const op = this.#buildRegistration("buffers", entries, regions, gen);
     if (this.#buffers) tableState(this.#buffers).current = false;

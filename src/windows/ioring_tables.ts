@@ -42,6 +42,8 @@ export function tableState(t: FileHandleTable | BufferTable): TableState {
 
 const MAX_U32 = 0xffff_ffff;
 
+let makeFileRef: (handle: bigint, index?: number, table?: FileHandleTable) => FileRef;
+
 /**
  * A file handle for an I/O ring operation: a raw HANDLE
  * ({@link FileRef.raw}) or an index into a {@link FileHandleTable}
@@ -58,8 +60,12 @@ export class FileRef {
   /** The table (registered refs). */
   readonly table: FileHandleTable | undefined;
 
-  /** @internal Use {@link FileRef.raw} or {@link FileHandleTable.index}. */
-  constructor(handle: bigint, index = -1, table?: FileHandleTable) {
+  static {
+    makeFileRef = (handle, index, table) => new FileRef(handle, index, table);
+  }
+
+  // Use FileRef.raw or FileHandleTable.index.
+  private constructor(handle: bigint, index = -1, table?: FileHandleTable) {
     this.kind = table ? "registered" : "raw";
     this.handle = handle;
     this.index = index;
@@ -72,7 +78,7 @@ export class FileRef {
    * @throws {RangeError} for NULL or INVALID_HANDLE_VALUE.
    */
   static raw(handle: Deno.PointerObject | bigint): FileRef {
-    return new FileRef(handleValue(handle, "handle"));
+    return makeFileRef(handleValue(handle, "handle"));
   }
 
   /** Is `x` a FileRef? */
@@ -87,6 +93,15 @@ export class FileRef {
       : `${this.#brand}(registered #${this.index})`;
   }
 }
+
+let makeBufferRef: (
+  length: number,
+  raw: { region: NativeRegion; address: bigint } | {
+    table: BufferTable;
+    index: number;
+    offset: number;
+  },
+) => BufferRef;
 
 /**
  * A buffer for an I/O ring operation: raw native memory
@@ -110,8 +125,12 @@ export class BufferRef {
   /** Registered refs: the table. */
   readonly table: BufferTable | undefined;
 
-  /** @internal Use {@link BufferRef.raw} or {@link BufferTable.slice}. */
-  constructor(
+  static {
+    makeBufferRef = (length, raw) => new BufferRef(length, raw);
+  }
+
+  // Use BufferRef.raw or BufferTable.slice.
+  private constructor(
     length: number,
     raw: { region: NativeRegion; address: bigint } | {
       table: BufferTable;
@@ -147,7 +166,7 @@ export class BufferRef {
     const offset = "region" in target ? target.offset : 0;
     const length = "region" in target ? target.length : target.byteLength;
     checkInteger("buffer length", length, 0, MAX_U32);
-    return new BufferRef(length, { region, address: region.address + BigInt(offset) });
+    return makeBufferRef(length, { region, address: region.address + BigInt(offset) });
   }
 
   /** Is `x` a BufferRef? */
@@ -212,6 +231,8 @@ function assertUsable(s: TableState, what: string): void {
   }
 }
 
+let makeFileHandleTable: (host: TableHost, handles: readonly (bigint | null)[]) => FileHandleTable;
+
 /**
  * The ring's registered file handles (BuildIoRingRegisterFileHandles). Made
  * by {@link IoRing.registerFiles}. Dispose it to release the registration.
@@ -226,8 +247,12 @@ export class FileHandleTable implements Disposable, AsyncDisposable {
     fileTableState = (t) => t.#s;
   }
 
-  /** @internal Made by {@link IoRing.registerFiles}. */
-  constructor(host: TableHost, handles: readonly (bigint | null)[]) {
+  static {
+    makeFileHandleTable = (host, handles) => new FileHandleTable(host, handles);
+  }
+
+  // Made by IoRing.registerFiles.
+  private constructor(host: TableHost, handles: readonly (bigint | null)[]) {
     this.length = handles.length;
     this.#handles = handles;
     this.#s = { host, current: true, disposed: false, inFlight: 0 };
@@ -253,7 +278,7 @@ export class FileHandleTable implements Disposable, AsyncDisposable {
     checkInteger("file index", i, 0, this.length - 1);
     const h = this.#handles[i];
     if (h === null) throw new RangeError(`file index ${i} is a sparse (empty) entry`);
-    return new FileRef(h, i, this);
+    return makeFileRef(h, i, this);
   }
 
   /**
@@ -271,6 +296,8 @@ export class FileHandleTable implements Disposable, AsyncDisposable {
   }
 }
 
+let makeBufferTable: (host: TableHost, lengths: readonly number[]) => BufferTable;
+
 /**
  * The ring's registered buffers (BuildIoRingRegisterBuffers), over
  * {@link NativeRegion}s that stay held (cannot be freed) until the
@@ -287,8 +314,12 @@ export class BufferTable implements Disposable, AsyncDisposable {
     bufferTableState = (t) => t.#s;
   }
 
-  /** @internal Made by {@link IoRing.registerBuffers}; 0 marks a sparse entry. */
-  constructor(host: TableHost, lengths: readonly number[]) {
+  static {
+    makeBufferTable = (host, lengths) => new BufferTable(host, lengths);
+  }
+
+  // Made by IoRing.registerBuffers; 0 marks a sparse entry.
+  private constructor(host: TableHost, lengths: readonly number[]) {
     this.length = lengths.length;
     this.#lengths = lengths;
     this.#s = { host, current: true, disposed: false, inFlight: 0 };
@@ -323,7 +354,7 @@ export class BufferTable implements Disposable, AsyncDisposable {
     checkInteger("offset", offset, 0, size);
     const len = length ?? size - offset;
     checkInteger("length", len, 0, size - offset);
-    return new BufferRef(len, { table: this, index, offset });
+    return makeBufferRef(len, { table: this, index, offset });
   }
 
   /**
@@ -355,4 +386,17 @@ async function asyncDisposeTable(t: FileHandleTable | BufferTable, s: TableState
   s.disposed = true; // no new operations from here on
   if (s.inFlight > 0) await s.host.drain(t);
   if (s.current) await s.host.release(t, true);
+}
+
+/** Makes a {@link FileHandleTable} (its constructor is not public). */
+export function newFileHandleTable(
+  host: TableHost,
+  handles: readonly (bigint | null)[],
+): FileHandleTable {
+  return makeFileHandleTable(host, handles);
+}
+
+/** Makes a {@link BufferTable} (its constructor is not public). */
+export function newBufferTable(host: TableHost, lengths: readonly number[]): BufferTable {
+  return makeBufferTable(host, lengths);
 }

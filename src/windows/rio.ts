@@ -19,10 +19,20 @@ import { trackLeak, untrackLeak } from "../leak.ts";
 import type { NativeRegion } from "../memory.ts";
 import { windowsAllocator, windowsApi } from "./api.ts";
 import { checkWinsock, checkWinsockCode } from "./check.ts";
-import { RioBuffer, RioBufferPool, type RioBufferPoolOptions } from "./rio_buffer.ts";
+import {
+  newRioBuffer,
+  newRioBufferPool,
+  type RioBuffer,
+  type RioBufferPool,
+  type RioBufferPoolOptions,
+} from "./rio_buffer.ts";
 import type { RioChild, RioContext } from "./rio_context.ts";
-import { RioCompletionQueue, type RioCompletionQueueOptions } from "./rio_queue.ts";
-import { RioUdpSocket } from "./rio_socket.ts";
+import {
+  newRioCompletionQueue,
+  type RioCompletionQueue,
+  type RioCompletionQueueOptions,
+} from "./rio_queue.ts";
+import { newRioUdpSocket, type RioUdpSocket } from "./rio_socket.ts";
 import type { RioUdpSocketOptions } from "./rio_socket_open.ts";
 
 /**
@@ -134,12 +144,12 @@ export class Rio implements Disposable, AsyncDisposable {
     offset = 0,
     length: number = region.byteLength - offset,
   ): RioBuffer {
-    return new RioBuffer(this.#ctx, region, offset, length, true);
+    return newRioBuffer(this.#ctx, region, offset, length, true);
   }
 
   /** Allocates a region and registers one buffer per slot (see {@link RioBufferPool}). */
   createBufferPool(options: RioBufferPoolOptions): RioBufferPool {
-    return new RioBufferPool(this.#ctx, options);
+    return newRioBufferPool(this.#ctx, options);
   }
 
   /**
@@ -147,7 +157,7 @@ export class Rio implements Disposable, AsyncDisposable {
    * @throws {RangeError} for a size outside 1..RIO_MAX_CQ_SIZE.
    */
   createCompletionQueue(options: RioCompletionQueueOptions): RioCompletionQueue {
-    return new RioCompletionQueue(this.#ctx, options);
+    return newRioCompletionQueue(this.#ctx, options);
   }
 
   /**
@@ -156,7 +166,7 @@ export class Rio implements Disposable, AsyncDisposable {
    * the socket's outstanding limits; WSAEADDRINUSE from bind.
    */
   udpSocket(options: RioUdpSocketOptions): RioUdpSocket {
-    return new RioUdpSocket(this.#ctx, options);
+    return newRioUdpSocket(this.#ctx, options);
   }
 
   #open(): number {

@@ -32,6 +32,14 @@ export const RIO_ADDRESS_SIZE: number = STRUCTS.SOCKADDR_INET.size;
 /** RIO_BUF Offset and Length are ULONGs. */
 const MAX_ULONG = 0xffff_ffff;
 
+let makeRioBuffer: (
+  ctx: RioContext,
+  region: NativeRegion,
+  offset: number,
+  length: number,
+  tracked: boolean,
+) => RioBuffer;
+
 /**
  * One RIORegisterBuffer registration over part of a {@link NativeRegion}.
  * Requests name it through {@link RioSlice} / {@link RioAddressSlice}. The
@@ -57,8 +65,13 @@ export class RioBuffer implements Disposable, AsyncDisposable {
   readonly #unhold: () => void;
   readonly #tracked: boolean;
 
-  /** @internal Use `Rio.registerBuffer` (or a pool). */
-  constructor(
+  static {
+    makeRioBuffer = (ctx, region, offset, length, tracked) =>
+      new RioBuffer(ctx, region, offset, length, tracked);
+  }
+
+  // Use `Rio.registerBuffer` (or a pool).
+  private constructor(
     ctx: RioContext,
     region: NativeRegion,
     offset: number,
@@ -117,7 +130,7 @@ export class RioBuffer implements Disposable, AsyncDisposable {
    */
   slice(offset = 0, length: number = this.length - offset): RioSlice {
     this.#check();
-    return new RioSlice(this, offset, length);
+    return makeRioSlice(this, offset, length);
   }
 
   /**
@@ -127,7 +140,7 @@ export class RioBuffer implements Disposable, AsyncDisposable {
    */
   addressSlice(offset: number, length: number = RIO_ADDRESS_SIZE): RioAddressSlice {
     this.#check();
-    return new RioAddressSlice(this, offset, length);
+    return makeRioAddressSlice(this, offset, length);
   }
 
   /**
@@ -170,6 +183,8 @@ function checkSlice(buffer: RioBuffer, offset: number, length: number, min: numb
   checkInteger("length", length, min, buffer.length - offset);
 }
 
+let makeRioSlice: (buffer: RioBuffer, offset: number, length: number) => RioSlice;
+
 /** A bounds-checked data slice of a {@link RioBuffer} (what a RIO_BUF names). */
 export class RioSlice {
   /** The registration. */
@@ -180,8 +195,12 @@ export class RioSlice {
   readonly length: number;
   #bytes: Uint8Array | undefined;
 
-  /** @internal Use {@link RioBuffer.slice}. */
-  constructor(buffer: RioBuffer, offset: number, length: number) {
+  static {
+    makeRioSlice = (buffer, offset, length) => new RioSlice(buffer, offset, length);
+  }
+
+  // Use RioBuffer.slice.
+  private constructor(buffer: RioBuffer, offset: number, length: number) {
     checkSlice(buffer, offset, length, 1);
     this.buffer = buffer;
     this.offset = offset;
@@ -195,6 +214,8 @@ export class RioSlice {
     return (this.#bytes = this.buffer.region.bytes.subarray(at, at + this.length));
   }
 }
+
+let makeRioAddressSlice: (buffer: RioBuffer, offset: number, length: number) => RioAddressSlice;
 
 /**
  * A bounds-checked slice of a {@link RioBuffer} holding a SOCKADDR_INET
@@ -210,8 +231,12 @@ export class RioAddressSlice {
   /** Byte offset of the SOCKADDR_INET inside the region. */
   readonly #at: number;
 
-  /** @internal Use {@link RioBuffer.addressSlice}. */
-  constructor(buffer: RioBuffer, offset: number, length: number) {
+  static {
+    makeRioAddressSlice = (buffer, offset, length) => new RioAddressSlice(buffer, offset, length);
+  }
+
+  // Use RioBuffer.addressSlice.
+  private constructor(buffer: RioBuffer, offset: number, length: number) {
     checkSlice(buffer, offset, length, RIO_ADDRESS_SIZE);
     this.buffer = buffer;
     this.offset = offset;
@@ -251,6 +276,8 @@ export interface RioBufferPoolOptions {
   slotSize: number;
 }
 
+let makeRioSlot: (index: number, buffer: RioBuffer, slotSize: number) => RioSlot;
+
 /** One slot of a {@link RioBufferPool}: its own registration, a data area and an address area. */
 export class RioSlot {
   /** Position in the pool. */
@@ -262,8 +289,12 @@ export class RioSlot {
   /** The SOCKADDR_INET area (28 bytes), in the same registration. */
   readonly address: RioAddressSlice;
 
-  /** @internal Made by {@link RioBufferPool}. */
-  constructor(index: number, buffer: RioBuffer, slotSize: number) {
+  static {
+    makeRioSlot = (index, buffer, slotSize) => new RioSlot(index, buffer, slotSize);
+  }
+
+  // Made by RioBufferPool.
+  private constructor(index: number, buffer: RioBuffer, slotSize: number) {
     this.index = index;
     this.buffer = buffer;
     this.address = buffer.addressSlice(0);
@@ -275,6 +306,8 @@ export class RioSlot {
 const ADDRESS_AREA = 32;
 /** Slots start on cache-line boundaries. */
 const SLOT_ALIGN = 64;
+
+let makeRioBufferPool: (ctx: RioContext, options: RioBufferPoolOptions) => RioBufferPool;
 
 /**
  * Many slots in one native region, **one registration per slot**: a RIO send
@@ -294,8 +327,12 @@ export class RioBufferPool implements Disposable, AsyncDisposable {
   readonly #inUse: boolean[];
   #closed = false;
 
-  /** @internal Use `Rio.createBufferPool`. */
-  constructor(ctx: RioContext, options: RioBufferPoolOptions) {
+  static {
+    makeRioBufferPool = (ctx, options) => new RioBufferPool(ctx, options);
+  }
+
+  // Use `Rio.createBufferPool`.
+  private constructor(ctx: RioContext, options: RioBufferPoolOptions) {
     checkOpen(ctx, "a RioBufferPool");
     const count = checkInteger("slots", options.slots, 1, 1 << 20);
     const slotSize = checkInteger("slotSize", options.slotSize, 1, 1 << 26);
@@ -304,8 +341,8 @@ export class RioBufferPool implements Disposable, AsyncDisposable {
     const slots: RioSlot[] = [];
     try {
       for (let i = 0; i < count; i++) {
-        const buffer = new RioBuffer(ctx, this.region, i * stride, ADDRESS_AREA + slotSize, false);
-        slots.push(new RioSlot(i, buffer, slotSize));
+        const buffer = makeRioBuffer(ctx, this.region, i * stride, ADDRESS_AREA + slotSize, false);
+        slots.push(makeRioSlot(i, buffer, slotSize));
       }
     } catch (e) {
       for (const s of slots) s.buffer.close();
@@ -388,4 +425,20 @@ export class RioBufferPool implements Disposable, AsyncDisposable {
     while (this.inFlight > 0) await progress(this.#ctx, "RioBufferPool");
     this.close();
   }
+}
+
+/** Makes a {@link RioBuffer} (its constructor is not public). */
+export function newRioBuffer(
+  ctx: RioContext,
+  region: NativeRegion,
+  offset: number,
+  length: number,
+  tracked: boolean,
+): RioBuffer {
+  return makeRioBuffer(ctx, region, offset, length, tracked);
+}
+
+/** Makes a {@link RioBufferPool} (its constructor is not public). */
+export function newRioBufferPool(ctx: RioContext, options: RioBufferPoolOptions): RioBufferPool {
+  return makeRioBufferPool(ctx, options);
 }

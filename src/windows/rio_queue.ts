@@ -7,6 +7,7 @@
  * @module
  */
 
+import { holdLoop } from "../loop_ref.ts";
 import { KERNEL, RIO, STRUCTS, writeEventNotification } from "../../ffi/windows/abi.ts";
 import { BusyError, checkInteger, DisposedError, RegioError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
@@ -57,8 +58,23 @@ export class RioCorruptQueueError extends RegioError {
 const R = STRUCTS.RIORESULT;
 /** The notification struct sits after the results, 8-byte aligned. */
 const NOTIFY_SIZE = STRUCTS.RIO_NOTIFICATION_COMPLETION.size;
+let setRef: (cq: RioCompletionQueue, on: boolean) => void;
+
+/**
+ * Whether `cq`'s waits keep the process alive (what `UdpSocket.ref` /
+ * `unref` set). Not part of the Windows entry point.
+ */
+export function refQueue(cq: RioCompletionQueue, on: boolean): void {
+  setRef(cq, on);
+}
+
 /** Timeout of each wait while draining for teardown (bounded; never INFINITE). */
 const DRAIN_WAIT_MS = 50;
+
+let makeRioCompletionQueue: (
+  ctx: RioContext,
+  options: RioCompletionQueueOptions,
+) => RioCompletionQueue;
 
 /**
  * A RIO completion queue (RIOCreateCompletionQueue). One queue can serve
@@ -88,9 +104,24 @@ export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisp
   #armed = false;
   #waiting: Promise<boolean> | null = null;
   #closed = false;
+  /** Whether a wait keeps the process alive (see {@link refQueue}). */
+  #refed = true;
+  #pendingWait: Promise<number> | null = null;
 
-  /** @internal Use `Rio.createCompletionQueue`. */
-  constructor(ctx: RioContext, options: RioCompletionQueueOptions) {
+  static {
+    setRef = (cq, on) => {
+      if (on === cq.#refed) return;
+      cq.#refed = on;
+      if (cq.#pendingWait) holdLoop(cq.#pendingWait, on);
+    };
+  }
+
+  static {
+    makeRioCompletionQueue = (ctx, options) => new RioCompletionQueue(ctx, options);
+  }
+
+  // Use `Rio.createCompletionQueue`.
+  private constructor(ctx: RioContext, options: RioCompletionQueueOptions) {
     checkOpen(ctx, "a RioCompletionQueue");
     const size = checkInteger("size", options.size, 1, RIO.RIO_MAX_CQ_SIZE);
     const notify = options.notify ?? "event";
@@ -241,7 +272,11 @@ export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisp
       checkWinsockCode(fn.RIONotify(this.#handle), "RIONotify");
       this.#armed = true;
     }
-    const r = await kernel.WaitForSingleObject_nonblocking(event, timeoutMs);
+    const pending = kernel.WaitForSingleObject_nonblocking(event, timeoutMs);
+    if (!this.#refed) holdLoop(pending, false);
+    this.#pendingWait = pending;
+    const r = await pending;
+    this.#pendingWait = null;
     if (this.#closed) return false;
     if (r === KERNEL.WAIT_OBJECT_0) {
       this.#armed = false;
@@ -311,4 +346,12 @@ export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisp
     }
     this.close();
   }
+}
+
+/** Makes a {@link RioCompletionQueue} (its constructor is not public). */
+export function newRioCompletionQueue(
+  ctx: RioContext,
+  options: RioCompletionQueueOptions,
+): RioCompletionQueue {
+  return makeRioCompletionQueue(ctx, options);
 }

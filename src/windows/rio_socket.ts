@@ -64,6 +64,8 @@ export interface RioSendOptions extends RioReceiveOptions {
 const RECEIVE = 1;
 const SEND = 2;
 
+let makeRioUdpSocket: (ctx: RioContext, options: RioUdpSocketOptions) => RioUdpSocket;
+
 /**
  * A bound UDP socket with a RIO request queue.
  *
@@ -106,8 +108,12 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   #closing = false;
   #closed = false;
 
-  /** @internal Use `Rio.udpSocket`. */
-  constructor(ctx: RioContext, options: RioUdpSocketOptions) {
+  static {
+    makeRioUdpSocket = (ctx, options) => new RioUdpSocket(ctx, options);
+  }
+
+  // Use `Rio.udpSocket`.
+  private constructor(ctx: RioContext, options: RioUdpSocketOptions) {
     checkOpen(ctx, "a RioUdpSocket");
     const { cqState, maxR, maxS, addr, socket, rq, context, region } = openUdpSocket(
       ctx,
@@ -436,4 +442,9 @@ function hold(s: BufferState, kind: number, delta: number, socket: RioUdpSocket)
   const n = (s.users.get(socket) ?? 0) + delta;
   if (n === 0) s.users.delete(socket);
   else s.users.set(socket, n);
+}
+
+/** Makes a {@link RioUdpSocket} (its constructor is not public). */
+export function newRioUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): RioUdpSocket {
+  return makeRioUdpSocket(ctx, options);
 }

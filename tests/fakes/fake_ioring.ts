@@ -90,6 +90,11 @@ export interface FakeIoRingOptions {
   zeroLengthRegistration?: "unregister" | "E_INVALIDARG";
   /** Registrations complete at submit (default true); false: only when driven. */
   registrationsCompleteAtSubmit?: boolean;
+  /**
+   * Every op completes inside the SubmitIoRing that submits it, as a read of
+   * cached data can (default false: ops complete when driven).
+   */
+  opsCompleteAtSubmit?: boolean;
   /** Ops ignore cancel requests and complete normally when driven (default false). */
   resistCancel?: boolean;
   /** On IORING_VERSION_1 rings, never signal the completion event (the v1 race). */
@@ -201,6 +206,7 @@ export class FakeIoRingOs {
       missing,
       zeroLengthRegistration: options.zeroLengthRegistration ?? "E_INVALIDARG",
       registrationsCompleteAtSubmit: options.registrationsCompleteAtSubmit ?? true,
+      opsCompleteAtSubmit: options.opsCompleteAtSubmit ?? false,
       resistCancel: options.resistCancel ?? false,
       dropVersion1Signals: options.dropVersion1Signals ?? false,
       unsupportedOps: options.unsupportedOps ?? [],
@@ -395,7 +401,8 @@ export class FakeIoRingOs {
         r.inFlight.push(...batch);
         for (const op of batch) {
           const isRegistration = op.op === OP.REGISTER_FILES || op.op === OP.REGISTER_BUFFERS;
-          if (op.op === OP.CANCEL || (isRegistration && o.registrationsCompleteAtSubmit)) {
+          const now = op.op === OP.CANCEL || o.opsCompleteAtSubmit;
+          if (now || (isRegistration && o.registrationsCompleteAtSubmit)) {
             this.#execute(r, op);
           }
         }

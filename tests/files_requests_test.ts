@@ -1,0 +1,101 @@
+// What a FileRing user is told about calls the ring's state cannot serve: a
+// read before openFiles / registerBuffers says what is missing (not
+// "disposed"); two reads in flight into the same bytes of a buffer are
+// refused with a RangeError before anything is submitted.
+
+import assert from "node:assert/strict";
+import { DisposedError, FileRing, type IoRequest } from "../mod.ts";
+import { ignore, pattern, tempDir, within } from "./linux_util.ts";
+
+Deno.test({
+  name: "files: a read before openFiles / registerBuffers says what is missing, not 'disposed'",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const p = `${dir.path}/a`;
+    Deno.writeFileSync(p, pattern(10, 1));
+    await using ring = FileRing.open({ depth: 2 });
+    const req = { file: 0, buffer: 0, length: 1, position: 0 };
+    assert.throws(
+      () => ring.read(req),
+      (e: unknown) =>
+        e instanceof DisposedError && /no open files.*openFiles/.test(e.message) &&
+        !/has been disposed/.test(e.message),
+    );
+    using _files = await ring.openFiles([p]);
+    assert.throws(
+      () => ring.read(req),
+      (e: unknown) =>
+        e instanceof DisposedError && /no registered buffers.*registerBuffers/.test(e.message) &&
+        !/has been disposed/.test(e.message),
+    );
+  },
+});
+
+function mkfifo(path: string): void {
+  const r = new Deno.Command("mkfifo", { args: [path] }).outputSync();
+  assert.ok(r.success, "mkfifo");
+}
+
+Deno.test({
+  name:
+    "files: two reads in flight into the same bytes of a buffer are a RangeError; nothing is submitted",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const fifo = `${dir.path}/fifo`;
+    mkfifo(fifo);
+    const ring = FileRing.open({ depth: 8 });
+    try {
+      const files = await ring.openFiles([fifo], { write: true }); // reads wait for data
+      const pool = await ring.registerBuffers({ count: 2, size: 64 });
+      const r = (buffer: number, bufferOffset: number, length: number): IoRequest => ({
+        file: 0,
+        buffer,
+        bufferOffset,
+        length,
+        position: 0,
+      });
+      // In one call: overlapping ranges of buffer 0.
+      assert.throws(
+        () => ring.readMany([r(0, 0, 32), r(1, 0, 64), r(0, 31, 2)]),
+        (e: unknown) =>
+          e instanceof RangeError && /requests\[2\]/.test(e.message) &&
+          /requests\[0\]/.test(e.message),
+      );
+      assert.equal(ring.inFlight, 0, "nothing was submitted");
+      // Across calls: a read in flight into bytes 0..32 of buffer 0.
+      const first = ring.read(r(0, 0, 32)).catch((e) => e);
+      await new Promise((res) => setTimeout(res, 20));
+      assert.equal(ring.inFlight, 1);
+      assert.throws(() => ring.read(r(0, 16, 1)), RangeError);
+      assert.throws(() => ring.readMany([r(0, 0, 64)]), RangeError);
+      assert.equal(ring.inFlight, 1, "nothing more was submitted");
+      // Touching ranges, other buffers and empty reads are fine.
+      const more = [ring.read(r(0, 32, 32)), ring.read(r(1, 0, 64)), ring.read(r(0, 0, 0))]
+        .map((p) => p.catch((e) => e));
+      assert.equal(ring.inFlight, 4);
+      await within(5000, ring[Symbol.asyncDispose](), "async dispose");
+      await Promise.all([first, ...more]);
+      files[Symbol.dispose]();
+      pool[Symbol.dispose]();
+    } finally {
+      await ring[Symbol.asyncDispose]();
+    }
+  },
+});
+
+Deno.test({
+  name: "files: the same range may be read again once the first read has resolved",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const p = `${dir.path}/a`;
+    Deno.writeFileSync(p, pattern(4096, 3));
+    await using ring = FileRing.open({ depth: 4 });
+    using _files = await ring.openFiles([p]);
+    using _pool = await ring.registerBuffers({ count: 1, size: 4096 });
+    const req = { file: 0, buffer: 0, length: 4096, position: 0 };
+    for (let i = 0; i < 3; i++) assert.equal(await ring.read(req), 4096);
+  },
+});
