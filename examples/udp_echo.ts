@@ -131,7 +131,6 @@ async function main(): Promise<number> {
   for (const s of signals) Deno.addSignalListener(s, stop);
 
   const started = performance.now();
-  const v6 = socket.addr.hostname.includes(":");
   const where = formatAddress(socket.addr.hostname, socket.addr.port);
   if (json) {
     console.log(
