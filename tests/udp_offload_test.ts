@@ -229,6 +229,27 @@ test("segmentation refused at run time: one send per datagram, counted in stats"
   await assertPoolFull(client);
 });
 
+test("IPv6: sendMany refused segmentation at run time falls back the same way", async () => {
+  // UDP_NO_CHECK6_TX makes the kernel refuse GSO; the zero checksums it then sends are
+  // accepted only by a socket with UDP_NO_CHECK6_RX, so both ends take the seam. (The
+  // reply path's fallback is the IPv4 test's: here the server gets plain datagrams.)
+  const seam = { noChecksum: true };
+  await using server = bindWith(seam, { hostname: "::1", slots: 8, slotSize: 1500 });
+  await using client = bindWith(seam, { hostname: "::1", slots: 8, slotSize: 65535 });
+  const done = echo(server);
+  const sent = train(20, 300, 10, 70);
+  await client.sendMany(server.addr, sent);
+  assertSame(await take(client, sent.length), sent);
+  await assertPoolFull(server, true);
+  const s = client.stats;
+  assert.deepEqual([s.segmentation, s.segmentationFallbacks, s.sendErrors], [false, 1, 0]);
+  assert.equal(s.sends, 20, "one send per datagram");
+  assert.equal(server.stats.datagramsOut, 20);
+  await server.close();
+  await done;
+  await assertPoolFull(client);
+});
+
 test("a super-packet larger than the buffer is truncated: whole datagrams kept, the rest counted", async () => {
   await using server = bindWith({ groRoom: 1050 }, { slots: 4, slotSize: 200 });
   await using client = UdpSocket.bind({ slots: 4, slotSize: 4096 });
