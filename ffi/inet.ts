@@ -13,13 +13,17 @@ export interface SocketAddress {
   port: number;
 }
 
-/** Parses a dotted-quad IPv4 address into 4 bytes, or returns null. */
+/**
+ * Parses a dotted-quad IPv4 address into 4 bytes, or returns null. A part
+ * with a leading zero is refused, as inet_pton does (`010` is octal 8 to
+ * inet_aton: guessing either way would send somewhere unintended).
+ */
 export function parseIpv4(hostname: string): Uint8Array | null {
   const parts = hostname.split(".");
   if (parts.length !== 4) return null;
   const out = new Uint8Array(4);
   for (let i = 0; i < 4; i++) {
-    if (!/^\d{1,3}$/.test(parts[i])) return null;
+    if (!/^(0|[1-9]\d{0,2})$/.test(parts[i])) return null;
     const n = Number(parts[i]);
     if (n > 255) return null;
     out[i] = n;
@@ -35,13 +39,14 @@ export function parseIpv6(hostname: string): Uint8Array | null {
   const out = new Uint8Array(16);
   const halves = h.split("::");
   if (halves.length > 2) return null;
-  const groups = (s: string): number[] | null => {
+  // An embedded IPv4 address may only end the whole address (`last`).
+  const groups = (s: string, last: boolean): number[] | null => {
     if (s === "") return [];
     const words: number[] = [];
     const parts = s.split(":");
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i];
-      if (i === parts.length - 1 && p.includes(".")) {
+      if (last && i === parts.length - 1 && p.includes(".")) {
         const v4 = parseIpv4(p);
         if (!v4) return null;
         words.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
@@ -52,8 +57,8 @@ export function parseIpv6(hostname: string): Uint8Array | null {
     }
     return words;
   };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
+  const head = groups(halves[0], halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1], true) : [];
   if (!head || !tail) return null;
   const total = head.length + tail.length;
   if (halves.length === 1 ? total !== 8 : total > 7) return null;

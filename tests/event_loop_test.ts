@@ -1,43 +1,57 @@
 // The event loop keeps turning under any backlog (DESIGN invariant 5): a
 // 10 ms interval timer's longest gap stays bounded while regio works flat out.
 //
-// The bound is 100 ms: ten timer periods, and five times below the best of
-// what the send path did before the budget (543 ms sequential, 1,755 ms with
-// Promise.all). On an idle machine the gaps measured here are a few ms; the
-// slack is for this suite's CI, a 2-core VM where another process can hold a
-// core for a scheduler slice and a major GC can run inside the window.
+// Gaps are measured in the CPU time of the JS thread (/proc/thread-self/
+// schedstat), not on the wall clock: what the budget bounds is how long the
+// thread works without letting the loop turn, and time the OS gives to other
+// processes on a loaded 2-core machine is not that. The bound is 50 ms: five
+// timer periods, with room for a major GC inside the window, and far below
+// what the send path did before the budget (187 ms sequential, 1,658 ms with
+// Promise.all, both with no tick at all). Wall-clock gaps are reported too.
 
 import assert from "node:assert/strict";
 import { FileRing, UdpSocket } from "../mod.ts";
 import { FileFd, NativeRegion, Uring } from "../src/linux/mod.ts";
 import { ignore } from "./linux_util.ts";
+import { threadMs as cpuMs } from "./thread_clock.ts";
 
-const BOUND_MS = 100;
+const BOUND_MS = 50;
 const TIMER_MS = 10;
 
-/** Runs `work` while a 10 ms interval ticks; the longest gap between ticks (and to the end). */
-async function longestGap<T>(
-  work: () => Promise<T>,
-): Promise<{ gap: number; ticks: number; result: T }> {
-  let last = performance.now();
-  let gap = 0;
-  let ticks = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    gap = Math.max(gap, now - last);
+interface Gaps {
+  /** The longest gap between ticks (and to the end), in thread CPU ms. */
+  gap: number;
+  /** The same on the wall clock. */
+  wall: number;
+  ticks: number;
+}
+
+function describe(g: Gaps): string {
+  return `longest timer gap ${g.gap.toFixed(1)} ms of CPU (${
+    g.wall.toFixed(1)
+  } ms wall, ${g.ticks} ticks)`;
+}
+
+/** Runs `work` while a 10 ms interval ticks; the longest gaps between ticks. */
+async function longestGap(work: () => Promise<unknown>): Promise<Gaps> {
+  let last = cpuMs(), lastWall = performance.now();
+  const g: Gaps = { gap: 0, wall: 0, ticks: 0 };
+  const tick = (): void => {
+    const now = cpuMs(), wall = performance.now();
+    g.gap = Math.max(g.gap, now - last);
+    g.wall = Math.max(g.wall, wall - lastWall);
     last = now;
-    ticks++;
+    lastWall = wall;
+  };
+  const timer = setInterval(() => {
+    tick();
+    g.ticks++;
   }, TIMER_MS);
   try {
-    const t0 = performance.now();
-    const result = await work();
-    gap = Math.max(gap, performance.now() - last);
-    if (Deno.env.get("REGIO_GAPS")) {
-      console.log(
-        `gap ${gap.toFixed(1)} ms, ${ticks} ticks in ${(performance.now() - t0).toFixed(0)} ms`,
-      );
-    }
-    return { gap, ticks, result };
+    await work();
+    tick();
+    if (Deno.env.get("REGIO_GAPS")) console.log(describe(g));
+    return g;
   } finally {
     clearInterval(timer);
   }
@@ -58,10 +72,10 @@ Deno.test({
     await using drain = sink();
     const to = drain.addr;
     await using socket = UdpSocket.bind();
-    const { gap, ticks } = await longestGap(() =>
+    const g = await longestGap(() =>
       Promise.all(Array.from({ length: SENDS }, () => socket.send(payload, to)))
     );
-    assert.ok(gap <= BOUND_MS, `longest timer gap ${gap.toFixed(1)} ms (${ticks} ticks)`);
+    assert.ok(g.gap <= BOUND_MS, describe(g));
   },
 });
 
@@ -72,10 +86,10 @@ Deno.test({
     await using drain = sink();
     const to = drain.addr;
     await using socket = UdpSocket.bind();
-    const { gap, ticks } = await longestGap(async () => {
+    const g = await longestGap(async () => {
       for (let i = 0; i < SENDS; i++) await socket.send(payload, to);
     });
-    assert.ok(gap <= BOUND_MS, `longest timer gap ${gap.toFixed(1)} ms (${ticks} ticks)`);
+    assert.ok(g.gap <= BOUND_MS, describe(g));
   },
 });
 
@@ -93,7 +107,7 @@ Deno.test({
     const counting = (async () => {
       for await (const batch of client) echoed += batch.length;
     })();
-    const { gap, ticks } = await longestGap(async () => {
+    const g = await longestGap(async () => {
       for (let i = 0; i < SENDS; i++) await client.send(payload, server.addr);
       const until = performance.now() + 2000;
       while (echoed < SENDS && performance.now() < until) {
@@ -103,7 +117,7 @@ Deno.test({
     await server.close();
     await client.close();
     await Promise.all([echo, counting]);
-    assert.ok(gap <= BOUND_MS, `longest timer gap ${gap.toFixed(1)} ms (${ticks} ticks)`);
+    assert.ok(g.gap <= BOUND_MS, describe(g));
     assert.ok(echoed > SENDS / 2, `only ${echoed} of ${SENDS} echoed`);
   },
 });
@@ -118,12 +132,12 @@ Deno.test({
       using ring = FileRing.open({ depth: 64 });
       using _files = await ring.openFiles([path]);
       using _pool = await ring.registerBuffers({ count: 1, size: 4096 });
-      const { gap, ticks } = await longestGap(async () => {
+      const g = await longestGap(async () => {
         for (let i = 0; i < 100_000; i++) {
           await ring.read({ file: 0, buffer: 0, length: 4096, position: (i & 15) * 4096 });
         }
       });
-      assert.ok(gap <= BOUND_MS, `longest timer gap ${gap.toFixed(1)} ms (${ticks} ticks)`);
+      assert.ok(g.gap <= BOUND_MS, describe(g));
     } finally {
       Deno.removeSync(path);
     }
@@ -136,7 +150,8 @@ Deno.test({
   async fn(): Promise<void> {
     await using receiver = UdpSocket.bind({ receiveBufferSize: 4 << 20 });
     await using flooder = UdpSocket.bind({ sendBufferSize: 4 << 20 });
-    const t0 = performance.now();
+    // In thread CPU time, like the timer gaps (see the top of this file).
+    const t0 = cpuMs();
     let first = -1;
     let got = 0;
     let longest = 0;
@@ -145,7 +160,7 @@ Deno.test({
     const receiving = (async () => {
       while (!stop) {
         const batch = await receiver.receive({ timeoutMs: 50 });
-        const now = performance.now();
+        const now = cpuMs();
         if (batch.length === 0) continue;
         if (first < 0) first = now - t0;
         longest = Math.max(longest, now - last);
@@ -161,8 +176,8 @@ Deno.test({
     if (Deno.env.get("REGIO_GAPS")) {
       console.log(`first ${first.toFixed(1)} ms, longest ${longest.toFixed(1)} ms, ${got} arrived`);
     }
-    assert.ok(first >= 0 && first <= BOUND_MS, `first batch after ${first.toFixed(1)} ms`);
-    assert.ok(longest <= BOUND_MS, `longest wait between batches ${longest.toFixed(1)} ms`);
+    assert.ok(first >= 0 && first <= BOUND_MS, `first batch after ${first.toFixed(1)} ms of CPU`);
+    assert.ok(longest <= BOUND_MS, `longest wait between batches ${longest.toFixed(1)} ms of CPU`);
     // Loss is not asserted: the flood outruns a receiver sharing its thread,
     // and past the receive buffer the kernel drops. What counts is that the
     // receiver keeps getting its turns.
@@ -183,12 +198,12 @@ Deno.test({
       using file = FileFd.open(path);
       await using files = ring.registerFiles([file.fd]);
       await using buffers = ring.registerBuffers([region]);
-      const { gap, ticks } = await longestGap(async () => {
+      const g = await longestGap(async () => {
         for (let i = 0; i < 100_000; i++) {
           await ring.readFixed(files, 0, buffers, 0, 0, 4096, (i & 15) * 4096);
         }
       });
-      assert.ok(gap <= BOUND_MS, `longest timer gap ${gap.toFixed(1)} ms (${ticks} ticks)`);
+      assert.ok(g.gap <= BOUND_MS, describe(g));
     } finally {
       Deno.removeSync(path);
     }

@@ -20,6 +20,7 @@ import {
 } from "../mod.ts";
 import { type FakeWindows, installFakeWindows } from "./fakes/windows.ts";
 import { setSliceMs } from "../src/budget.ts";
+import { threadMs } from "./thread_clock.ts";
 import type { FakeIoRingOptions } from "./fakes/fake_ioring.ts";
 
 openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
@@ -426,24 +427,24 @@ Deno.test("windows fake: no I/O ring on this build is one UnsupportedError, noth
   }
 });
 
-Deno.test("windows fake: 20,000 reads completing inside their submit leave a timer running (budget on; off starves it)", async () => {
+Deno.test("windows fake: 40,000 reads completing inside their submit leave a timer running (budget on; off starves it)", async () => {
   const fake = fakeFiles({ "f": new Uint8Array(4096) }, { opsCompleteAtSubmit: true });
   try {
     await using ring = FileRing.open({ backend: "ioring", depth: 8 });
     using _files = await ring.openFiles(["f"]);
     using _pool = await ring.registerBuffers({ count: 1, size: 16 });
     const run = async (): Promise<number> => {
-      let last = performance.now(), gap = 0;
+      let last = threadMs(), gap = 0;
       const timer = setInterval(() => {
-        const now = performance.now();
+        const now = threadMs();
         gap = Math.max(gap, now - last);
         last = now;
       }, 10);
       try {
-        for (let i = 0; i < 20_000; i++) {
+        for (let i = 0; i < 40_000; i++) {
           await ring.read({ file: 0, buffer: 0, length: 16, position: 0 });
         }
-        return Math.max(gap, performance.now() - last);
+        return Math.max(gap, threadMs() - last);
       } finally {
         clearInterval(timer);
       }
@@ -456,9 +457,10 @@ Deno.test("windows fake: 20,000 reads completing inside their submit leave a tim
       setSliceMs(was);
     }
     const budgeted = await run();
-    // The negative control shows the reads really complete inline here.
+    // Gaps in the JS thread's CPU time on Linux (tests/thread_clock.ts). The
+    // negative control shows the reads really complete inline here.
     assert.ok(unbudgeted > 100, `without the budget the longest gap was only ${unbudgeted} ms`);
-    assert.ok(budgeted <= 100, `longest timer gap ${budgeted.toFixed(1)} ms`);
+    assert.ok(budgeted <= 50, `longest timer gap ${budgeted.toFixed(1)} ms`);
   } finally {
     fake[Symbol.dispose]();
   }

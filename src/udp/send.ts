@@ -65,9 +65,11 @@ export class SendSide {
     this.#serveQueued = false;
     this.#serve();
   };
-  // The last destination that passed the checks (sends to one peer check once).
+  // The last destination that passed the checks (sends to one peer check once),
+  // as the copy the backend is handed.
   #okHost: string | undefined;
   #okPort = -1;
+  #okRemote: SocketAddress | undefined;
 
   /** Every send slot of `slots` starts free; sends go through `outbox`. */
   constructor(slots: Slots, outbox: Outbox) {
@@ -91,25 +93,30 @@ export class SendSide {
     return this.#waiters.length - this.#head;
   }
 
-  #checkRemote(remote: SocketAddress): void {
+  /**
+   * Checks `remote` and returns a copy of what was checked: each field is
+   * read once, so a getter cannot answer the backend differently.
+   */
+  #checkRemote(remote: SocketAddress): SocketAddress {
     if (remote === null || typeof remote !== "object") {
       throw new TypeError("remote must be a { hostname, port } object");
     }
     const { hostname, port } = remote;
-    if (hostname === this.#okHost && port === this.#okPort) return;
+    if (hostname === this.#okHost && port === this.#okPort) return this.#okRemote!;
     if (typeof hostname !== "string") throw new TypeError("remote.hostname must be a string");
     checkInteger("remote.port", port, 1, 65535);
     const family = parseIpv4(hostname) ? 4 : parseIpv6(hostname) ? 6 : 0;
     if (family === 0) {
-      throw new TypeError(`"${hostname}" is not a numeric IPv4 or IPv6 address`);
+      throw new TypeError(`remote.hostname "${hostname}" is not a numeric IPv4 or IPv6 address`);
     }
     if (family !== this.#family) {
       throw new TypeError(
-        `an IPv${this.#family} socket cannot send to ${hostname} (an IPv${family} address)`,
+        `remote.hostname: an IPv${this.#family} socket cannot send to ${hostname} (an IPv${family} address)`,
       );
     }
     this.#okHost = hostname;
     this.#okPort = port;
+    return (this.#okRemote = Object.freeze({ hostname, port }));
   }
 
   /** See {@link UdpSocket.send}. */
@@ -121,7 +128,7 @@ export class SendSide {
     const slots = this.#slots;
     if (slots.closed) throw new DisposedError("UdpSocket");
     if (slots.failure) throw slots.failure;
-    this.#checkRemote(remote);
+    remote = this.#checkRemote(remote);
     const options = typeof lengthOrOptions === "object" && lengthOrOptions !== null
       ? lengthOrOptions
       : undefined;
@@ -164,7 +171,7 @@ export class SendSide {
     const slots = this.#slots;
     if (slots.closed) throw new DisposedError("UdpSocket");
     if (slots.failure) throw slots.failure;
-    this.#checkRemote(remote);
+    remote = this.#checkRemote(remote);
     if (!Array.isArray(payloads)) throw new TypeError("sendMany() takes an array of Uint8Array");
     const size = this.#slotSize;
     for (const p of payloads) {

@@ -181,7 +181,8 @@ interface RequestQueue {
   deferred: Request[];
 }
 
-interface Endpoint {
+/** A decoded SOCKADDR_INET: family, address bytes (network order), port. */
+export interface Endpoint {
   af: number;
   address: Uint8Array;
   port: number;
@@ -232,6 +233,8 @@ export class FakeWinsock {
   corruptNextDequeue = false;
   /** … or every one while true. */
   corrupt = false;
+  /** Called for every datagram sent, delivered or not: the decoded destination and the payload. */
+  onTransmit: ((to: Readonly<Endpoint>, payload: Uint8Array) => void) | undefined;
   /** WSAStartup reference count. */
   startups = 0;
   /** Every RIODeregisterBuffer argument, in order (to assert "exactly once"). */
@@ -700,6 +703,7 @@ export class FakeWinsock {
     if (!payload || !dest) return this.#complete(r, WSAEFAULT, 0);
     const to = decodeSockaddr(new DataView(dest.buffer, dest.byteOffset, dest.byteLength), 0);
     if (!to || to.af !== from.af) return this.#complete(r, WSAEAFNOSUPPORT, 0);
+    this.onTransmit?.(to, payload.slice());
     const self = from.bound!;
     const source: Endpoint = {
       af: self.af,
