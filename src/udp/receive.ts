@@ -53,6 +53,17 @@ export function checkEcn(slots: Slots, ecn: number | undefined): number {
   return ecn;
 }
 
+/**
+ * True when a `length` argument is an options object instead: a plain object
+ * (`{ length, ecn }`), never a boxed number, array or other instance, which
+ * stay lengths and fail the length check as before.
+ */
+export function isOptionsObject(x: unknown): x is { length?: number; ecn?: number } {
+  if (typeof x !== "object" || x === null) return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
 interface ReceiveWaiter {
   resolve: (batch: UdpDatagram[]) => void;
   reject: (e: Error) => void;
@@ -251,9 +262,7 @@ export class ReceiveSide {
   reply(datagram: UdpDatagram, lengthOrOptions: number | UdpReplyOptions | undefined): void {
     const slots = this.#slots;
     checkHeld(datagram, slots);
-    const options = typeof lengthOrOptions === "object" && lengthOrOptions !== null
-      ? lengthOrOptions
-      : undefined;
+    const options = isOptionsObject(lengthOrOptions) ? lengthOrOptions : undefined;
     const length = options ? options.length : lengthOrOptions as number | undefined;
     const n = length === undefined
       ? datagram.length

@@ -18,7 +18,7 @@ import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
 import { charge, nextTurn, onNextTurn } from "../budget.ts";
 import { checkInteger, DisposedError } from "../errors.ts";
 import type { Outbox } from "./outbox.ts";
-import { checkEcn } from "./receive.ts";
+import { checkEcn, isOptionsObject } from "./receive.ts";
 import { ACQUIRED, FREE, SENDING, type Slots } from "./slots.ts";
 import { checkAcquired, newUdpSendSlot, UdpSendSlot } from "./views.ts";
 
@@ -129,9 +129,7 @@ export class SendSide {
     if (slots.closed) throw new DisposedError("UdpSocket");
     if (slots.failure) throw slots.failure;
     remote = this.#checkRemote(remote);
-    const options = typeof lengthOrOptions === "object" && lengthOrOptions !== null
-      ? lengthOrOptions
-      : undefined;
+    const options = isOptionsObject(lengthOrOptions) ? lengthOrOptions : undefined;
     const length = options ? options.length : lengthOrOptions as number | undefined;
     const ecn = options ? checkEcn(slots, options.ecn) : 0;
     if (data instanceof UdpSendSlot) {
