@@ -87,6 +87,7 @@ export class ReceiveSide {
   readonly #readyEcn: Uint8Array;
   #readyHead = 0;
   #readyCount = 0;
+  #readyDatagrams = 0; // datagrams in the ring not yet handed out
   #headNext = 0;
   // Datagrams handed out in the last batch (released on the next request).
   readonly #held: (UdpDatagram | undefined)[] = [];
@@ -155,6 +156,7 @@ export class ReceiveSide {
     slots.state[slot] = READY;
     slots.pending[slot] = count;
     slots.count[slot] = count;
+    this.#readyDatagrams += count;
     let i = this.#readyHead + this.#readyCount++;
     if (i >= this.#size) i -= this.#size;
     this.#readySlot[i] = slot;
@@ -203,10 +205,11 @@ export class ReceiveSide {
   }
 
   #take(max: number): UdpDatagram[] {
-    const batch: UdpDatagram[] = [];
+    const total = Math.min(max, this.#readyDatagrams);
+    const batch = new Array<UdpDatagram>(total);
     const slots = this.#slots;
     const cap = this.#slotSize;
-    while (batch.length < max && this.#readyCount > 0) {
+    for (let b = 0; b < total; b++) {
       const i = this.#readyHead;
       const slot = this.#readySlot[i];
       const length = this.#readyLength[i];
@@ -224,7 +227,7 @@ export class ReceiveSide {
         lastCut || n > cap,
         this.#readyEcn[i],
       );
-      batch.push(d);
+      batch[b] = d;
       this.#held[this.#heldCount++] = d;
       slots.pending[slot]--;
       slots.held[slot]++;
@@ -236,7 +239,8 @@ export class ReceiveSide {
         this.#readyCount--;
       }
     }
-    charge(batch.length);
+    this.#readyDatagrams -= total;
+    charge(total);
     return batch;
   }
 
