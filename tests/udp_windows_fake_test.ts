@@ -148,6 +148,11 @@ for (const [name, icmpStatus] of UNREACHABLE) {
         sendErrors: 0,
         receiveErrors: 1,
         kernelDrops: null, // Winsock has no per-socket count
+        receives: 1,
+        sends: 2,
+        trains: 0,
+        segmentation: false, // the RIO engine has no USO yet
+        segmentationFallbacks: 0,
       },
     );
     await cases.assertPoolFull(client);

@@ -7,6 +7,8 @@
  * @module
  */
 
+export { CMSGHDR, IN6_PKTINFO, IN_PKTINFO, UDP_LIMITS, UDP_OPT } from "./abi_udp.ts";
+
 /** errno values: the whole asm-generic table, in its own module. */
 export { ERRNO } from "./errno.ts";
 

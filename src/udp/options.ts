@@ -58,6 +58,16 @@ export interface UdpSocketOptions {
    * peer; a plain IPv4 literal is another address family and throws.
    */
   ipv6Only?: boolean;
+  /**
+   * Receive coalescing (Linux UDP_GRO; default true on Linux). The kernel
+   * may then hand over many datagrams from one sender in one receive; they
+   * are still delivered one `UdpDatagram` each. Each receive slot then holds
+   * a whole 64 KiB super-packet (the slot's memory grows accordingly;
+   * `slotSize` still bounds each datagram). A kernel without UDP_GRO, and
+   * Windows for now (URO through RIO is not implemented; it will be off by
+   * default there, see README), receive uncoalesced: `socket.offloads.gro`.
+   */
+  gro?: boolean;
 }
 
 const MAX_SLOTS = 32768;
@@ -93,6 +103,10 @@ export function backendOptions(options: UdpSocketOptions): BackendOptions {
   if (typeof ipv6Only !== "boolean") {
     throw new TypeError(`ipv6Only must be a boolean, got ${String(ipv6Only)}`);
   }
+  if (options.gro !== undefined && typeof options.gro !== "boolean") {
+    throw new TypeError("gro must be a boolean");
+  }
+  const gro = options.gro ?? true;
   return {
     hostname,
     port,
@@ -102,5 +116,6 @@ export function backendOptions(options: UdpSocketOptions): BackendOptions {
     receiveBufferSize,
     sendBufferSize,
     ipv6Only,
+    gro,
   };
 }

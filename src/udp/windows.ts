@@ -11,16 +11,22 @@
  * are posted with RIO_MSG_DEFER and committed once per tick, and
  * completions are dequeued in batches.
  *
+ * No offloads yet: URO/USO through the RIO control context, ECN and the
+ * local address are reported off (`offloads`), so receives are never
+ * coalesced and the portable layer sends trains one datagram per send.
+ *
  * @module
  */
 
 import type { SocketAddress } from "../../ffi/inet.ts";
 import { Rio } from "../windows/rio.ts";
 import { rioStatusKind } from "../windows/rio_status.ts";
-import type { RioBufferPool, RioSlot } from "../windows/rio_buffer.ts";
+import type { RioBufferPool, RioSlice, RioSlot } from "../windows/rio_buffer.ts";
 import { refQueue, type RioCompletion, type RioCompletionQueue } from "../windows/rio_queue.ts";
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
-import type { BackendEvents, BackendOptions, UdpBackend } from "./backend.ts";
+import type { BackendEvents, BackendOffloads, BackendOptions, UdpBackend } from "./backend.ts";
+
+const NO_OFFLOADS: BackendOffloads = { gro: false, gso: false, ecn: false, local: false };
 
 const DEFER = { defer: true } as const;
 /** Each wait is bounded, so closing never waits on a pool thread for long. */
@@ -33,6 +39,10 @@ class WindowsBackend implements UdpBackend {
   readonly receiveSlots: number;
   readonly sendSlots: number;
   readonly slotSize: number;
+  readonly receiveRoom: number;
+  readonly offloads = NO_OFFLOADS;
+  readonly maxSegments = 1;
+  readonly maxTrainBytes: number;
   readonly #rio: Rio;
   readonly #cq: RioCompletionQueue;
   readonly #sock: RioUdpSocket;
@@ -93,6 +103,8 @@ class WindowsBackend implements UdpBackend {
     this.receiveSlots = receiveSlots;
     this.sendSlots = o.sendSlots;
     this.slotSize = o.slotSize;
+    this.receiveRoom = o.slotSize;
+    this.maxTrainBytes = o.slotSize;
     this.#slots = this.#pool.slots;
     for (const s of this.#slots) this.#payloads.push(s.data.bytes);
     this.#slotHost = new Array(o.sendSlots).fill(undefined);
@@ -145,13 +157,13 @@ class WindowsBackend implements UdpBackend {
   }
 
   #completed(c: RioCompletion): void {
-    const slot = c.context as number;
+    const slot = c.context as number; // a receive's slot, or a send's token
     const events = this.#events!;
     if (c.kind === "receive") {
       // By meaning, not by code: RIO's status code space is undocumented (rio_status.ts).
       const kind = rioStatusKind(c.status);
-      if (kind === "ok") events.received(slot, c.bytes, false);
-      else if (kind === "truncated") events.received(slot, c.bytes, true);
+      if (kind === "ok") events.received(slot, c.bytes, c.bytes, 0, 0);
+      else if (kind === "truncated") events.received(slot, c.bytes, c.bytes + 1, 0, 0);
       else if (kind === "cancelled" || this.#stopping) return;
       else {
         // An ICMP error (any spelling) or another failed receive: counted, and the socket goes on.
@@ -160,7 +172,6 @@ class WindowsBackend implements UdpBackend {
       }
       return;
     }
-    if (slot < this.receiveSlots && !this.#stopping) this.#receive(slot); // the reply is done
     events.sent(slot, c.bytes, c.error);
   }
 
@@ -180,18 +191,51 @@ class WindowsBackend implements UdpBackend {
     return a;
   }
 
-  release(slot: number): void {
-    this.#receive(slot);
+  local(): SocketAddress {
+    return this.addr;
   }
 
-  reply(slot: number, length: number): void {
+  release(slot: number): void {
+    if (!this.#stopping) this.#receive(slot);
+  }
+
+  /** The data slice a send names: the slot's own, or a part of it (a train sent one by one). */
+  #data(s: RioSlot, offset: number, segment: number, ecn: number): RioSlice {
+    if (segment !== 0 || ecn !== 0) {
+      throw new RangeError("the RIO engine has no segmentation offload or ECN yet");
+    }
+    return offset === 0 ? s.data : s.buffer.slice(s.data.offset + offset, s.data.length - offset);
+  }
+
+  reply(
+    slot: number,
+    offset: number,
+    length: number,
+    segment: number,
+    ecn: number,
+    token: number,
+  ): void {
     const s = this.#slots[slot];
-    this.#sock.sendEx(s.data, s.address, slot, { defer: true, length });
+    const data = this.#data(s, offset, segment, ecn);
+    this.#sock.sendEx(data, s.address, token, { defer: true, length });
     this.#commitSoon();
   }
 
-  sendTo(slot: number, length: number, remote: SocketAddress): void {
+  refusedSegmentation(): boolean {
+    return false;
+  }
+
+  sendTo(
+    slot: number,
+    offset: number,
+    length: number,
+    remote: SocketAddress,
+    segment: number,
+    ecn: number,
+    token: number,
+  ): void {
     const s = this.#slots[slot];
+    const data = this.#data(s, offset, segment, ecn);
     const i = slot - this.receiveSlots;
     if (this.#slotHost[i] !== remote.hostname || this.#slotPort[i] !== remote.port) {
       this.#slotHost[i] = undefined;
@@ -205,7 +249,7 @@ class WindowsBackend implements UdpBackend {
       this.#slotHost[i] = remote.hostname;
       this.#slotPort[i] = remote.port;
     }
-    this.#sock.sendEx(s.data, s.address, slot, { defer: true, length });
+    this.#sock.sendEx(data, s.address, token, { defer: true, length });
     this.#commitSoon();
   }
 
