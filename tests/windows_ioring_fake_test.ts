@@ -150,3 +150,26 @@ Deno.test("fake: cancel by userData, none found, and 0 = every op on the handle 
   k.CloseIoRing!(b);
   assert.deepEqual(fake.ioring.violations, []);
 });
+
+Deno.test("fake: a zero-count registration accepted, refused at build, refused at completion", () => {
+  for (const outcome of ["accepted", "refusedAtBuild", "refusedAtCompletion"] as const) {
+    using fake = installFakeWindows({ ioring: { zeroLengthRegistration: outcome } });
+    const k = fake.api.kernel;
+    const ring = create(k, 1, 0n, 8, 16).ring;
+    const s = scratch(k);
+    const files = k.BuildIoRingRegisterFileHandles!(ring, 0, null, 1n);
+    const buffers = k.BuildIoRingRegisterBuffers!(ring, 0, null, 2n);
+    const built = outcome === "refusedAtBuild" ? E_INVALIDARG : S_OK;
+    assert.deepEqual([files, buffers], [built, built], outcome);
+    k.SubmitIoRing!(ring, 0, 0, null);
+    const results: number[] = [];
+    while (k.PopIoRingCompletion!(ring, s.at(64)) === S_OK) results.push(s.v.getInt32(72, true));
+    const expected = {
+      accepted: [S_OK, S_OK],
+      refusedAtBuild: [],
+      refusedAtCompletion: [E_INVALIDARG, E_INVALIDARG],
+    };
+    assert.deepEqual(results, expected[outcome], outcome);
+    k.CloseIoRing!(ring);
+  }
+});

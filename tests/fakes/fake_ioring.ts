@@ -12,8 +12,9 @@
  * - PopIoRingCompletion returns S_FALSE on an empty CQ and leaves the CQE alone;
  * - the completion event is edge-triggered (empty → non-empty only);
  * - registrations replace the whole table; sparse entries; a zero-count
- *   registration either unregisters all (header) or fails E_INVALIDARG
- *   (observed), per `zeroLengthRegistration`;
+ *   registration unregisters all (the header), or is refused with
+ *   E_INVALIDARG by the builder or by its completion (win-ioring-rs saw the
+ *   latter; reference §5.4 leaves both open), per `zeroLengthRegistration`;
  * - reads/writes copy bytes between in-memory fake files and native memory;
  *   EOF is 0x80070026 at/after the end, a short read before it;
  * - cancel aborts the target (E_ABORT) unless the op resists; no target is
@@ -84,10 +85,12 @@ export interface FakeIoRingOptions {
    */
   missing?: IoRingSymbolName[];
   /**
-   * A zero-count registration: "unregister" (the header: unregisters all) or
-   * "E_INVALIDARG" (observed by win-ioring-rs). Default "E_INVALIDARG".
+   * A zero-count registration: "accepted" (the header: unregisters all),
+   * "refusedAtBuild" (the builder returns E_INVALIDARG) or
+   * "refusedAtCompletion" (its CQE is E_INVALIDARG, as win-ioring-rs saw).
+   * Default "refusedAtCompletion".
    */
-  zeroLengthRegistration?: "unregister" | "E_INVALIDARG";
+  zeroLengthRegistration?: "accepted" | "refusedAtBuild" | "refusedAtCompletion";
   /** Registrations complete at submit (default true); false: only when driven. */
   registrationsCompleteAtSubmit?: boolean;
   /** Ops ignore cancel requests and complete normally when driven (default false). */
@@ -175,6 +178,9 @@ export class FakeIoRingOs {
   readonly violations: string[] = [];
   /** Every 16-byte ref argument's address alignment, in call order. */
   readonly refAlignment: { call: string; aligned: boolean }[] = [];
+  /** Every registration builder call (accepted or not), in call order. */
+  readonly registrationCalls: { kind: "files" | "buffers"; count: number; nullArray: boolean }[] =
+    [];
   /** Every userData passed to a builder, in call order. */
   readonly userDatas: bigint[] = [];
   /** The (Required, Advisory) each CreateIoRing decoded from its u64 flags. */
@@ -199,7 +205,7 @@ export class FakeIoRingOs {
       maxCompletionQueueSize: options.maxCompletionQueueSize ?? 131072,
       featureFlags: options.featureFlags ?? FEATURE_SET_COMPLETION_EVENT,
       missing,
-      zeroLengthRegistration: options.zeroLengthRegistration ?? "E_INVALIDARG",
+      zeroLengthRegistration: options.zeroLengthRegistration ?? "refusedAtCompletion",
       registrationsCompleteAtSubmit: options.registrationsCompleteAtSubmit ?? true,
       resistCancel: options.resistCancel ?? false,
       dropVersion1Signals: options.dropVersion1Signals ?? false,
@@ -470,6 +476,7 @@ export class FakeIoRingOs {
       },
       BuildIoRingRegisterFileHandles: (ring, count, handles, userData) => {
         log("BuildIoRingRegisterFileHandles");
+        this.registrationCalls.push({ kind: "files", count, nullArray: handles === null });
         return this.#build(ring, "BuildIoRingRegisterFileHandles", {
           op: OP.REGISTER_FILES,
           count,
@@ -479,6 +486,7 @@ export class FakeIoRingOs {
       },
       BuildIoRingRegisterBuffers: (ring, count, buffers, userData) => {
         log("BuildIoRingRegisterBuffers");
+        this.registrationCalls.push({ kind: "buffers", count, nullArray: buffers === null });
         return this.#build(ring, "BuildIoRingRegisterBuffers", {
           op: OP.REGISTER_BUFFERS,
           count,
@@ -611,6 +619,13 @@ export class FakeIoRingOs {
     for (const ref of [fields.file, fields.buffer]) {
       if (ref && ref.kind !== 0 && ref.kind !== 1) return E_INVALIDARG;
     }
+    const isRegistration = fields.op === OP.REGISTER_FILES || fields.op === OP.REGISTER_BUFFERS;
+    if (
+      isRegistration && fields.count === 0 &&
+      this.options.zeroLengthRegistration === "refusedAtBuild"
+    ) {
+      return E_INVALIDARG;
+    }
     if (r.sq.length >= r.sqSize) return IORING_E_SUBMISSION_QUEUE_FULL;
     r.sq.push({
       ring: r.handle,
@@ -698,7 +713,7 @@ export class FakeIoRingOs {
       }
       case OP.REGISTER_FILES: {
         if (op.count === 0) {
-          if (this.options.zeroLengthRegistration === "E_INVALIDARG") return done(E_INVALIDARG);
+          if (this.options.zeroLengthRegistration !== "accepted") return done(E_INVALIDARG);
           r.files = [];
           return done(S_OK);
         }
@@ -719,7 +734,7 @@ export class FakeIoRingOs {
       }
       case OP.REGISTER_BUFFERS: {
         if (op.count === 0) {
-          if (this.options.zeroLengthRegistration === "E_INVALIDARG") return done(E_INVALIDARG);
+          if (this.options.zeroLengthRegistration !== "accepted") return done(E_INVALIDARG);
           r.buffers = [];
           return done(S_OK);
         }
