@@ -569,6 +569,93 @@ Deno.test("cancel: an op that ignores the cancel completes normally, later", asy
   assertClean(fake);
 });
 
+/** On scope exit, completes whatever is still in flight (declare it after the ring and tables). */
+function completeOnExit(fake: FakeWindows): Disposable {
+  return { [Symbol.dispose]: () => void fake.ioring.completeAll() };
+}
+
+// Whether a cancel's raw-handle ref matches an op issued through a registered
+// index is UNCONFIRMED (reference §5.5): the fake matches either by the
+// underlying file or only by the exact ref, and every test runs under both.
+for (const cancelMatch of ["file", "exactRef"] as const) {
+  Deno.test(`cancel (matched by ${cancelMatch}): an op on a registered file is cancelled through the same index`, async () => {
+    using fake = fakeWith({ cancelMatch });
+    const h0 = fake.ioring.addFile("zero");
+    const h1 = fake.ioring.addFile("one, cancelled");
+    using buf = region(64);
+    await using ring = IoRing.create();
+    await using files = await ring.registerFiles([h0, h1]);
+    using _ = completeOnExit(fake); // a failed assertion must not leave the disposals hanging
+    const read = ring.read(files.index(1), BufferRef.raw(buf), 8, 0);
+    const raw = ring.read(FileRef.raw(h1), BufferRef.raw(buf.slice(32, 8)), 8, 0);
+    ring.submit();
+    const cancel = ring.cancel(read);
+    const rawCancel = ring.cancel(raw);
+    const [q, qRaw] = fake.ioring.queued().filter((o) => o.op === OP.CANCEL);
+    assert.equal(q.opToCancel, read.userData);
+    assert.deepEqual([q.file?.kind, q.file?.index], [1, 1], "a registered ref, index 1");
+    assert.deepEqual([qRaw.file?.kind, qRaw.file?.value], [0, h1], "a raw ref for a raw op");
+    ring.submit();
+    const targets = Promise.all([read.done, raw.done]);
+    if (await within(targets, 2000) === "timeout") fake.ioring.completeAll(); // a cancel missed
+    const [r, rr] = await targets;
+    assert.deepEqual([(await cancel.done).result, r.result], [0, E_ABORT], "registered op");
+    assert.deepEqual([(await rawCancel.done).result, rr.result], [0, E_ABORT], "raw op");
+    await files[Symbol.asyncDispose]();
+    await ring.close();
+    buf.free();
+    assertClean(fake);
+  });
+
+  Deno.test(`cancel (matched by ${cancelMatch}): \`await using\` on the ring ends registered-file ops and finishes`, async () => {
+    using fake = fakeWith({ cancelMatch, zeroLengthRegistration: "accepted" });
+    const h = fake.ioring.addFile("in flight at close");
+    using buf = region(64);
+    let read: Promise<number> | undefined;
+    const scope = async (): Promise<void> => {
+      await using ring = IoRing.create();
+      const files = await ring.registerFiles([h]);
+      read = ring.read(files.index(0), BufferRef.raw(buf), 8, 0).bytes();
+      read.catch(() => {});
+      ring.submit();
+    }; // the ring closes here: cancel, drain, CloseIoRing
+    const closing = scope();
+    const outcome = await within(closing, 2000);
+    if (outcome === "timeout") {
+      fake.ioring.completeAll(); // let the hung close finish, so the test can fail cleanly
+      await closing;
+    }
+    assert.notEqual(outcome, "timeout", "the ring's close must not wait for a cancel that missed");
+    await assert.rejects(read!, (e: unknown) => e instanceof HResultError && e.code === E_ABORT);
+    assert.equal(buf.holds, 0);
+    buf.free();
+    assertClean(fake); // no violation: nothing was freed or closed under the kernel
+  });
+
+  Deno.test(`cancel (matched by ${cancelMatch}): a table's async dispose cancels its ops and finishes`, async () => {
+    using fake = fakeWith({ cancelMatch, zeroLengthRegistration: "accepted" });
+    const h = fake.ioring.addFile("table ops");
+    using buf = region(64);
+    await using ring = IoRing.create();
+    const files = await ring.registerFiles([h]);
+    using _ = completeOnExit(fake); // a failed assertion must not leave the disposals hanging
+    const mine = ring.read(files.index(0), BufferRef.raw(buf), 4, 0);
+    ring.submit();
+    const disposing = files[Symbol.asyncDispose]();
+    const outcome = await within(disposing, 2000);
+    if (outcome === "timeout") {
+      fake.ioring.completeAll();
+      await disposing;
+    }
+    assert.notEqual(outcome, "timeout", "the table's drain must not wait for a cancel that missed");
+    assert.equal((await mine.done).result, E_ABORT);
+    assert.deepEqual(fake.ioring.fileTable(), []);
+    await ring.close();
+    buf.free();
+    assertClean(fake);
+  });
+}
+
 // --- registration semantics ------------------------------------------------------
 
 Deno.test("registering again replaces the previous table; the old object goes inert", async () => {

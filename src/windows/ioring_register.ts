@@ -161,7 +161,7 @@ export class RingRegistrations {
     const op = this.#engine.build({
       kind: files ? "registerFiles" : "registerBuffers",
       call: files ? "BuildIoRingRegisterFileHandles" : "BuildIoRingRegisterBuffers",
-      handle: 0n,
+      file: undefined,
       cancellable: false,
       memory: mem,
       invoke: files

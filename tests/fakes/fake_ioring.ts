@@ -19,6 +19,8 @@
  *   EOF is 0x80070026 at/after the end, a short read before it;
  * - cancel aborts the target (E_ABORT) unless the op resists; no target is
  *   HRESULT_FROM_WIN32(ERROR_NOT_FOUND); opToCancel 0 = every op on the handle;
+ *   whether a cancel's file ref must be the very ref the op was built with
+ *   (registered index vs raw handle) is UNCONFIRMED (§5.5), per `cancelMatch`;
  * - CloseIoRing neither cancels nor waits.
  *
  * Operations complete only when the test drives them (`complete`,
@@ -91,6 +93,13 @@ export interface FakeIoRingOptions {
    * Default "refusedAtCompletion".
    */
   zeroLengthRegistration?: "accepted" | "refusedAtBuild" | "refusedAtCompletion";
+  /**
+   * Which in-flight ops a cancel's file ref matches: "file" (default) every
+   * op on the same underlying file, however it was referenced; "exactRef"
+   * only ops built with the same kind of ref naming the same thing (raw
+   * handle value, or registered index on the same ring).
+   */
+  cancelMatch?: "file" | "exactRef";
   /** Registrations complete at submit (default true); false: only when driven. */
   registrationsCompleteAtSubmit?: boolean;
   /** Ops ignore cancel requests and complete normally when driven (default false). */
@@ -206,6 +215,7 @@ export class FakeIoRingOs {
       featureFlags: options.featureFlags ?? FEATURE_SET_COMPLETION_EVENT,
       missing,
       zeroLengthRegistration: options.zeroLengthRegistration ?? "refusedAtCompletion",
+      cancelMatch: options.cancelMatch ?? "file",
       registrationsCompleteAtSubmit: options.registrationsCompleteAtSubmit ?? true,
       resistCancel: options.resistCancel ?? false,
       dropVersion1Signals: options.dropVersion1Signals ?? false,
@@ -661,6 +671,24 @@ export class FakeIoRingOs {
     if (!r.closed) this.#post(r, { userData: op.userData, result, information });
   }
 
+  /** Does a cancel on ring `cr` with ref `cancel` name an op on ring `tr` built with ref `target`? */
+  #cancelMatches(
+    cr: FakeRing,
+    cancel: FakeRef | undefined,
+    tr: FakeRing,
+    target: FakeRef,
+  ): boolean {
+    if (!cancel) return false;
+    if (this.options.cancelMatch === "file") {
+      const h = this.#resolveFile(cr, cancel);
+      return h !== undefined && h === this.#resolveFile(tr, target);
+    }
+    if (cancel.kind !== target.kind) return false;
+    return cancel.kind === 0
+      ? cancel.value === target.value
+      : cr === tr && cancel.index === target.index;
+  }
+
   #resolveFile(r: FakeRing, ref: FakeRef): bigint | undefined {
     if (ref.kind === 0) return ref.value;
     const h = r.files[ref.index];
@@ -695,13 +723,13 @@ export class FakeIoRingOs {
       case OP.CANCEL: {
         const h = op.file ? this.#resolveFile(r, op.file) : undefined;
         const targets = r.inFlight.filter((t) =>
-          t !== op && t.file !== undefined && this.#resolveFile(r, t.file) === h &&
+          t !== op && t.file !== undefined && this.#cancelMatches(r, op.file, r, t.file) &&
           (op.opToCancel === 0n || t.userData === op.opToCancel)
         );
         // opToCancel 0 = every op on the handle, on every ring (CancelIoEx semantics).
         const others = op.opToCancel === 0n && h !== undefined
           ? [...this.#rings.values()].filter((o) => o !== r).flatMap((o) =>
-            o.inFlight.filter((t) => t.file && this.#resolveFile(o, t.file) === h)
+            o.inFlight.filter((t) => t.file && this.#cancelMatches(r, op.file, o, t.file))
               .map((t) => [o, t] as const)
           )
           : [];
