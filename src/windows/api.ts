@@ -1,14 +1,15 @@
 /**
  * The one place the Windows wrappers get their symbols from: the real DLLs,
- * opened lazily, or a test fake of the same shape installed with
- * {@link setWindowsApi}. Not exported from any entry point.
+ * opened lazily from System32 (dlls.ts), or a test fake of the same shape
+ * installed with {@link setWindowsApi}. Not exported from any entry point.
  *
  * @module
  */
 
-import { type Kernelbase, openKernelbase } from "../../ffi/windows/kernelbase.ts";
-import { openWs2, type Ws2 } from "../../ffi/windows/ws2_32.ts";
+import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
+import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
 import { type Allocator, setWindowsKernelSource, virtualAllocator } from "../memory.ts";
+import { openKernelbase, openWs2 } from "./dlls.ts";
 
 /** Everything the Windows wrappers call. */
 export interface WindowsApi {
