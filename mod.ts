@@ -57,12 +57,14 @@ export {
   RegionSlice,
 } from "./src/memory.ts";
 export { type BackendSupport, type Support, support } from "./src/support.ts";
+export type { OffloadSupport, UdpOffloadSupport } from "./src/support_offloads.ts";
 export type { SocketAddress } from "./ffi/inet.ts";
-export { UdpSocket } from "./src/udp/socket.ts";
+export { type UdpOffloads, UdpSocket } from "./src/udp/socket.ts";
 export { UdpDatagram, UdpSendSlot } from "./src/udp/views.ts";
 export type { UdpSocketOptions } from "./src/udp/options.ts";
 export type { UdpInterface, UdpMembershipOptions } from "./src/udp/multicast.ts";
-export type { UdpReceiveOptions } from "./src/udp/receive.ts";
+export type { UdpReceiveOptions, UdpReplyOptions } from "./src/udp/receive.ts";
+export type { UdpSendManyOptions, UdpSendOptions } from "./src/udp/send.ts";
 export type { UdpPoolState, UdpStats } from "./src/udp/slots.ts";
 export {
   BufferPool,

@@ -4,7 +4,9 @@
  * - regio's portable FileRing (registered file + registered buffers, batched submissions);
  * - Deno.FsFile async `seek` + `read` (one handle per in-flight read, same depth);
  * - Deno.FsFile sync `seekSync` + `readSync` (depth 1 by nature);
- * - fio's io_uring engine at the same depth, when `fio` is on the PATH.
+ * - fio's io_uring engine at the same depth, when `fio` is on the PATH;
+ * - regio's FileRing again with the cooperative budget switched off
+ *   (`setSliceMs(Infinity)`, in this process): what the budget costs.
  *
  * Prints IOPS and the ratios, and checks that the event loop stays free
  * during regio's run (a setInterval timer keeps firing).
@@ -17,6 +19,7 @@
 
 import { parseArgs } from "node:util";
 import { FileRing, type IoRequest } from "../mod.ts";
+import { setSliceMs } from "../src/budget.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -179,6 +182,18 @@ async function benchRegio(
   };
 }
 
+/** {@link benchRegio} with the cooperative budget off: reads settle inline for as long as they come. */
+async function benchRegioNoBudget(
+  path: string,
+): Promise<Result & { ticks: number; expectedTicks: number }> {
+  const was = setSliceMs(Infinity);
+  try {
+    return { ...await benchRegio(path), name: NO_BUDGET };
+  } finally {
+    setSliceMs(was);
+  }
+}
+
 async function benchAsync(path: string): Promise<Result> {
   const handles = Array.from({ length: DEPTH }, () => Deno.openSync(path, { read: true }));
   try {
@@ -272,6 +287,7 @@ async function benchFio(path: string): Promise<Result | undefined> {
   };
 }
 
+const NO_BUDGET = "regio FileRing, budget off";
 const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
 const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
 
@@ -313,6 +329,7 @@ try {
   const useFio = !flags["no-fio"] && await hasFio();
   const contenders: { name: string; run: () => Promise<Result | undefined> }[] = [
     { name: "regio FileRing", run: () => benchRegio(path) },
+    { name: NO_BUDGET, run: () => benchRegioNoBudget(path) },
     { name: "fio io_uring", run: () => useFio ? benchFio(path) : Promise.resolve(undefined) },
     { name: `Deno.FsFile async, depth ${DEPTH}`, run: () => benchAsync(path) },
     { name: "Deno.FsFile async, depth 1", run: () => benchAsyncOne(path) },
@@ -320,16 +337,22 @@ try {
   ];
   // Contenders alternate within each round, so drift on a shared machine hits them alike.
   const runs = new Map<string, Result[]>(contenders.map((c) => [c.name, []]));
-  let ticks = 0, expectedTicks = 0;
+  let ticks = 0, expectedTicks = 0, ticksOff = 0, expectedOff = 0;
   for (let round = 1; round <= ROUNDS; round++) {
     const line: string[] = [];
     for (const c of contenders) {
       const r = await c.run();
       if (!r) continue;
       runs.get(c.name)!.push(r);
-      ticks += r.ticks ?? 0;
-      expectedTicks += r.expectedTicks ?? 0;
-      line.push(`${c.name.split(",")[0].replace("Deno.FsFile ", "")} ${fmt(r.iops)}`);
+      if (c.name === NO_BUDGET) {
+        ticksOff += r.ticks ?? 0;
+        expectedOff += r.expectedTicks ?? 0;
+      } else {
+        ticks += r.ticks ?? 0;
+        expectedTicks += r.expectedTicks ?? 0;
+      }
+      const short = c.name === NO_BUDGET ? "no budget" : c.name.split(",")[0];
+      line.push(`${short.replace("Deno.FsFile ", "")} ${fmt(r.iops)}`);
     }
     if (Deno.stdout.isTerminal()) console.log(`  round ${round}: ${line.join(", ")}`);
   }
@@ -359,6 +382,7 @@ try {
   const asyncOne = iops("Deno.FsFile async, depth 1")!;
   const sync = iops("Deno.FsFile sync")!;
   const fio = iops("fio io_uring");
+  const noBudget = iops(NO_BUDGET)!;
   console.log("");
   console.log(`regio/async (depth 1)     ${ratio(regio, asyncOne)}   target ≥ 20×`);
   console.log(`regio/async (depth ${DEPTH})`.padEnd(26) + `${ratio(regio, asyncDeep)}`);
@@ -366,8 +390,20 @@ try {
   if (fio !== undefined) {
     console.log(`regio/fio                 ${ratio(regio, fio)}   target ≥ 0.8×`);
   }
+  // The two regio runs of a round are back to back: their ratio is the least noisy measure.
+  const on = runs.get("regio FileRing")!, off = runs.get(NO_BUDGET)!;
+  const perRound = on.map((r, i) => r.iops / off[i].iops);
+  console.log(
+    `regio budget on/off       ${ratio(regio, noBudget)}   (not a target: what the budget costs; ` +
+      `per round ${perRound.map((x) => x.toFixed(2)).join(", ")}, median ${
+        median(perRound).toFixed(2)
+      }×)`,
+  );
   console.log(
     `event loop during regio:  ${ticks} of ${expectedTicks} expected ${TICK_MS} ms timer ticks fired`,
+  );
+  console.log(
+    `  … with the budget off:  ${ticksOff} of ${expectedOff} expected ticks fired`,
   );
   if (flags.json) {
     console.log(JSON.stringify({
@@ -380,6 +416,7 @@ try {
       medians: Object.fromEntries(contenders.map((c) => [c.name, iops(c.name) ?? null])),
       runs: Object.fromEntries(runs),
       ticks: { seen: ticks, expected: expectedTicks },
+      ticksBudgetOff: { seen: ticksOff, expected: expectedOff },
     }));
   }
 } finally {

@@ -1,11 +1,22 @@
 /**
- * UDP echo benchmark: the same load generator (examples/udp_load.ts, itself
- * a regio socket) against echo servers started one after the other as child
- * processes — regio's UdpSocket (examples/udp_echo.ts), Deno.listenDatagram,
- * node:dgram in Deno, and Node.js dgram when `node` is on the PATH. Rounds
- * are interleaved and the median round is reported, since this machine is
- * shared and noisy. With `taskset`, servers run on CPU 0 and the load
- * generator on CPU 1.
+ * UDP echo benchmark, in one run:
+ *
+ * - **plain rounds**: one load generator (examples/udp_load.ts, itself a
+ *   regio socket; or the C client with `--plain-client c`) against every
+ *   echo server, started one after the other as child processes — regio's
+ *   UdpSocket (examples/udp_echo.ts), the same with the cooperative budget
+ *   off (bench/servers/regio_echo_no_budget.ts), Deno.listenDatagram,
+ *   node:dgram in Deno, Node.js dgram when `node` is on the PATH, and the C
+ *   recvmmsg/sendmmsg echo (bench/c/udp_echo_mmsg.c);
+ * - **train rounds**: a client sending GSO trains of `--gso` datagrams
+ *   (regio's load generator when it accepts `--gso`, else the C client
+ *   bench/c/udp_load_gso.c) against regio and the C GRO/GSO echo
+ *   (bench/c/udp_echo_gro.c).
+ *
+ * The C programs are yardsticks, compiled into a temp dir when `cc` is
+ * present (bench/yardsticks.ts). Rounds are interleaved and the median round
+ * is reported, since this machine is shared and noisy. With `taskset`,
+ * servers run on CPU 0 and the load generator on CPU 1.
  *
  *   deno task bench:udp [--duration 3] [--warmup 0.5] [--rounds 3] [--readme]
  *
@@ -17,21 +28,35 @@
 
 import { parseFlags, UsageError } from "../examples/cli.ts";
 import type { LoadResult } from "../examples/udp_load.ts";
-import { cpuSeconds } from "../examples/udp_load.ts";
+import { buildYardsticks, removeYardsticks } from "./yardsticks.ts";
+import { type Report, type Row, writeReport } from "./udp_report.ts";
+
+/** A round kind: plain datagrams, or GSO trains. */
+type Kind = "plain" | "trains";
 
 interface Server {
   key: string;
   label: string;
+  kind: Kind;
   cmd: string[];
-  /** The regio server reports timer ticks. */
+  /** A regio server: it reports timer ticks. */
   ticks?: boolean;
+}
+
+interface Client {
+  key: "regio" | "c";
+  label: string;
+  /** The command line for `port`, `window` datagrams in flight, `seconds`, trains of `gso`. */
+  cmd(port: number, window: number, seconds: number, gso: number): string[];
 }
 
 interface Run {
   load: LoadResult;
-  /** The same server at window 1: round-trip latency without queueing. */
-  latency: LoadResult;
+  /** The same server at window 1 (plain rounds): round-trip latency without queueing. */
+  latency: LoadResult | null;
+  /** Server CPU over the load run, % of one core (-1 unknown), and the kernel's share of it. */
   serverCpuPercent: number;
+  systemShare: number;
   summary: Record<string, number> | null;
 }
 
@@ -41,19 +66,26 @@ const path = (rel: string): string => new URL(rel, root).pathname;
 
 const USAGE = `Usage: deno task bench:udp [options]
 
-UDP echo benchmark: one load generator against regio, Deno.listenDatagram,
-node:dgram in Deno and Node.js dgram (when node is on the PATH), in
-interleaved rounds; prints pps, ratios and latency, writes bench/results/udp.svg.
+UDP echo benchmark. Plain rounds: one load generator against regio (with and
+without its cooperative budget), Deno.listenDatagram, node:dgram in Deno,
+Node.js dgram (when node is on the PATH) and a C recvmmsg/sendmmsg echo.
+Train rounds: a client sending GSO trains against regio and a C GRO/GSO echo.
+The C yardsticks are compiled with cc into a temp dir (skipped without one).
+Prints pps, server CPU per datagram, the ratios, writes bench/results/udp.svg.
 
 Options:
   --duration S          seconds per measured run (default 3)
   --warmup S            warm-up seconds before each run (default 0.5)
   --rounds N            interleaved rounds; the median round is reported (default 3)
   --size N              datagram bytes (default 64)
-  --window N            datagrams in flight (default 256)
-  --latency-duration S  seconds of the window-1 latency run per server (default 2)
+  --window N            datagrams in flight, plain rounds (default 256)
+  --latency-duration S  seconds of the window-1 latency run per plain server (default 2)
+  --gso N               datagrams per train in the train rounds, 0: no train rounds (default 64)
+  --train-window N      datagrams in flight in the train rounds (default 1024)
+  --train-client C      auto (regio's load generator when it takes --gso, else C), regio or c
+  --plain-client C      regio (default) or c: the client of the plain rounds
   --workers N           also run regio with N Workers sharing the port (reusePort; default 1: off)
-  --flows K             the load generator's source ports (default 1; use ≥ 2 with --workers)
+  --flows K             regio's load generator sends from K source ports (default 1)
   --readme              rewrite the "## UDP" section of bench/README.md
   -h, --help            this text`;
 
@@ -66,6 +98,10 @@ try {
     size: { type: "string", default: "64" },
     window: { type: "string", default: "256" },
     "latency-duration": { type: "string", default: "2" },
+    gso: { type: "string", default: "64" },
+    "train-window": { type: "string", default: "1024" },
+    "train-client": { type: "string", default: "auto" },
+    "plain-client": { type: "string", default: "regio" },
     workers: { type: "string", default: "1" },
     flows: { type: "string", default: "1" },
     readme: { type: "boolean", default: false },
@@ -83,6 +119,7 @@ if (values.help) {
 const duration = Number(values.duration), warmup = Number(values.warmup);
 const latencyDuration = Number(values["latency-duration"]);
 const rounds = Number(values.rounds), size = Number(values.size), window = Number(values.window);
+const gso = Number(values.gso), trainWindow = Number(values["train-window"]);
 const workers = Number(values.workers), flows = Number(values.flows);
 for (
   const [k, v] of Object.entries({
@@ -92,6 +129,8 @@ for (
     size,
     window,
     latencyDuration,
+    gso,
+    trainWindow,
     workers,
     flows,
   })
@@ -100,6 +139,15 @@ for (
     console.error(`bench/udp: --${k} must be a number ≥ 0`);
     Deno.exit(2);
   }
+}
+const trainChoice = String(values["train-client"]), plainChoice = String(values["plain-client"]);
+if (!["auto", "regio", "c"].includes(trainChoice) || !["regio", "c"].includes(plainChoice)) {
+  console.error(`bench/udp: --train-client is auto, regio or c; --plain-client is regio or c`);
+  Deno.exit(2);
+}
+if (gso > 64 || (gso > 0 && (gso * size > 65507 || trainWindow < gso))) {
+  console.error(`bench/udp: --gso must be ≤ 64, --gso × --size ≤ 65507, --train-window ≥ --gso`);
+  Deno.exit(2);
 }
 
 async function has(cmd: string): Promise<boolean> {
@@ -112,49 +160,150 @@ async function has(cmd: string): Promise<boolean> {
   }
 }
 
+/** Whether `deno run -A <script> --help` mentions `flag` (a feature another branch may add). */
+async function helpMentions(script: string, flag: string): Promise<boolean> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", path(script), "--help"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
+  return new RegExp(`${flag}\\b`).test(text);
+}
+
 const taskset = Deno.build.os === "linux" && await has("taskset");
 const pin = (cpu: number, cmd: string[]): string[] =>
   taskset ? ["taskset", "-c", String(cpu), ...cmd] : cmd;
 const deno = Deno.execPath();
 const nodeAvailable = await has("node");
+const yardsticks = await buildYardsticks();
+const c = "skipped" in yardsticks ? null : yardsticks;
+const notes: string[] = [];
+if (!c) notes.push(`C yardsticks skipped: ${(yardsticks as { skipped: string }).skipped}.`);
+const loadTakesGso = await helpMentions("examples/udp_load.ts", "--gso");
+const echoTakesGro = await helpMentions("examples/udp_echo.ts", "--gro");
+
+/**
+ * The load generator's SO_RCVBUF: room for every echo of its window, so a
+ * datagram it loses is one the server under test lost. With the OS default
+ * (212992 bytes here), the generator itself dropped 130–271 echoes per 3 s
+ * run at window 256 (64-byte datagrams, regio echo server, 5 runs); with
+ * 1 MiB none in 3 runs, with 4 MiB none in 5. (Linux caps it at
+ * net.core.rmem_max.)
+ */
+function loadReceiveBuffer(w: number): number {
+  return Math.min(2 ** 31 - 1, Math.max(1 << 20, w * 4096));
+}
+
+function loadFlags(port: number, w: number, seconds: number): string[] {
+  return [
+    "--port",
+    String(port),
+    "--rcvbuf",
+    String(loadReceiveBuffer(w)),
+    "--size",
+    String(size),
+    "--window",
+    String(w),
+    "--duration",
+    String(seconds),
+    "--warmup",
+    String(warmup),
+    "--json",
+  ];
+}
+
+const regioClient: Client = {
+  key: "regio",
+  label: "regio udp_load",
+  cmd: (port, w, seconds, n) => [
+    deno,
+    "run",
+    "-A",
+    path("examples/udp_load.ts"),
+    ...loadFlags(port, w, seconds),
+    ...(n > 1 ? ["--gso", String(n)] : []),
+    ...(flows > 1 ? ["--flows", String(flows)] : []),
+  ],
+};
+const cClient: Client | null = c && {
+  key: "c",
+  label: "C udp_load_gso",
+  cmd: (port, w, seconds, n) => [c.loadGso, ...loadFlags(port, w, seconds), "--gso", String(n)],
+};
+
+let plainClient: Client = regioClient;
+if (plainChoice === "c") {
+  if (cClient) plainClient = cClient;
+  else {notes.push(
+      "--plain-client c asked for, but there is no C client: regio's drove the plain rounds.",
+    );}
+}
+let trainClient: Client | null = null;
+if (gso > 0) {
+  if (trainChoice !== "c" && loadTakesGso) trainClient = regioClient;
+  else if (trainChoice !== "regio" && cClient) {
+    trainClient = cClient;
+    if (!loadTakesGso) {
+      notes.push(
+        "regio's load generator does not take --gso yet (examples/udp_load.ts --help): " +
+          "the C client drove the train rounds.",
+      );
+    }
+  } else {
+    notes.push(
+      trainChoice === "regio" || !cClient
+        ? "no train rounds: regio's load generator does not take --gso and there is no C client."
+        : "no train rounds: no C client.",
+    );
+  }
+}
+if (trainClient && !echoTakesGro) {
+  notes.push(
+    "regio's echo server has no --gro yet: in the train rounds it receives the trains " +
+      "re-segmented by the kernel and answers one datagram at a time.",
+  );
+}
+
+const regioEcho = (script: string): string[] => [
+  deno,
+  "run",
+  "-A",
+  path(script),
+  "--port",
+  "0",
+  "--json",
+  "--tick-ms",
+  "10",
+];
 
 const servers: Server[] = [
   {
     key: "regio",
     label: "regio UdpSocket",
-    cmd: [
-      deno,
-      "run",
-      "-A",
-      path("examples/udp_echo.ts"),
-      "--port",
-      "0",
-      "--json",
-      "--tick-ms",
-      "10",
-    ],
+    kind: "plain",
+    cmd: regioEcho("examples/udp_echo.ts"),
     ticks: true,
   },
   ...(workers > 1
     ? [{
       key: "regioWorkers",
       label: `regio UdpSocket, ${workers} workers (reusePort)`,
-      cmd: [
-        deno,
-        "run",
-        "-A",
-        path("examples/udp_echo.ts"),
-        "--port",
-        "0",
-        "--json",
-        "--workers",
-        String(workers),
-      ],
+      kind: "plain" as const,
+      cmd: [...regioEcho("examples/udp_echo.ts"), "--workers", String(workers)],
     }]
     : []),
   {
+    key: "regioNoBudget",
+    label: "regio UdpSocket, budget off",
+    kind: "plain",
+    cmd: regioEcho("bench/servers/regio_echo_no_budget.ts"),
+    ticks: true,
+  },
+  {
     key: "listenDatagram",
     label: "Deno.listenDatagram",
+    kind: "plain",
     cmd: [
       deno,
       "run",
@@ -168,6 +317,7 @@ const servers: Server[] = [
   {
     key: "denoDgram",
     label: "node:dgram in Deno",
+    kind: "plain",
     cmd: [deno, "run", "-A", path("bench/servers/node_dgram.mjs"), "0"],
   },
 ];
@@ -175,8 +325,34 @@ if (nodeAvailable) {
   servers.push({
     key: "nodeDgram",
     label: "Node.js dgram",
+    kind: "plain",
     cmd: ["node", path("bench/servers/node_dgram.mjs"), "0"],
   });
+}
+if (c) {
+  servers.push({
+    key: "cMmsg",
+    label: "C recvmmsg echo",
+    kind: "plain",
+    cmd: [c.echoMmsg, "--port", "0"],
+  });
+}
+if (trainClient) {
+  servers.push({
+    key: "regioTrains",
+    label: "regio UdpSocket",
+    kind: "trains",
+    cmd: [...regioEcho("examples/udp_echo.ts"), ...(echoTakesGro ? ["--gro"] : [])],
+    ticks: true,
+  });
+  if (c) {
+    servers.push({
+      key: "cGro",
+      label: "C GRO/GSO echo",
+      kind: "trains",
+      cmd: [c.echoGro, "--port", "0"],
+    });
+  }
 }
 
 /** Reads JSON lines from a child's stdout. */
@@ -221,9 +397,36 @@ class Lines {
   }
 }
 
-async function runOnce(server: Server): Promise<Run> {
-  const child = new Deno.Command(pin(0, server.cmd)[0], {
-    args: pin(0, server.cmd).slice(1),
+/** User and system CPU seconds of a process (Linux /proc; null elsewhere). */
+function cpuTimes(pid: number): { user: number; system: number } | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // USER_HZ 100
+  } catch {
+    return null;
+  }
+}
+
+async function load(cmd: string[], server: Server): Promise<LoadResult> {
+  const pinned = pin(1, cmd);
+  const r = await new Deno.Command(pinned[0], {
+    args: pinned.slice(1),
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const text = new TextDecoder().decode(r.stdout).trim().split("\n").at(-1) ?? "";
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`the load generator printed no result against ${server.label}: ${text}`);
+  }
+}
+
+async function runOnce(server: Server, client: Client): Promise<Run> {
+  const cmd = pin(0, server.cmd);
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -231,42 +434,26 @@ async function runOnce(server: Server): Promise<Run> {
   try {
     const listening = await out.find("listening", 15000);
     if (!listening) throw new Error(`${server.label} did not start`);
-    const cpu0 = cpuSeconds(child.pid);
+    const plain = server.kind === "plain";
+    const cpu0 = cpuTimes(child.pid);
     const t0 = performance.now();
-    const loadCmd = pin(1, [
-      deno,
-      "run",
-      "-A",
-      path("examples/udp_load.ts"),
-      ...loadArgs(listening.port),
-    ]);
-    const r = await new Deno.Command(loadCmd[0], {
-      args: loadCmd.slice(1),
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-    const cpu1 = cpuSeconds(child.pid);
+    const result = await load(
+      client.cmd(listening.port, plain ? window : trainWindow, duration, plain ? 1 : gso),
+      server,
+    );
+    const cpu1 = cpuTimes(child.pid);
     const wall = performance.now() - t0;
-    const result = parseLoad(r.stdout, server);
-    const latCmd = pin(1, [
-      deno,
-      "run",
-      "-A",
-      path("examples/udp_load.ts"),
-      ...loadArgs(listening.port, 1, latencyDuration),
-    ]);
-    const lat = await new Deno.Command(latCmd[0], {
-      args: latCmd.slice(1),
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-    const latency = parseLoad(lat.stdout, server);
+    const latency = plain && latencyDuration > 0
+      ? await load(client.cmd(listening.port, 1, latencyDuration, 1), server)
+      : null;
     child.kill("SIGTERM");
     const summary = await out.find("summary", 5000);
+    const used = cpu0 && cpu1 ? cpu1.user - cpu0.user + cpu1.system - cpu0.system : -1;
     return {
       load: result,
       latency,
-      serverCpuPercent: cpu0 < 0 ? -1 : Math.round(((cpu1 - cpu0) * 100000) / wall),
+      serverCpuPercent: used < 0 ? -1 : Math.round((used * 100000) / wall),
+      systemShare: used > 0 ? (cpu1!.system - cpu0!.system) / used : NaN,
       summary,
     };
   } finally {
@@ -282,56 +469,30 @@ async function runOnce(server: Server): Promise<Run> {
   }
 }
 
-function parseLoad(stdout: Uint8Array, server: Server): LoadResult {
-  const text = new TextDecoder().decode(stdout).trim().split("\n").at(-1) ?? "";
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new Error(`the load generator printed no result against ${server.label}: ${text}`);
-  }
-}
-
-/**
- * The load generator's SO_RCVBUF: room for every echo of its window, so a
- * datagram it loses is one the server under test lost. With the OS default
- * (212992 bytes here), the generator itself dropped 130–271 echoes per 3 s
- * run at window 256 (64-byte datagrams, regio echo server, 5 runs); with
- * 1 MiB none in 3 runs, with 4 MiB none in 5. (Linux caps it at
- * net.core.rmem_max.)
- */
-function loadReceiveBuffer(w: number): number {
-  return Math.min(2 ** 31 - 1, Math.max(1 << 20, w * 4096));
-}
-
-function loadArgs(port: number, w = window, seconds = duration): string[] {
-  return [
-    "--port",
-    String(port),
-    "--rcvbuf",
-    String(loadReceiveBuffer(w)),
-    "--size",
-    String(size),
-    "--window",
-    String(w),
-    "--duration",
-    String(seconds),
-    "--warmup",
-    String(warmup),
-    ...(flows > 1 ? ["--flows", String(Math.min(flows, w))] : []),
-    "--json",
-  ];
-}
+const onSigint = (): void => {
+  removeYardsticks(yardsticks).finally(() => Deno.exit(130));
+};
+Deno.addSignalListener("SIGINT", onSigint);
 
 const runs = new Map<string, Run[]>(servers.map((s) => [s.key, []]));
-for (let round = 0; round < rounds; round++) {
-  for (const s of servers) {
-    const r = await runOnce(s);
-    runs.get(s.key)!.push(r);
-    console.error(
-      `round ${round + 1}/${rounds} ${s.label}: ${r.load.pps} pps, p99 ${r.load.p99Us} µs; ` +
-        `window 1: p50 ${r.latency.p50Us} µs, p99 ${r.latency.p99Us} µs`,
-    );
+try {
+  for (let round = 0; round < rounds; round++) {
+    for (const s of servers) {
+      const client = s.kind === "plain" ? plainClient : trainClient!;
+      const r = await runOnce(s, client);
+      runs.get(s.key)!.push(r);
+      console.error(
+        `round ${round + 1}/${rounds} ${s.label}${
+          s.kind === "trains" ? `, trains of ${gso}` : ""
+        }` +
+          ` (${client.label}): ${r.load.pps} pps, p99 ${r.load.p99Us} µs` +
+          (r.latency ? `; window 1: p50 ${r.latency.p50Us} µs, p99 ${r.latency.p99Us} µs` : ""),
+      );
+    }
   }
+} finally {
+  Deno.removeSignalListener("SIGINT", onSigint);
+  await removeYardsticks(yardsticks);
 }
 
 /** The median run by `key` (default pps): the figures of one real run, not mixed. */
@@ -340,195 +501,66 @@ function median(list: Run[], key: (r: Run) => number = (r) => r.load.pps): Run {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-const picked = new Map(servers.map((s) => [s.key, median(runs.get(s.key)!)]));
-const regio = picked.get("regio")!;
-const base = picked.get("listenDatagram")!;
-const kernel = Deno.osRelease();
-const cpus = navigator.hardwareConcurrency;
-const machine = `Linux ${kernel}, ${cpus} CPUs, Deno ${Deno.version.deno}` +
-  (nodeAvailable
-    ? `, Node ${
-      new TextDecoder().decode(
-        (await new Deno.Command("node", { args: ["--version"] }).output()).stdout,
-      ).trim()
-    }`
-    : "");
-
-const rows = servers.map((s) => {
-  const r = picked.get(s.key)!;
-  const all = runs.get(s.key)!.map((x) => x.load.pps).join(" / ");
+const base = median(runs.get("listenDatagram")!);
+const rows: Row[] = servers.map((s) => {
+  const list = runs.get(s.key)!;
+  const r = median(list);
+  const lat = s.kind === "plain" ? median(list, (x) => x.latency?.p99Us ?? 0).latency : null;
   return {
+    key: s.key,
     label: s.label,
+    kind: s.kind,
+    client: (s.kind === "plain" ? plainClient : trainClient!).label,
     pps: r.load.pps,
-    vsBase: r.load.pps / base.load.pps,
-    regioOver: regio.load.pps / r.load.pps,
+    vsBase: s.kind === "plain" ? r.load.pps / base.load.pps : NaN,
     p50: r.load.p50Us,
     p99: r.load.p99Us,
-    latP50: median(runs.get(s.key)!, (x) => x.latency.p99Us).latency.p50Us,
-    latP99: median(runs.get(s.key)!, (x) => x.latency.p99Us).latency.p99Us,
+    latP50: lat?.p50Us ?? NaN,
+    latP99: lat?.p99Us ?? NaN,
     serverCpu: r.serverCpuPercent,
+    systemShare: r.systemShare,
     // CPU time of the server per echoed datagram: its cost, whoever the bottleneck is.
     cpuUs: r.serverCpuPercent < 0 ? NaN : (r.serverCpuPercent * 1e4) / r.load.pps,
     loadCpu: r.load.cpuPercent,
     lost: r.load.lost,
     wrong: r.load.wrong,
-    all,
+    all: list.map((x) => x.load.pps).join(" / "),
+    summary: s.ticks ? r.summary : null,
   };
 });
 
-const latencyTable = [
-  "| server | p50 µs | p99 µs |",
-  "| --- | ---: | ---: |",
-  ...rows.map((r) => `| ${r.label} | ${r.latP50} | ${r.latP99} |`),
-].join("\n");
-
-const table = [
-  "| server | echoed pps (median) | × Deno.listenDatagram | regio is × this | p50 µs | p99 µs | server CPU % | server CPU µs / datagram | load gen CPU % | lost | wrong | all rounds (pps) |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-  ...rows.map((r) =>
-    `| ${r.label} | ${r.pps.toLocaleString("en-US")} | ${r.vsBase.toFixed(2)} | ${
-      r.regioOver.toFixed(2)
-    } | ${r.p50} | ${r.p99} | ${r.serverCpu} | ${
-      Number.isNaN(r.cpuUs) ? "?" : r.cpuUs.toFixed(2)
-    } | ${r.loadCpu} | ${r.lost} | ${r.wrong} | ${r.all} |`
-  ),
-].join("\n");
-
-const node = picked.get("nodeDgram");
-const latRegio = rows[0].latP99;
-const latBase = rows.find((r) => r.label === "Deno.listenDatagram")!.latP99;
-const verdict = (ok: boolean): string => ok ? "met" : "missed";
-const targets = [
-  `regio ÷ Deno.listenDatagram = ${(regio.load.pps / base.load.pps).toFixed(2)}× ` +
-  `(target ≥ 6×: ${verdict(regio.load.pps >= 6 * base.load.pps)})`,
-  node
-    ? `regio ÷ Node.js dgram = ${(regio.load.pps / node.load.pps).toFixed(2)}× ` +
-      `(target ≥ 3×: ${verdict(regio.load.pps >= 3 * node.load.pps)})`
-    : "Node.js not found: no Node.js dgram comparison",
-  `p99 at window 1: regio ${latRegio} µs vs Deno.listenDatagram ${latBase} µs ` +
-  `(target: no worse: ${verdict(latRegio <= latBase)})`,
-  `server CPU per echoed datagram (not a target; the server's own cost): regio ${
-    rows[0].cpuUs.toFixed(2)
-  } µs, ` +
-  rows.slice(1).map((r) =>
-    `${r.label} ${r.cpuUs.toFixed(2)} µs (${(r.cpuUs / rows[0].cpuUs).toFixed(2)}×)`
-  )
-    .join(", "),
-];
-
-const s = regio.summary ?? {};
-const ticksLine = `regio server timer (10 ms interval): ${s.ticks ?? "?"} ticks seen of ${
-  s.expectedTicks ?? "?"
-} expected over the server's life, longest gap ${s.maxTickGapMs ?? "?"} ms.`;
-const command = `deno task bench:udp --duration ${duration} --warmup ${warmup} --rounds ${rounds}` +
-  (size !== 64 ? ` --size ${size}` : "") + (window !== 256 ? ` --window ${window}` : "") +
-  (workers > 1 ? ` --workers ${workers}` : "") + (flows > 1 ? ` --flows ${flows}` : "");
-const pinning = taskset
-  ? "servers pinned to CPU 0, load generator to CPU 1 (taskset)"
-  : "no CPU pinning (taskset not found)";
-
-console.log(
-  `\n${machine}; ${size}-byte datagrams, window ${window}, ${duration} s + ${warmup} s warm-up per run, ${rounds} interleaved rounds, ${pinning}.\n`,
-);
-console.log(table);
-console.log(
-  `\nRound-trip latency at window 1 (${latencyDuration} s per server, median round by p99):\n`,
-);
-console.log(latencyTable);
-console.log(`\n${ticksLine}`);
-for (const t of targets) console.log(`- ${t}`);
-
-// ---- SVG bar chart (hand-written) ----
-function svg(): string {
-  const w = 720, barH = 34, gap = 16, left = 190, top = 56, right = 150;
-  const h = top + rows.length * (barH + gap) + 40;
-  const max = Math.max(...rows.map((r) => r.pps));
-  const scale = (w - left - right) / max;
-  const esc = (t: string): string => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-  const bars = rows.map((r, i) => {
-    const y = top + i * (barH + gap);
-    const bw = Math.max(1, r.pps * scale);
-    const color = i === 0 ? "#2f6fdf" : "#9aa5b1";
-    return [
-      `<text x="${left - 10}" y="${y + barH / 2 + 5}" text-anchor="end" font-size="14">${
-        esc(r.label)
-      }</text>`,
-      `<rect x="${left}" y="${y}" width="${
-        bw.toFixed(1)
-      }" height="${barH}" fill="${color}" rx="3"/>`,
-      `<text x="${left + bw + 8}" y="${y + barH / 2 + 5}" font-size="13">${
-        r.pps.toLocaleString("en-US")
-      } pps (${r.vsBase.toFixed(2)}×)</text>`,
-    ].join("\n  ");
-  }).join("\n  ");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif">
-  <rect width="100%" height="100%" fill="white"/>
-  <text x="${
-    w / 2
-  }" y="24" text-anchor="middle" font-size="16" font-weight="bold">UDP echo, ${size}-byte datagrams, window ${window} (echoed datagrams/s, higher is better)</text>
-  <text x="${w / 2}" y="42" text-anchor="middle" font-size="11" fill="#555">${
-    esc(machine)
-  }; median of ${rounds} rounds; ratio vs Deno.listenDatagram</text>
-  ${bars}
-</svg>
-`;
-}
-Deno.writeTextFileSync(path("bench/results/udp.svg"), svg());
-console.log("\nwrote bench/results/udp.svg");
-
-if (values.readme) {
-  const section = `## UDP
-
-Echo servers driven by the same load generator (\`examples/udp_load.ts\`, a
-regio \`UdpSocket\` keeping ${window} datagrams of ${size} bytes in flight and
-checking every byte of every echo, with a receive buffer of
-${loadReceiveBuffer(window)} bytes so that its own socket drops nothing: the
-"lost" column is the server's). The servers keep the OS default buffers. Each server runs as its own process,
-one after the other, in ${rounds} interleaved rounds; the table shows the
-median round. ${pinning[0].toUpperCase()}${pinning.slice(1)}.
-
-Command: \`${command}\`
-Machine: ${machine}.
-Measured: ${new Date().toISOString().slice(0, 10)}.
-
-${table}
-
-Round-trip latency of one datagram at a time (window 1, ${latencyDuration} s per
-server, the median round by p99):
-
-${latencyTable}
-
-${ticksLine}
-
-![UDP echo pps](results/udp.svg)
-
-Targets:
-
-${targets.map((t) => `- ${t}`).join("\n")}
-
-The reading of these figures (what bounds them on this machine) is in
-"UDP: analysis" below, written by hand with the date it was measured.
-
-"server CPU %" and "load gen CPU %" are user+system time of each process
-over the run, in % of one core; on loopback each sender's CPU also does the
-kernel's delivery into the receiving socket. A process near 100 % is the
-limit of that run. "server CPU µs / datagram" is the server's CPU time over
-the run divided by the datagrams it echoed.
-`;
-  const file = path("bench/README.md");
-  let text = "";
-  try {
-    text = Deno.readTextFileSync(file); // re-read right before writing: others edit this file
-  } catch { /* first write */ }
-  const start = text.search(/^## UDP\s*$/m);
-  if (start < 0) {
-    text = (text.trimEnd() ? text.trimEnd() + "\n\n" : "# Benchmarks\n\n") + section;
-  } else {
-    const after = text.slice(start + 6);
-    const next = after.search(/^## /m);
-    const end = next < 0 ? text.length : start + 6 + next;
-    text = text.slice(0, start) + section + (next < 0 ? "" : "\n" + text.slice(end));
-  }
-  Deno.writeTextFileSync(file, text);
-  console.log("updated the ## UDP section of bench/README.md");
-}
+const nodeVersion = nodeAvailable
+  ? new TextDecoder().decode(
+    (await new Deno.Command("node", { args: ["--version"] }).output()).stdout,
+  ).trim()
+  : null;
+const report: Report = {
+  machine:
+    `Linux ${Deno.osRelease()}, ${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}` +
+    (nodeVersion ? `, Node ${nodeVersion}` : "") + (c ? `, ${c.compiler}` : ""),
+  command: `deno task bench:udp --duration ${duration} --warmup ${warmup} --rounds ${rounds}` +
+    (size !== 64 ? ` --size ${size}` : "") + (window !== 256 ? ` --window ${window}` : "") +
+    (gso !== 64 ? ` --gso ${gso}` : "") +
+    (trainWindow !== 1024 ? ` --train-window ${trainWindow}` : "") +
+    (trainChoice !== "auto" ? ` --train-client ${trainChoice}` : "") +
+    (plainChoice !== "regio" ? ` --plain-client ${plainChoice}` : "") +
+    (workers > 1 ? ` --workers ${workers}` : "") + (flows > 1 ? ` --flows ${flows}` : ""),
+  pinning: taskset
+    ? "servers pinned to CPU 0, load generator to CPU 1 (taskset)"
+    : "no CPU pinning (taskset not found)",
+  size,
+  window,
+  trainWindow,
+  gso,
+  duration,
+  warmup,
+  rounds,
+  latencyDuration,
+  receiveBuffer: loadReceiveBuffer(window),
+  rows,
+  notes,
+};
+writeReport(report, {
+  svg: path("bench/results/udp.svg"),
+  readme: values.readme ? path("bench/README.md") : null,
+});

@@ -2,6 +2,9 @@
  * UDP echo server on regio's registered-buffer socket: every datagram is
  * received into a registered slot and echoed from that same slot (no copy
  * in JS). Datagrams longer than a slot are dropped (counted as truncated).
+ * On Linux, receive coalescing (GRO) is on unless `--no-gro`: a train of
+ * datagrams from one client arrives in one kernel receive and, echoed in
+ * order, goes back as one segmented send (a "train").
  *
  *   deno run -A examples/udp_echo.ts [--host 127.0.0.1] [--port 9000] [--workers N]
  *
@@ -34,6 +37,7 @@ const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
   --slot-size <n>    bytes per slot; longer datagrams are dropped (default 2048)
   --rcvbuf <bytes>   the socket's receive buffer, SO_RCVBUF (default: the OS's)
   --sndbuf <bytes>   the socket's send buffer, SO_SNDBUF (default: the OS's)
+  --gro / --no-gro   receive coalescing on or off (default on where supported)
   --quiet            no per-second stats line
   --json             print the start line and the final summary as JSON
   --tick-ms <n>      run a timer every n ms and report ticks seen vs expected (0: off)
@@ -81,6 +85,8 @@ async function main(): Promise<number> {
     "slot-size": { type: "string" },
     rcvbuf: { type: "string" },
     sndbuf: { type: "string" },
+    gro: { type: "boolean" },
+    "no-gro": { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     "tick-ms": { type: "string" },
@@ -98,6 +104,10 @@ async function main(): Promise<number> {
   const receiveBufferSize = values.rcvbuf === undefined ? undefined : intFlag(values, "rcvbuf", 0);
   const sendBufferSize = values.sndbuf === undefined ? undefined : intFlag(values, "sndbuf", 0);
   const json = values.json === true;
+  if (values.gro === true && values["no-gro"] === true) {
+    throw new UsageError("--gro and --no-gro contradict each other");
+  }
+  const gro = values["no-gro"] !== true;
   const host = values.host as string;
   const workers = intFlag(values, "workers", 1);
   if (workers < 1 || workers > 64) throw new UsageError("--workers must be 1 to 64");
@@ -116,6 +126,7 @@ async function main(): Promise<number> {
       slotSize,
       receiveBufferSize,
       sendBufferSize,
+      gro,
     });
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) throw flagError(e, BIND_FLAGS);
@@ -138,10 +149,19 @@ async function main(): Promise<number> {
   const started = performance.now();
   const where = formatAddress(socket.addr.hostname, socket.addr.port);
   if (json) {
-    console.log(JSON.stringify({ event: "listening", ...socket.addr, engine: socket.engine }));
-  } else {
     console.log(
-      `udp_echo: listening on ${where} (${socket.engine}, ${socket.receiveSlots} slots × ${socket.slotSize} B)`,
+      JSON.stringify({
+        event: "listening",
+        ...socket.addr,
+        engine: socket.engine,
+        offloads: socket.offloads,
+      }),
+    );
+  } else {
+    const on = Object.entries(socket.offloads).filter(([, v]) => v).map(([k]) => k);
+    console.log(
+      `udp_echo: listening on ${where} (${socket.engine}, ${socket.receiveSlots} slots × ` +
+        `${socket.slotSize} B; ${on.length ? on.join(", ") : "no offloads"})`,
     );
   }
 
@@ -161,7 +181,9 @@ async function main(): Promise<number> {
     line = setInterval(() => {
       const now = performance.now(), s = socket.stats, dt = (now - lastAt) / 1000;
       console.log(
-        `${rate((s.datagramsOut - last.datagramsOut) / dt)} pps, ` +
+        `${rate((s.datagramsOut - last.datagramsOut) / dt)} pps ` +
+          `(${rate((s.receives - last.receives) / dt)} receives/s, ` +
+          `${rate((s.trains - last.trains) / dt)} trains/s out), ` +
           `${rate((s.bytesOut - last.bytesOut) / dt)}B/s out, ` +
           `${s.truncated} truncated, ${drops(s.kernelDrops)}, ${s.poolEmpty} pool-empty, ` +
           `${s.sendErrors} send errors`,
@@ -195,7 +217,10 @@ async function main(): Promise<number> {
   if (json) console.log(JSON.stringify(summary));
   else {
     console.log(
-      `udp_echo: ${s.datagramsIn} in, ${s.datagramsOut} echoed, ${s.truncated} truncated (dropped), ` +
+      `udp_echo: ${s.datagramsIn} in (${s.receives} receives), ${s.datagramsOut} echoed ` +
+        `(${s.sends} sends, ${s.trains} trains` +
+        (s.segmentationFallbacks ? `, segmentation refused ${s.segmentationFallbacks}×` : "") +
+        `), ${s.truncated} truncated (dropped), ` +
         `${drops(s.kernelDrops)}, ${s.sendErrors} send errors, ${s.poolEmpty} pool-empty ` +
         `in ${elapsed.toFixed(1)} s` +
         (tickMs > 0

@@ -7,6 +7,11 @@
  *
  *   deno run -A examples/udp_load.ts --port 9000 --size 64 --window 256 --duration 3
  *
+ * With `--gso N` the window is sent in trains of N datagrams (`sendMany`:
+ * one segmented send each on Linux), a train again once all of its
+ * datagrams are back; the echoes arrive coalesced (GRO) and every one is
+ * checked as before.
+ *
  * Exit code 1 when an echo was wrong or nothing came back, 2 for bad flags.
  *
  * @module
@@ -29,6 +34,7 @@ const USAGE = `Usage: deno run -A examples/udp_load.ts [options]
                        flows to spread); the window is dealt among them (default 1)
   --rcvbuf <bytes>     the socket's receive buffer, SO_RCVBUF (default: the OS's)
   --sndbuf <bytes>     the socket's send buffer, SO_SNDBUF (default: the OS's)
+  --gso <n>            send trains of n datagrams (sendMany, 1–64; default 1: one send each)
   --json               print the result as one JSON object
   --help               this text`;
 
@@ -48,7 +54,9 @@ export interface LoadOptions {
   receiveBufferSize?: number;
   /** SO_SNDBUF in bytes (undefined: the OS default). */
   sendBufferSize?: number;
-  /** Client sockets, i.e. source ports (default 1); lane `l` sends from socket `l % flows`. */
+  /** Datagrams per train (1: plain sends); the window is rounded up to a multiple. */
+  gso?: number;
+  /** Client sockets, i.e. source ports (default 1); train `g` sends from socket `g % flows`. */
   flows?: number;
 }
 
@@ -95,10 +103,13 @@ function body(seq: number, i: number): number {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const v6 = o.host.includes(":");
   const server = { hostname: o.host, port: o.port };
-  const flows = Math.max(1, Math.min(o.flows ?? 1, o.window));
-  const lanesPer = Math.ceil(o.window / flows);
+  const gso = o.gso ?? 1;
+  const window = Math.ceil(o.window / gso) * gso;
+  const groups = window / gso;
+  const flows = Math.max(1, Math.min(o.flows ?? 1, groups));
+  const perSocket = Math.ceil(groups / flows) * gso; // lanes each socket carries
   let slots = 64;
-  while (slots < lanesPer * 2) slots *= 2;
+  while (slots < (perSocket * 2) / gso) slots *= 2;
   const sockets: UdpSocket[] = [];
   await using _close = {
     [Symbol.asyncDispose]: async (): Promise<void> => {
@@ -110,14 +121,23 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       hostname: v6 ? "::" : "0.0.0.0",
       port: 0,
       slots,
-      slotSize: o.size + 1, // one spare byte: an over-long echo shows as the wrong length
-      sendSlots: lanesPer * 2,
+      // One spare byte: an over-long echo shows as the wrong length; a train fills one slot.
+      slotSize: Math.max(o.size + 1, gso * o.size),
+      sendSlots: Math.ceil((perSocket * 2) / gso),
       receiveBufferSize: o.receiveBufferSize,
       sendBufferSize: o.sendBufferSize,
     }));
   }
-  const laneSeq = new Int32Array(o.window).fill(-1);
-  const laneSent = new Float64Array(o.window);
+  /** The socket lane `lane` (and its train) sends from. */
+  const socketOf = (lane: number): UdpSocket => sockets[((lane / gso) | 0) % flows];
+  const laneSeq = new Int32Array(window).fill(-1);
+  const laneSent = new Float64Array(window);
+  // With trains: lanes [g·gso, (g+1)·gso) are group g, sent again once none is in flight.
+  const groupLeft = new Int32Array(window / gso);
+  const groupPayloads = Array.from(
+    { length: window / gso },
+    () => Array.from({ length: gso }, () => new Uint8Array(o.size)),
+  );
   const histogram = new Uint32Array(MAX_US + 1);
   let nextSeq = 0, sent = 0, echoed = 0, lost = 0, late = 0, wrong = 0, inFlight = 0;
   let firstWrong: string | null = null;
@@ -149,7 +169,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     laneSent[lane] = now;
     inFlight++;
     sent++;
-    const socket = sockets[lane % flows];
+    const socket = socketOf(lane);
     const slot = socket.tryAcquire();
     if (slot) {
       fill(slot.bytes, seq, lane);
@@ -163,8 +183,40 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     }).catch(() => {}); // closed meanwhile
   };
 
+  const sendGroup = (g: number, now: number): void => {
+    const payloads = groupPayloads[g];
+    let n = 0;
+    for (; n < gso && wantMore(now); n++) {
+      const lane = g * gso + n;
+      const seq = nextSeq++;
+      laneSeq[lane] = seq;
+      laneSent[lane] = now;
+      fill(payloads[n], seq, lane);
+    }
+    if (n === 0) return;
+    inFlight += n;
+    sent += n;
+    groupLeft[g] = n;
+    const socket = socketOf(g * gso);
+    socket.sendMany(server, n === gso ? payloads : payloads.slice(0, n)).catch(() => {});
+  };
+
+  /** Lane `lane`'s datagram is back (or lost): send the next one, or the next train. */
+  const laneDone = (lane: number, now: number): void => {
+    if (gso === 1) {
+      if (wantMore(now)) sendLane(lane, now);
+      return;
+    }
+    const g = (lane / gso) | 0;
+    if (--groupLeft[g] === 0) sendGroup(g, now);
+  };
+
   const now0 = performance.now();
-  for (let lane = 0; lane < o.window && wantMore(now0); lane++) sendLane(lane, now0);
+  if (gso === 1) {
+    for (let lane = 0; lane < window && wantMore(now0); lane++) sendLane(lane, now0);
+  } else {
+    for (let g = 0; g < window / gso && wantMore(now0); g++) sendGroup(g, now0);
+  }
 
   let lastScan = now0;
   const pump = async (socket: UdpSocket): Promise<void> => {
@@ -185,7 +237,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         }
         const seq = (data[0] | (data[1] << 8) | (data[2] << 16) | (data[3] << 24)) >>> 0;
         const lane = data[4] | (data[5] << 8);
-        let ok = d.length === o.size && !d.truncated && lane < o.window &&
+        let ok = d.length === o.size && !d.truncated && lane < window &&
           (data[6] | (data[7] << 8)) === o.size;
         for (let i = HEADER; ok && i < o.size; i++) ok = data[i] === body(seq, i);
         if (!ok) {
@@ -206,16 +258,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           const us = Math.min(MAX_US, Math.round((now - laneSent[lane]) * 1000));
           histogram[us]++;
         }
-        if (wantMore(now)) sendLane(lane, now);
+        laneDone(lane, now);
       }
       if (now - lastScan >= 50) {
         lastScan = now;
-        for (let lane = 0; lane < o.window; lane++) {
+        for (let lane = 0; lane < window; lane++) {
           if (laneSeq[lane] >= 0 && now - laneSent[lane] > o.timeoutMs) {
             laneSeq[lane] = -1;
             inFlight--;
             lost++;
-            if (wantMore(now)) sendLane(lane, now);
+            laneDone(lane, now);
           }
         }
       }
@@ -290,6 +342,7 @@ async function main(): Promise<number> {
     "timeout-ms": { type: "string" },
     rcvbuf: { type: "string" },
     sndbuf: { type: "string" },
+    gso: { type: "string" },
     flows: { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -309,8 +362,13 @@ async function main(): Promise<number> {
     timeoutMs: int(values, "timeout-ms", 500, 1),
     receiveBufferSize: values.rcvbuf === undefined ? undefined : int(values, "rcvbuf", 0, 1),
     sendBufferSize: values.sndbuf === undefined ? undefined : int(values, "sndbuf", 0, 1),
+    gso: int(values, "gso", 1, 1),
     flows: int(values, "flows", 1, 1),
   };
+  if (options.gso! > 64) throw new UsageError("--gso must be at most 64 (UDP_MAX_SEGMENTS)");
+  if (options.gso! * options.size > 65507) {
+    throw new UsageError("--gso × --size must be at most 65507 (one train per send)");
+  }
   if (options.port > 65535) throw new UsageError("--port must be at most 65535");
   if (options.size > 65507) throw new UsageError("--size must be at most 65507");
   if (options.window > 16384) throw new UsageError("--window must be at most 16384");

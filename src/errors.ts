@@ -68,7 +68,12 @@ export class HResultError extends RegioError {
   }
 }
 
-/** A Winsock error code (from `WSAGetLastError`, a direct return or a RIORESULT status). */
+/**
+ * A Winsock error code (from `WSAGetLastError`, a direct return or a
+ * RIORESULT status). A RIORESULT status may be a Win32 code (its code space
+ * is undocumented), so a code Winsock has no name for is named from the
+ * Win32 table (`ERROR_MORE_DATA`, `ERROR_PORT_UNREACHABLE` …).
+ */
 export class WinsockError extends RegioError {
   /** The Winsock code, e.g. 10022. */
   readonly code: number;
@@ -79,7 +84,9 @@ export class WinsockError extends RegioError {
   /** Creates the error for `code` reported by `call`; `detail` is appended to the message. */
   constructor(code: number, call: string, detail?: string) {
     wsaNames ??= reverse(WSA_ERROR);
-    const codeName = wsaNames.get(code) ?? `WSA error ${code}`;
+    win32Names ??= reverse(WIN32_ERROR);
+    const codeName = wsaNames.get(code) ?? (code !== 0 ? win32Names.get(code) : undefined) ??
+      `WSA error ${code}`;
     super(`${call} failed: ${codeName} (${code})${detail ? `: ${detail}` : ""}`);
     this.code = code;
     this.codeName = codeName;
@@ -87,9 +94,14 @@ export class WinsockError extends RegioError {
   }
 }
 
-/** A Win32 error code from `GetLastError` after a BOOL or handle API failed. */
+/**
+ * A Win32 error code from `GetLastError` after a BOOL or handle API failed.
+ * The code is best effort: Deno reads it with a separate call after the
+ * failing one, and runtime code may run in between, so it can be 0 (lost)
+ * or unrelated. The failure itself, and `call`, are certain.
+ */
 export class Win32Error extends RegioError {
-  /** The Win32 code, e.g. 6. */
+  /** The Win32 code, e.g. 6 (0 when it was lost). */
   readonly code: number;
   /** Its name, e.g. `ERROR_INVALID_HANDLE`. */
   readonly codeName: string;
@@ -99,7 +111,12 @@ export class Win32Error extends RegioError {
   constructor(code: number, call: string) {
     win32Names ??= reverse(WIN32_ERROR);
     const codeName = win32Names.get(code) ?? `Win32 error ${code}`;
-    super(`${call} failed: ${codeName} (${code})`);
+    // A failed call never sets 0: the code was lost before GetLastError ran.
+    super(
+      code === 0
+        ? `${call} failed (GetLastError read 0: the error code was lost)`
+        : `${call} failed: ${codeName} (${code})`,
+    );
     this.code = code;
     this.codeName = codeName;
     this.call = call;

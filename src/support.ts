@@ -10,6 +10,7 @@ import { Uring } from "./linux/uring.ts";
 import { IoRing } from "./windows/ioring.ts";
 import { Rio } from "./windows/rio.ts";
 import { IORING_OP } from "../ffi/linux/abi.ts";
+import { probeOffloads, type UdpOffloadSupport } from "./support_offloads.ts";
 
 /** Whether one backend works here. */
 export interface BackendSupport {
@@ -29,6 +30,8 @@ export interface Support {
   readonly files: BackendSupport;
   /** Registered-buffer UDP sockets. */
   readonly sockets: BackendSupport;
+  /** The UDP offloads and per-datagram metadata, each available or not, on by default or not. */
+  readonly udp: UdpOffloadSupport;
 }
 
 function reason(e: unknown): string {
@@ -117,12 +120,12 @@ export function probeWindows(): Pick<Support, "files" | "sockets"> {
  */
 export function support(): Support {
   const os = Deno.build.os;
-  if (os === "linux") return { os, ...probeLinux() };
-  if (os === "windows") return { os, ...probeWindows() };
+  if (os === "linux") return { os, ...probeLinux(), udp: probeOffloads(os) };
+  if (os === "windows") return { os, ...probeWindows(), udp: probeOffloads(os) };
   const none: BackendSupport = {
     backend: null,
     available: false,
     detail: `regio supports Linux (io_uring) and Windows (I/O ring, RIO); this is ${os}`,
   };
-  return { os, files: none, sockets: none };
+  return { os, files: none, sockets: none, udp: probeOffloads(os) };
 }

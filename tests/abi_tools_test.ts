@@ -64,3 +64,12 @@ Deno.test("abi_mingw plan: every struct and constant is either asserted or expli
   );
   assert.match(p.c, /#define NTDDI_VERSION 0x0A00000B/);
 });
+
+Deno.test("abi_mingw plan: the dual-stack option (IPPROTO_IPV6 41, IPV6_V6ONLY 27) is compiled, not skipped", () => {
+  const p = plan();
+  for (const name of ["IPPROTO_IPV6", "IPV6_V6ONLY", "ERROR_MORE_DATA", "ERROR_PORT_UNREACHABLE"]) {
+    assert.ok(p.checkedConstants.includes(name), name);
+  }
+  assert.match(p.c, /_Static_assert\(\(long long\)\(IPPROTO_IPV6\) == 41LL,/);
+  assert.match(p.c, /_Static_assert\(\(long long\)\(IPV6_V6ONLY\) == 27LL,/);
+});

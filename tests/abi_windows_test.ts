@@ -221,6 +221,12 @@ const EXPECTED_GROUPS: Record<string, Record<string, number>> = {
     ERROR_FILE_NOT_FOUND: 2,
     ERROR_PATH_NOT_FOUND: 3,
     ERROR_ACCESS_DENIED: 5,
+    // §5.3 (winerror.h): the Win32 spellings of truncation and of the ICMP family.
+    ERROR_MORE_DATA: 234,
+    ERROR_NETWORK_UNREACHABLE: 1231,
+    ERROR_HOST_UNREACHABLE: 1232,
+    ERROR_PROTOCOL_UNREACHABLE: 1233,
+    ERROR_PORT_UNREACHABLE: 1234,
   },
   // §2.6 "WSA error codes"
   WSA_ERROR: {

@@ -24,7 +24,8 @@ Deno.test("lazy: mod.ts, src/windows/mod.ts and every ffi/windows/*.ts import on
   for (const f of ["abi.ts", "kernelbase.ts", "rio_table.ts", "ws2_32.ts"]) {
     assert.ok(files.includes(`ffi/windows/${f}`), f);
   }
-  for (const path of ["mod.ts", "src/windows/mod.ts", "src/windows/api.ts", ...files]) {
+  const loaders = ["src/windows/api.ts", "src/windows/dlls.ts"];
+  for (const path of ["mod.ts", "src/windows/mod.ts", ...loaders, ...files]) {
     const m = await import(new URL(path, root).href);
     assert.ok(Object.keys(m).length > 0, `${path} exports something`);
   }
@@ -51,7 +52,7 @@ Deno.test({
   name: "lazy: openKernelbase() off Windows throws UnsupportedError naming kernelbase.dll",
   ignore: windows,
   async fn(): Promise<void> {
-    const { openKernelbase } = await import("../ffi/windows/kernelbase.ts");
+    const { openKernelbase } = await import("../src/windows/dlls.ts");
     assertUnsupported(() => openKernelbase(), "kernelbase.dll");
     assertUnsupported(() => openKernelbase(), "kernelbase.dll"); // and again: no half-open state
   },
@@ -61,7 +62,7 @@ Deno.test({
   name: "lazy: openWs2() off Windows throws UnsupportedError naming ws2_32.dll",
   ignore: windows,
   async fn(): Promise<void> {
-    const { openWs2 } = await import("../ffi/windows/ws2_32.ts");
+    const { openWs2 } = await import("../src/windows/dlls.ts");
     assertUnsupported(() => openWs2(), "ws2_32.dll");
   },
 });
@@ -109,8 +110,7 @@ Deno.test({
     "lazy (Windows only): kernelbase.dll and ws2_32.dll open; I/O ring symbols are functions or null",
   ignore: !windows,
   async fn(): Promise<void> {
-    const { openKernelbase } = await import("../ffi/windows/kernelbase.ts");
-    const { openWs2 } = await import("../ffi/windows/ws2_32.ts");
+    const { openKernelbase, openWs2 } = await import("../src/windows/dlls.ts");
     const k = openKernelbase();
     assert.equal(typeof k.VirtualAlloc, "function");
     for (

@@ -248,6 +248,19 @@ const CHECKS: Check[] = [
   ...constants("EFD_", A.EFD, true),
   ...constants("O_", A.O, true),
   ...constants("", A.ERRNO, true),
+  ...constants("", A.UDP_OPT, true),
+  ...struct("struct cmsghdr", A.CMSGHDR, {
+    len: "cmsg_len",
+    level: "cmsg_level",
+    type: "cmsg_type",
+  }),
+  ["CMSG_ALIGN(1)", "CMSG_ALIGN(1)", A.CMSGHDR.ALIGN],
+  ...struct("struct in_pktinfo", A.IN_PKTINFO, {
+    ifindex: "ipi_ifindex",
+    spec_dst: "ipi_spec_dst",
+    addr: "ipi_addr",
+  }),
+  ...struct("struct in6_pktinfo", A.IN6_PKTINFO, { addr: "ipi6_addr", ifindex: "ipi6_ifindex" }),
   ["SK_MEMINFO_DROPS", "SK_MEMINFO_DROPS", A.SK_MEMINFO.DROPS],
   ["SK_MEMINFO_VARS", "SK_MEMINFO_VARS", A.SK_MEMINFO.VARS],
   ["AT_EMPTY_PATH", "AT_EMPTY_PATH", A.STATX.AT_EMPTY_PATH],
@@ -277,6 +290,7 @@ function source(): string {
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <linux/io_uring.h>
 #include <linux/sock_diag.h>
 int main(void) {
@@ -329,4 +343,33 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("linux abi: UDP offload constants and cmsg layouts have their literal values", () => {
+  assert.deepEqual({ ...A.UDP_OPT }, {
+    IPPROTO_IP: 0,
+    IPPROTO_IPV6: 41,
+    SOL_UDP: 17,
+    SO_NO_CHECK: 11,
+    UDP_NO_CHECK6_TX: 101,
+    UDP_NO_CHECK6_RX: 102,
+    UDP_SEGMENT: 103,
+    UDP_GRO: 104,
+    IP_TOS: 1,
+    IP_PKTINFO: 8,
+    IP_RECVTOS: 13,
+    IPV6_RECVPKTINFO: 49,
+    IPV6_PKTINFO: 50,
+    IPV6_RECVTCLASS: 66,
+    IPV6_TCLASS: 67,
+    MSG_CTRUNC: 8,
+  });
+  assert.deepEqual({ ...A.CMSGHDR }, { SIZE: 16, len: 0, level: 8, type: 12, ALIGN: 8 });
+  assert.deepEqual({ ...A.IN_PKTINFO }, { SIZE: 12, ifindex: 0, spec_dst: 4, addr: 8 });
+  assert.deepEqual({ ...A.IN6_PKTINFO }, { SIZE: 20, addr: 0, ifindex: 16 });
+  assert.deepEqual({ ...A.UDP_LIMITS }, {
+    MAX_SEGMENTS: 64,
+    MAX_PAYLOAD_V4: 65507,
+    MAX_PAYLOAD_V6: 65527,
+  });
 });

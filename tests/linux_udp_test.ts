@@ -697,3 +697,42 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "linux udp: SocketFd.bindUdp sets IPV6_V6ONLY (IPPROTO_IPV6 41, 26) explicitly on IPv6 sockets, before bind",
+  ignore,
+  fn(): void {
+    const c = libc() as {
+      setsockopt: (...args: Parameters<Libc["setsockopt"]>) => number;
+      bind: (...args: Parameters<Libc["bind"]>) => number;
+    };
+    const { setsockopt, bind } = c;
+    const calls: string[] = [];
+    c.setsockopt = (fd, level, name, value, length) => {
+      const v = value ? new DataView(Deno.UnsafePointerView.getArrayBuffer(value, 4)) : null;
+      calls.push(`setsockopt(${level}, ${name}, ${v?.getInt32(0, true)})`);
+      return setsockopt(fd, level, name, value, length);
+    };
+    c.bind = (fd, addr, len) => {
+      calls.push("bind");
+      return bind(fd, addr, len);
+    };
+    try {
+      for (const [ipv6Only, value] of [[undefined, 0], [false, 0], [true, 1]] as const) {
+        calls.length = 0;
+        using s = SocketFd.bindUdp({ hostname: "::1", port: 0 }, { ipv6Only });
+        assert.deepEqual(calls, [`setsockopt(41, 26, ${value})`, "bind"], `ipv6Only ${ipv6Only}`);
+        assert.equal(s.family, SOCK.AF_INET6);
+      }
+      calls.length = 0;
+      using _v4 = SocketFd.bindUdp({ hostname: "127.0.0.1", port: 0 }, { ipv6Only: true });
+      assert.deepEqual(calls, ["bind"], "an IPv4 socket has no IPV6_V6ONLY");
+    } finally {
+      c.setsockopt = setsockopt;
+      c.bind = bind;
+    }
+    assert.equal(SOCK.IPPROTO_IPV6, 41);
+    assert.equal(SOCK.IPV6_V6ONLY, 26);
+  },
+});

@@ -286,18 +286,29 @@ function fill(bytes: Uint8Array, seed: number): void {
   for (let i = 0; i < bytes.length; i++) bytes[i] = (seed + i * 7) & 0xff;
 }
 
+/**
+ * The length a `length` argument stands for: a plain object is the options
+ * form (`{ length, ecn }`), whose own `length` counts (absent: the default).
+ */
+function lengthOf(arg: unknown): unknown {
+  if (typeof arg !== "object" || arg === null) return arg;
+  const proto = Object.getPrototypeOf(arg);
+  return proto === Object.prototype || proto === null ? (arg as { length?: unknown }).length : arg;
+}
+
 function dataVerdict(d: DataSpec): Outcome | { length: number } {
   if (d.kind === "not-bytes") {
     return { ok: false, type: TypeError, names: /Uint8Array or a UdpSendSlot/ };
   }
   if (d.kind === "stale-slot") return { ok: false, type: RangeError, names: /not acquired/ };
   const max = d.kind === "slot" ? SLOT : d.size;
-  if (d.length === ABSENT || d.length === undefined) {
+  const length = lengthOf(d.length);
+  if (length === ABSENT || length === undefined) {
     return max > SLOT ? { ok: false, type: RangeError, names: /do not fit/ } : { length: max };
   }
-  if (!isIntIn(d.length, 0, max)) return { ok: false, type: RangeError, names: /length/ };
-  if (d.length > SLOT) return { ok: false, type: RangeError, names: /do not fit/ };
-  return { length: d.length + 0 }; // -0 is 0 to the kernel
+  if (!isIntIn(length, 0, max)) return { ok: false, type: RangeError, names: /length/ };
+  if (length > SLOT) return { ok: false, type: RangeError, names: /do not fit/ };
+  return { length: length + 0 }; // -0 is 0 to the kernel
 }
 
 /** What a socket shows of itself: nothing of it may change on a refused call. */
@@ -464,13 +475,14 @@ Deno.test("property: reply/release on the RIO fake: bad calls change nothing; go
           let call: () => void;
           switch (a.op) {
             case "reply": {
-              const dflt = a.length === ABSENT || a.length === undefined; // the default: all of it
-              const lenOk = dflt || isIntIn(a.length, 0, d.length);
+              const length = lengthOf(a.length);
+              const dflt = length === ABSENT || length === undefined; // the default: all of it
+              const lenOk = dflt || isIntIn(length, 0, d.length);
               expect = !held[k]
                 ? { ok: false, type: RangeError, names: /no longer held/ }
                 : !lenOk
                 ? { ok: false, type: RangeError, names: /length/ }
-                : { ok: true, n: dflt ? d.length : a.length as number };
+                : { ok: true, n: dflt ? d.length : length as number };
               const payload = held[k] ? d.data.slice() : undefined;
               call = (): void => {
                 if (a.length === ABSENT) server.reply(d);

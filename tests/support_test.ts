@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { probeOffloads } from "../src/support_offloads.ts";
 import { support } from "../mod.ts";
 import { probeWindows } from "../src/support.ts";
 import { Uring } from "../src/linux/mod.ts";
@@ -29,6 +30,12 @@ Deno.test("support() reports the Windows I/O ring version and what it allows", (
   assert.equal(old.files.available, true);
   assert.match(old.files.detail, /max version 1 .*read only.*IORING_VERSION_3/);
   assert.equal(old.sockets.available, true);
+  // The RIO engine has no offloads yet, and says so.
+  const udp = probeOffloads("windows");
+  for (const o of [udp.gro, udp.gso, udp.ecn, udp.localAddress]) {
+    assert.deepEqual([o.available, o.on], [false, false]);
+    assert.match(o.detail, /RIO engine/);
+  }
 });
 
 Deno.test("support() says why when the I/O ring and RIO are missing", () => {

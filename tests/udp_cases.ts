@@ -106,6 +106,12 @@ export async function roundTrip(h: Harness, hostname: string): Promise<void> {
     poolEmpty: 0,
     sendErrors: 0,
     receiveErrors: 0,
+    // Plain datagrams: one kernel receive and one send each, no trains.
+    receives: 4,
+    sends: 4,
+    trains: 0,
+    segmentationFallbacks: 0,
+    segmentation: server.offloads.gso,
     kernelDrops: server.engine === "rio" ? null : 0, // Winsock has no per-socket count
   });
   assert.equal(client.stats.datagramsOut, 4);
@@ -427,6 +433,8 @@ export function badOptions(h: Harness): void {
     [{ receiveBufferSize: 1.5 }, RangeError],
     [{ sendBufferSize: -1 }, RangeError],
     [{ sendBufferSize: "65536" }, RangeError],
+    [{ hostname: "::1", ipv6Only: 1 }, TypeError],
+    [{ hostname: "::", ipv6Only: "true" }, TypeError],
   ];
   for (const [options, type] of bad) {
     assert.throws(

@@ -112,3 +112,53 @@ test("receiveBufferSize / sendBufferSize: SO_RCVBUF / SO_SNDBUF, read back with 
     assert.equal(sockopt(socketFd(s.addr.port), SOCK.SO_RCVBUF), sysctl("rmem_default"));
   }
 });
+
+/** getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY) as an int. */
+function v6only(fd: number): number {
+  const value = new Int32Array(1), len = new Uint32Array([4]);
+  const rc = libc().getsockopt(
+    fd,
+    SOCK.IPPROTO_IPV6,
+    SOCK.IPV6_V6ONLY,
+    Deno.UnsafePointer.of(value),
+    Deno.UnsafePointer.of(len),
+  );
+  assert.equal(rc, 0, "getsockopt(IPV6_V6ONLY)");
+  return value[0];
+}
+
+test("dual-stack (ipv6Only false, the default): a socket on :: echoes an IPv4 client, seen as ::ffff:127.0.0.1", async () => {
+  await using server = UdpSocket.bind({ hostname: "::", port: 0, slots: 4, slotSize: 64 });
+  assert.equal(v6only(socketFd(server.addr.port)), 0, "IPV6_V6ONLY set to 0 explicitly");
+  await using client = UdpSocket.bind({ hostname: "127.0.0.1", port: 0, slots: 4, slotSize: 64 });
+  await client.send(new Uint8Array([4, 6]), { hostname: "127.0.0.1", port: server.addr.port });
+  const [d] = await server.receive({ timeoutMs: 5000 });
+  assert.ok(d, "the IPv4 datagram arrived on the IPv6 socket");
+  assert.deepEqual(d.remote, { hostname: "::ffff:127.0.0.1", port: client.addr.port });
+  server.reply(d);
+  const [echo] = await client.receive({ timeoutMs: 5000 });
+  assert.deepEqual(echo.data, new Uint8Array([4, 6]));
+  assert.deepEqual(echo.remote, { hostname: "127.0.0.1", port: server.addr.port });
+  // A fresh send to the mapped address reaches the IPv4 client too.
+  await server.send(new Uint8Array([7]), { hostname: "::ffff:127.0.0.1", port: client.addr.port });
+  const [sent] = await client.receive({ timeoutMs: 5000 });
+  assert.deepEqual(sent.data, new Uint8Array([7]));
+  assert.equal(server.stats.sendErrors, 0);
+});
+
+test("ipv6Only true: IPV6_V6ONLY = 1, an IPv4 client is not received, and the IPv4 port stays free", async () => {
+  await using server = UdpSocket.bind({
+    hostname: "::",
+    port: 0,
+    slots: 4,
+    slotSize: 64,
+    ipv6Only: true,
+  });
+  assert.equal(v6only(socketFd(server.addr.port)), 1);
+  await using client = UdpSocket.bind({ hostname: "127.0.0.1", port: 0, slots: 4, slotSize: 64 });
+  await client.send(new Uint8Array([1]), { hostname: "127.0.0.1", port: server.addr.port });
+  assert.deepEqual(await server.receive({ timeoutMs: 200 }), [], "nothing arrives over IPv4");
+  // Nobody holds 127.0.0.1 on that port: an IPv4 socket can take it.
+  await using v4 = UdpSocket.bind({ hostname: "127.0.0.1", port: server.addr.port, slots: 4 });
+  assert.equal(v4.addr.port, server.addr.port);
+});

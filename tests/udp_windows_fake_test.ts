@@ -2,9 +2,16 @@
 // cases of tests/udp_cases.ts, with sizes cut so they stay fast, each
 // checked afterwards for violations of the RIO contract and for anything
 // left open (sockets, registrations, queues, WSAStartup, memory).
+//
+// Which code space RIORESULT.Status uses is UNCONFIRMED (reference §5.3), so
+// the shared cases run under each one the fake can be set to: Winsock codes
+// (WSAEMSGSIZE …), Win32 codes (ERROR_MORE_DATA …), and WSAENOTSOCK instead
+// of WSA_OPERATION_ABORTED for what closesocket completes. Each must give the
+// same statistics and behaviour as on Linux (tests/udp_test.ts).
 
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
+import type { FakeWinsockOptions } from "./fakes/fake_winsock.ts";
 import { RegioError, WinsockError } from "../src/errors.ts";
 import { bindUdpWith } from "../src/udp/socket.ts";
 import { openWindowsBackend } from "../src/udp/windows.ts";
@@ -35,38 +42,124 @@ function assertClean(fake: Fake): void {
   assert.equal(fake.base.liveAllocations, 0, "memory freed");
 }
 
+/** The status code spaces the shared cases run under ("" is the default: Winsock codes). */
+const SPACES: [string, FakeWinsockOptions][] = [
+  ["", {}],
+  [", Win32 status codes", { statusSpace: "win32" }],
+  [", WSAENOTSOCK at close", { closeStatus: 10038 }],
+  [", Win32 codes + WSAENOTSOCK at close", { statusSpace: "win32", closeStatus: 10038 }],
+];
+
 /** A test run with the fake installed, then checked clean. */
-function test(name: string, fn: (fake: Fake) => void | Promise<void>): void {
-  Deno.test(`udp (RIO fake): ${name}`, async () => {
-    using fake = installFakeWindows();
+function test(
+  name: string,
+  fn: (fake: Fake) => void | Promise<void>,
+  [label, winsock]: [string, FakeWinsockOptions] = SPACES[0],
+): void {
+  Deno.test(`udp (RIO fake${label}): ${name}`, async () => {
+    using fake = installFakeWindows({ winsock });
     current = fake;
     await fn(fake);
     assertClean(fake);
   });
 }
 
-test("IPv4 round trip; echoes from the server's slots; accounting back to full", () =>
-  cases.roundTrip(rio, "127.0.0.1"));
-test("IPv6 round trip", () => cases.roundTrip(rio, "::1"));
-test("truncation (WSAEMSGSIZE) is flagged and counted; zero-length datagrams are echoed", () =>
-  cases.truncationAndEmpty(rio));
-test("5,000 datagrams at window 32: zero loss, every byte checked", () => cases.bulk(rio));
-test("dispose under load: receives and sends in flight drain, waiters reject", () =>
-  cases.teardownUnderLoad(rio));
-test("backpressure: send slots and receive slots run out without loss", () =>
-  cases.backpressure(rio));
-test("slot ownership: reply/release once, auto-release on the next batch", () =>
-  cases.ownership(rio));
-test("a released datagram stays invalid when its slot is held again", () =>
-  cases.staleDatagram(rio));
-test("send errors: bad destinations throw before any RIO call", () => cases.sendErrors(rio));
-test("a peer that vanished before its replies does not disturb the server", () =>
-  cases.peerVanishes(rio));
-test("port in use: WSAEADDRINUSE, nothing left open", () => cases.portInUse(rio));
-test("bad options: TypeError/RangeError before anything is opened", (fake) => {
-  cases.badOptions(rio);
-  assert.equal(fake.base.log.count("WSAStartup"), 0, "nothing was called");
-});
+for (const space of SPACES) {
+  const t = (name: string, fn: (fake: Fake) => void | Promise<void>): void => test(name, fn, space);
+  t(
+    "IPv4 round trip; echoes from the server's slots; accounting back to full",
+    () => cases.roundTrip(rio, "127.0.0.1"),
+  );
+  t("IPv6 round trip", () => cases.roundTrip(rio, "::1"));
+  t(
+    "truncation is flagged and counted; zero-length datagrams are echoed",
+    () => cases.truncationAndEmpty(rio),
+  );
+  // No status but success in the bulk run: once is enough (it is the slowest case).
+  if (space === SPACES[0]) {
+    t("5,000 datagrams at window 32: zero loss, every byte checked", () => cases.bulk(rio));
+  }
+  t(
+    "dispose under load: receives and sends in flight drain, waiters reject",
+    () => cases.teardownUnderLoad(rio),
+  );
+  t(
+    "backpressure: send slots and receive slots run out without loss",
+    () => cases.backpressure(rio),
+  );
+  t(
+    "slot ownership: reply/release once, auto-release on the next batch",
+    () => cases.ownership(rio),
+  );
+  t(
+    "a released datagram stays invalid when its slot is held again",
+    () => cases.staleDatagram(rio),
+  );
+  t("send errors: bad destinations throw before any RIO call", () => cases.sendErrors(rio));
+  t(
+    "a peer that vanished before its replies does not disturb the server",
+    () => cases.peerVanishes(rio),
+  );
+  t("port in use: WSAEADDRINUSE, nothing left open", () => cases.portInUse(rio));
+  t("bad options: TypeError/RangeError before anything is opened", (fake) => {
+    cases.badOptions(rio);
+    assert.equal(fake.base.log.count("WSAStartup"), 0, "nothing was called");
+  });
+}
+
+/** The ICMP family (reference §5.3): whichever code a receive reports it with, it counts the same. */
+const UNREACHABLE: [string, number][] = [
+  ["WSAECONNRESET", 10054],
+  ["WSAENETUNREACH", 10051],
+  ["WSAEHOSTUNREACH", 10065],
+  ["ERROR_NETWORK_UNREACHABLE", 1231],
+  ["ERROR_HOST_UNREACHABLE", 1232],
+  ["ERROR_PROTOCOL_UNREACHABLE", 1233],
+  ["ERROR_PORT_UNREACHABLE", 1234],
+];
+for (const [name, icmpStatus] of UNREACHABLE) {
+  test(`an ICMP error reported as ${name} is one receive error; the socket goes on`, async () => {
+    await using server = rio.bind({ port: 0, slots: 4, slotSize: 64 });
+    await using client = rio.bind({ port: 0, slots: 4, slotSize: 64 });
+    const gone = rio.bind({ port: 0, slots: 4, slotSize: 64 });
+    const nobody = gone.addr;
+    await gone.close();
+    await client.send(new Uint8Array([1]), nobody); // the fake answers with ICMP unreachable
+    await within(
+      5000,
+      (async () => {
+        while (client.stats.receiveErrors === 0) await new Promise((r) => setTimeout(r, 1));
+      })(),
+      "the unreachable status",
+    );
+    const done = cases.echo(server);
+    await client.send(new Uint8Array([2]), server.addr);
+    const [back] = await cases.collect(client, 1);
+    assert.deepEqual(back.data, new Uint8Array([2]), "the socket still receives");
+    assert.deepEqual(
+      { ...client.stats, bytesIn: 0, bytesOut: 0 },
+      {
+        datagramsIn: 1,
+        bytesIn: 0,
+        datagramsOut: 2,
+        bytesOut: 0,
+        truncated: 0,
+        poolEmpty: 0,
+        sendErrors: 0,
+        receiveErrors: 1,
+        kernelDrops: null, // Winsock has no per-socket count
+        receives: 1,
+        sends: 2,
+        trains: 0,
+        segmentation: false, // the RIO engine has no USO yet
+        segmentationFallbacks: 0,
+      },
+    );
+    await cases.assertPoolFull(client);
+    await server.close();
+    await done;
+  }, [`, ICMP as ${name}`, { icmp: true, icmpStatus }]);
+}
 
 test("RIO batching: receives posted with RIO_MSG_DEFER and one commit; one dequeue per batch", async (fake) => {
   await using server = rio.bind({ port: 0, slots: 16, slotSize: 64 });
@@ -121,6 +214,7 @@ test("buffer sizes: setsockopt(SOL_SOCKET, SO_RCVBUF / SO_SNDBUF) after WSASocke
       sendBufferSize: 1 << 20,
     });
     assert.deepEqual(fake.base.log.only("WSASocketW", "setsockopt", "bind"), [
+      "WSASocketW", // this session's own table ioctl (the table is fetched per session)
       "WSASocketW",
       "setsockopt",
       "setsockopt",
@@ -140,4 +234,41 @@ Deno.test("udp (RIO fake): a failing setsockopt is a WinsockError naming it; not
   );
   assert.equal(fake.base.log.count("bind"), 0, "not bound");
   assertClean(fake);
+});
+
+test("dual-stack (ipv6Only false, the default): IPV6_V6ONLY = 0 set before bind; an IPv4 client is echoed", async (fake) => {
+  await using server = rio.bind({ hostname: "::", port: 0, slots: 4, slotSize: 64 });
+  await using client = rio.bind({ hostname: "127.0.0.1", port: 0, slots: 4, slotSize: 64 });
+  // Windows defaults to IPv6-only; regio sets the option either way (IPPROTO_IPV6 41, IPV6_V6ONLY 27).
+  const set = fake.winsock.socketOptions().filter((o) => o.v6only !== undefined);
+  assert.deepEqual(set, [{ v6only: 0, afterBind: [] }], "once, on the IPv6 socket, before bind");
+  await client.send(new Uint8Array([4, 6]), { hostname: "127.0.0.1", port: server.addr.port });
+  const [d] = await server.receive({ timeoutMs: 1000 });
+  assert.ok(d, "the IPv4 datagram arrived on the IPv6 socket");
+  assert.deepEqual(d.remote, { hostname: "::ffff:127.0.0.1", port: client.addr.port });
+  server.reply(d);
+  const [echo] = await client.receive({ timeoutMs: 1000 });
+  assert.deepEqual(echo.data, new Uint8Array([4, 6]));
+  assert.deepEqual(echo.remote, { hostname: "127.0.0.1", port: server.addr.port });
+  await server.send(new Uint8Array([7]), { hostname: "::ffff:127.0.0.1", port: client.addr.port });
+  const [sent] = await client.receive({ timeoutMs: 1000 });
+  assert.deepEqual(sent.data, new Uint8Array([7]));
+  assert.equal(server.stats.sendErrors, 0);
+});
+
+test("ipv6Only true: IPV6_V6ONLY = 1; an IPv4 client is not received", async (fake) => {
+  await using server = rio.bind({
+    hostname: "::",
+    port: 0,
+    slots: 4,
+    slotSize: 64,
+    ipv6Only: true,
+  });
+  await using client = rio.bind({ hostname: "127.0.0.1", port: 0, slots: 4, slotSize: 64 });
+  const set = fake.winsock.socketOptions().filter((o) => o.v6only !== undefined);
+  assert.deepEqual(set, [{ v6only: 1, afterBind: [] }]);
+  await client.send(new Uint8Array([1]), { hostname: "127.0.0.1", port: server.addr.port });
+  assert.deepEqual(await server.receive({ timeoutMs: 50 }), [], "nothing arrives over IPv4");
+  await using v4 = rio.bind({ hostname: "127.0.0.1", port: server.addr.port, slots: 4 });
+  assert.equal(v4.addr.port, server.addr.port, "IPv4's port stays free");
 });

@@ -150,3 +150,79 @@ Deno.test("fake: cancel by userData, none found, and 0 = every op on the handle 
   k.CloseIoRing!(b);
   assert.deepEqual(fake.ioring.violations, []);
 });
+
+for (const cancelMatch of ["file", "exactRef"] as const) {
+  Deno.test(`fake: a cancel matched by ${cancelMatch} — raw vs registered refs to one file`, () => {
+    using fake = installFakeWindows({ ioring: { cancelMatch } });
+    const k = fake.api.kernel;
+    const h = fake.ioring.addFile("data");
+    const ring = create(k, 1, 0n, 8, 16).ring;
+    const s = scratch(k);
+    // The handle array @2048: one entry, h.
+    s.v.setBigUint64(2048, h, true);
+    assert.equal(k.BuildIoRingRegisterFileHandles!(ring, 1, s.at(2048), 1n), S_OK);
+    k.SubmitIoRing!(ring, 0, 0, null);
+    const raw = (): Deno.PointerObject => {
+      s.v.setUint32(0, 0, true); // IORING_REF_RAW, Handle @8
+      s.v.setBigUint64(8, h, true);
+      return s.at(0);
+    };
+    const registered = (): Deno.PointerObject => {
+      s.v.setUint32(0, 1, true); // IORING_REF_REGISTERED, Index @8
+      s.v.setBigUint64(8, 0n, true);
+      return s.at(0);
+    };
+    s.v.setUint32(16, 0, true); // a raw buffer ref @16 (Address @24)
+    s.v.setBigUint64(24, Deno.UnsafePointer.value(s.p) + 1024n, true);
+    assert.equal(k.BuildIoRingReadFile!(ring, registered(), s.at(16), 4, 0n, 10n, 0), S_OK);
+    assert.equal(k.BuildIoRingReadFile!(ring, raw(), s.at(16), 4, 0n, 11n, 0), S_OK);
+    k.SubmitIoRing!(ring, 0, 0, null);
+    // Crossed kinds: a raw ref for the registered op, a registered ref for the raw one.
+    k.BuildIoRingCancelRequest!(ring, raw(), 10n, 100n);
+    k.BuildIoRingCancelRequest!(ring, registered(), 11n, 101n);
+    k.SubmitIoRing!(ring, 0, 0, null);
+    const results = new Map<bigint, number>();
+    const pop = (): void => {
+      while (k.PopIoRingCompletion!(ring, s.at(64)) === S_OK) {
+        results.set(s.v.getBigUint64(64, true), s.v.getInt32(72, true));
+      }
+    };
+    pop();
+    const crossed = cancelMatch === "file" ? S_OK : HR_NOT_FOUND;
+    assert.deepEqual([results.get(100n), results.get(101n)], [crossed, crossed]);
+    // The same kind of ref always matches.
+    k.BuildIoRingCancelRequest!(ring, registered(), 10n, 102n);
+    k.BuildIoRingCancelRequest!(ring, raw(), 11n, 103n);
+    k.SubmitIoRing!(ring, 0, 0, null);
+    pop();
+    if (cancelMatch === "exactRef") {
+      assert.deepEqual([results.get(102n), results.get(103n)], [0, 0]);
+    }
+    assert.deepEqual([results.get(10n), results.get(11n)], [E_ABORT, E_ABORT]);
+    k.CloseIoRing!(ring);
+    assert.deepEqual(fake.ioring.violations, []);
+  });
+}
+
+Deno.test("fake: a zero-count registration accepted, refused at build, refused at completion", () => {
+  for (const outcome of ["accepted", "refusedAtBuild", "refusedAtCompletion"] as const) {
+    using fake = installFakeWindows({ ioring: { zeroLengthRegistration: outcome } });
+    const k = fake.api.kernel;
+    const ring = create(k, 1, 0n, 8, 16).ring;
+    const s = scratch(k);
+    const files = k.BuildIoRingRegisterFileHandles!(ring, 0, null, 1n);
+    const buffers = k.BuildIoRingRegisterBuffers!(ring, 0, null, 2n);
+    const built = outcome === "refusedAtBuild" ? E_INVALIDARG : S_OK;
+    assert.deepEqual([files, buffers], [built, built], outcome);
+    k.SubmitIoRing!(ring, 0, 0, null);
+    const results: number[] = [];
+    while (k.PopIoRingCompletion!(ring, s.at(64)) === S_OK) results.push(s.v.getInt32(72, true));
+    const expected = {
+      accepted: [S_OK, S_OK],
+      refusedAtBuild: [],
+      refusedAtCompletion: [E_INVALIDARG, E_INVALIDARG],
+    };
+    assert.deepEqual(results, expected[outcome], outcome);
+    k.CloseIoRing!(ring);
+  }
+});

@@ -7,13 +7,18 @@
  * read by index into a registered buffer table and compared with
  * Deno.readFile; then a cancel, and everything is disposed in order: tables,
  * ring (drained), regions, file handles.
+ *
+ * No test here asserts an exact last-error code: GetLastError is best effort
+ * from Deno (reference §5.2), so a kernelbase failure is checked only for its
+ * type and the call it names. HRESULTs come back directly and are asserted.
  */
 
 import assert from "node:assert/strict";
 import { windowsApi } from "../src/windows/api.ts";
 import { checkHandle } from "../src/windows/check.ts";
 import { KERNEL } from "../ffi/windows/abi.ts";
-import { BufferRef, FileRef, IoRing, NativeRegion } from "../src/windows/mod.ts";
+import { BufferRef, FileRef, IoRing, NativeRegion, Win32Error } from "../src/windows/mod.ts";
+import { FileRing } from "../mod.ts";
 
 const windows = Deno.build.os === "windows";
 // Open the DLLs before the tests, so the resource sanitizer does not count them.
@@ -121,6 +126,24 @@ Deno.test({
   } finally {
     const k = windowsApi().kernel;
     for (const h of handles) k.CloseHandle(h);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "IoRing on real Windows: a failed CreateFileW is a Win32Error naming the call and the path",
+  ignore: !windows,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "regio_ioring_" });
+  const missing = `${dir}\\missing.bin`;
+  try {
+    await using ring = FileRing.open({ backend: "ioring", depth: 2 });
+    await assert.rejects(ring.openFiles([missing]), (e: unknown) => {
+      assert.ok(e instanceof Win32Error, String(e));
+      assert.equal(e.call, `CreateFileW(${missing})`);
+      return true; // e.code is whatever GetLastError still held: not asserted
+    });
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -569,6 +569,93 @@ Deno.test("cancel: an op that ignores the cancel completes normally, later", asy
   assertClean(fake);
 });
 
+/** On scope exit, completes whatever is still in flight (declare it after the ring and tables). */
+function completeOnExit(fake: FakeWindows): Disposable {
+  return { [Symbol.dispose]: () => void fake.ioring.completeAll() };
+}
+
+// Whether a cancel's raw-handle ref matches an op issued through a registered
+// index is UNCONFIRMED (reference §5.5): the fake matches either by the
+// underlying file or only by the exact ref, and every test runs under both.
+for (const cancelMatch of ["file", "exactRef"] as const) {
+  Deno.test(`cancel (matched by ${cancelMatch}): an op on a registered file is cancelled through the same index`, async () => {
+    using fake = fakeWith({ cancelMatch });
+    const h0 = fake.ioring.addFile("zero");
+    const h1 = fake.ioring.addFile("one, cancelled");
+    using buf = region(64);
+    await using ring = IoRing.create();
+    await using files = await ring.registerFiles([h0, h1]);
+    using _ = completeOnExit(fake); // a failed assertion must not leave the disposals hanging
+    const read = ring.read(files.index(1), BufferRef.raw(buf), 8, 0);
+    const raw = ring.read(FileRef.raw(h1), BufferRef.raw(buf.slice(32, 8)), 8, 0);
+    ring.submit();
+    const cancel = ring.cancel(read);
+    const rawCancel = ring.cancel(raw);
+    const [q, qRaw] = fake.ioring.queued().filter((o) => o.op === OP.CANCEL);
+    assert.equal(q.opToCancel, read.userData);
+    assert.deepEqual([q.file?.kind, q.file?.index], [1, 1], "a registered ref, index 1");
+    assert.deepEqual([qRaw.file?.kind, qRaw.file?.value], [0, h1], "a raw ref for a raw op");
+    ring.submit();
+    const targets = Promise.all([read.done, raw.done]);
+    if (await within(targets, 2000) === "timeout") fake.ioring.completeAll(); // a cancel missed
+    const [r, rr] = await targets;
+    assert.deepEqual([(await cancel.done).result, r.result], [0, E_ABORT], "registered op");
+    assert.deepEqual([(await rawCancel.done).result, rr.result], [0, E_ABORT], "raw op");
+    await files[Symbol.asyncDispose]();
+    await ring.close();
+    buf.free();
+    assertClean(fake);
+  });
+
+  Deno.test(`cancel (matched by ${cancelMatch}): \`await using\` on the ring ends registered-file ops and finishes`, async () => {
+    using fake = fakeWith({ cancelMatch, zeroLengthRegistration: "accepted" });
+    const h = fake.ioring.addFile("in flight at close");
+    using buf = region(64);
+    let read: Promise<number> | undefined;
+    const scope = async (): Promise<void> => {
+      await using ring = IoRing.create();
+      const files = await ring.registerFiles([h]);
+      read = ring.read(files.index(0), BufferRef.raw(buf), 8, 0).bytes();
+      read.catch(() => {});
+      ring.submit();
+    }; // the ring closes here: cancel, drain, CloseIoRing
+    const closing = scope();
+    const outcome = await within(closing, 2000);
+    if (outcome === "timeout") {
+      fake.ioring.completeAll(); // let the hung close finish, so the test can fail cleanly
+      await closing;
+    }
+    assert.notEqual(outcome, "timeout", "the ring's close must not wait for a cancel that missed");
+    await assert.rejects(read!, (e: unknown) => e instanceof HResultError && e.code === E_ABORT);
+    assert.equal(buf.holds, 0);
+    buf.free();
+    assertClean(fake); // no violation: nothing was freed or closed under the kernel
+  });
+
+  Deno.test(`cancel (matched by ${cancelMatch}): a table's async dispose cancels its ops and finishes`, async () => {
+    using fake = fakeWith({ cancelMatch, zeroLengthRegistration: "accepted" });
+    const h = fake.ioring.addFile("table ops");
+    using buf = region(64);
+    await using ring = IoRing.create();
+    const files = await ring.registerFiles([h]);
+    using _ = completeOnExit(fake); // a failed assertion must not leave the disposals hanging
+    const mine = ring.read(files.index(0), BufferRef.raw(buf), 4, 0);
+    ring.submit();
+    const disposing = files[Symbol.asyncDispose]();
+    const outcome = await within(disposing, 2000);
+    if (outcome === "timeout") {
+      fake.ioring.completeAll();
+      await disposing;
+    }
+    assert.notEqual(outcome, "timeout", "the table's drain must not wait for a cancel that missed");
+    assert.equal((await mine.done).result, E_ABORT);
+    assert.deepEqual(fake.ioring.fileTable(), []);
+    await ring.close();
+    buf.free();
+    assertClean(fake);
+  });
+}
+
 // --- registration semantics ------------------------------------------------------
 
 Deno.test("registering again replaces the previous table; the old object goes inert", async () => {
@@ -661,8 +748,14 @@ Deno.test("a rejected buffer registration releases its regions at once", async (
   assertClean(fake);
 });
 
-for (const outcome of ["unregister", "E_INVALIDARG"] as const) {
-  Deno.test(`table release when a zero-count registration ${outcome === "unregister" ? "unregisters all (header)" : "fails E_INVALIDARG (observed)"}`, async () => {
+// A zero-count registration: accepted (the header), refused by the builder, or
+// refused by its completion (win-ioring-rs). UNCONFIRMED which (reference
+// §5.4): both refusals must end in the same all-sparse table, remembered.
+const ZERO_COUNT = ["accepted", "refusedAtBuild", "refusedAtCompletion"] as const;
+const SPARSE_BUFFER = { address: 0n, length: 0 };
+
+for (const outcome of ZERO_COUNT) {
+  Deno.test(`table release when a zero-count registration is ${outcome}: same fallback, remembered`, async () => {
     using fake = fakeWith({ zeroLengthRegistration: outcome });
     const h = fake.ioring.addFile("z");
     using r0 = region(64);
@@ -670,28 +763,38 @@ for (const outcome of ["unregister", "E_INVALIDARG"] as const) {
     await using ring = IoRing.create();
     const files = await ring.registerFiles([h, h]);
     const buffers = await ring.registerBuffers([r0, r1]);
-    fake.base.log.clear();
+    const calls = fake.ioring.registrationCalls;
+    calls.length = 0;
     await files[Symbol.asyncDispose]();
     await buffers[Symbol.asyncDispose]();
-    const regs = fake.ioring.pending().length; // nothing left in flight
-    assert.equal(regs, 0);
-    if (outcome === "unregister") {
+    assert.equal(fake.ioring.pending().length, 0); // nothing left in flight
+    if (outcome === "accepted") {
       assert.deepEqual(fake.ioring.fileTable(), []);
       assert.deepEqual(fake.ioring.bufferTable(), []);
-      // One zero-count registration each.
-      assert.equal(fake.base.log.count("BuildIoRingRegisterFileHandles"), 1);
-      assert.equal(fake.base.log.count("BuildIoRingRegisterBuffers"), 1);
+      // One zero-count registration each, with a NULL array.
+      assert.deepEqual(calls, [
+        { kind: "files", count: 0, nullArray: true },
+        { kind: "buffers", count: 0, nullArray: true },
+      ]);
     } else {
-      // Zero count failed, so an all-sparse table of the same size replaced it.
+      // Zero count was refused, so an all-sparse table of the same size replaced it.
       assert.deepEqual(fake.ioring.fileTable(), [INVALID_HANDLE_VALUE, INVALID_HANDLE_VALUE]);
-      assert.deepEqual(fake.ioring.bufferTable(), [{ address: 0n, length: 0 }, {
-        address: 0n,
-        length: 0,
-      }]);
-      assert.equal(fake.base.log.count("BuildIoRingRegisterFileHandles"), 2);
+      assert.deepEqual(fake.ioring.bufferTable(), [SPARSE_BUFFER, SPARSE_BUFFER]);
       // The ring remembered: the buffer release went straight to all-sparse.
-      assert.equal(fake.base.log.count("BuildIoRingRegisterBuffers"), 1);
+      assert.deepEqual(calls.map((c) => `${c.kind} ${c.count}`), [
+        "files 0",
+        "files 2",
+        "buffers 2",
+      ]);
     }
+    // Remembered for every later release on the ring, too.
+    calls.length = 0;
+    const again = await ring.registerFiles([h]);
+    await again[Symbol.asyncDispose]();
+    assert.deepEqual(calls.map((c) => `${c.kind} ${c.count}`), [
+      "files 1",
+      outcome === "accepted" ? "files 0" : "files 1",
+    ]);
     // Either way the regions are free to go once the release completed.
     assert.equal(r0.holds, 0);
     assert.equal(r1.holds, 0);
@@ -700,10 +803,34 @@ for (const outcome of ["unregister", "E_INVALIDARG"] as const) {
     await ring.close();
     assertClean(fake);
   });
+
+  Deno.test(`sync table dispose when a zero-count registration is ${outcome}: queued, same fallback`, async () => {
+    using fake = fakeWith({ zeroLengthRegistration: outcome });
+    const h = fake.ioring.addFile("z");
+    using r0 = region(64);
+    await using ring = IoRing.create();
+    const files = await ring.registerFiles([h]);
+    const buffers = await ring.registerBuffers([r0]);
+    files[Symbol.dispose]();
+    buffers[Symbol.dispose]();
+    assert.equal(files.live, false);
+    assert.throws(() => r0.free(), BusyError); // held until the release completes
+    await ring.submit({ wait: "all" });
+    // A refusal at completion learns only now: its sparse retry goes with the next submit.
+    await ring.submit({ wait: "all" });
+    const refused = outcome !== "accepted";
+    assert.deepEqual(fake.ioring.fileTable(), refused ? [INVALID_HANDLE_VALUE] : []);
+    assert.deepEqual(fake.ioring.bufferTable(), refused ? [SPARSE_BUFFER] : []);
+    assert.equal(ring.queued, 0);
+    assert.equal(r0.holds, 0);
+    r0.free();
+    await ring.close();
+    assertClean(fake);
+  });
 }
 
 Deno.test("sync table dispose queues the release; regions stay held until it completes", async () => {
-  using fake = fakeWith({ zeroLengthRegistration: "unregister" });
+  using fake = fakeWith({ zeroLengthRegistration: "accepted" });
   using r0 = region(64);
   await using ring = IoRing.create();
   const buffers = await ring.registerBuffers([r0]);
@@ -913,7 +1040,7 @@ Deno.test("use after dispose is a DisposedError; dispose is idempotent", async (
 });
 
 Deno.test("a table's async dispose cancels its own ops first", async () => {
-  using fake = fakeWith({ zeroLengthRegistration: "unregister" });
+  using fake = fakeWith({ zeroLengthRegistration: "accepted" });
   const h = fake.ioring.addFile("table ops");
   using buf = region(64);
   await using ring = IoRing.create();

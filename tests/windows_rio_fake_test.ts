@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
 import { openFakeHost } from "./fakes/fake_base.ts";
+import { openRioFunctions } from "../src/windows/rio_functions.ts";
+import type { RioFunctions } from "../ffi/windows/rio_table.ts";
 
 openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
 
@@ -21,6 +23,11 @@ const RIO_INVALID_BUFFERID = 0xffff_ffffn;
 const INVALID_SOCKET = 0xffff_ffff_ffff_ffffn;
 
 type Fake = ReturnType<typeof installFakeWindows>;
+
+/** The RIO table of the current Winsock session, fetched the way the wrappers fetch it. */
+function rioTable(fake: Fake): RioFunctions {
+  return openRioFunctions(fake.api.kernel, fake.api.ws2);
+}
 
 function mem(fake: Fake, size: number): { p: Deno.PointerObject; v: DataView; u8: Uint8Array } {
   const p = fake.api.kernel.VirtualAlloc(null, BigInt(size), 0x3000, 0x04)!;
@@ -146,7 +153,7 @@ Deno.test("fake setsockopt: SOL_SOCKET 0xFFFF, SO_RCVBUF 0x1002 / SO_SNDBUF 0x10
 Deno.test("fake RIORegisterBuffer / RIODeregisterBuffer: sentinel, WSAEINVAL, WSAEFAULT, invalid IDs ignored", () => {
   using fake = installFakeWindows();
   startup(fake);
-  const rio = fake.api.rio();
+  const rio = rioTable(fake);
   const m = mem(fake, 4096);
   assert.equal(
     rio.RIORegisterBuffer(m.p, 0),
@@ -172,7 +179,7 @@ Deno.test("fake RIOCreateCompletionQueue / RIOCreateRequestQueue: documented lim
   using fake = installFakeWindows();
   startup(fake);
   const { ws2 } = fake.api;
-  const rio = fake.api.rio();
+  const rio = rioTable(fake);
   assert.equal(rio.RIOCreateCompletionQueue(0, null), null);
   assert.equal(ws2.WSAGetLastError(), WSAEINVAL);
   assert.equal(rio.RIOCreateCompletionQueue(0x800_0001, null), null);
@@ -208,7 +215,7 @@ Deno.test("fake RIONotify / RIODequeueCompletion / closesocket / RIOCloseComplet
   using fake = installFakeWindows();
   startup(fake);
   const { ws2, kernel } = fake.api;
-  const rio = fake.api.rio();
+  const rio = rioTable(fake);
   const m = mem(fake, 4096);
   // RIO_NOTIFICATION_COMPLETION at 512: Type 1 (event), EventHandle at +8, NotifyReset at +16.
   const event = kernel.CreateEventW(null, 1, 0, null)!;
@@ -254,11 +261,11 @@ Deno.test("fake RIONotify / RIODequeueCompletion / closesocket / RIOCloseComplet
   ws2.WSACleanup();
 });
 
-Deno.test("fake: a send locks its whole registration; freed registered memory is a violation", () => {
+Deno.test("fake: sharing is per RIO_BUF (§5.7), not per registration; freed registered memory is a violation", () => {
   using fake = installFakeWindows();
   startup(fake);
   const { ws2, kernel } = fake.api;
-  const rio = fake.api.rio();
+  const rio = rioTable(fake);
   const m = mem(fake, 4096);
   const cq = rio.RIOCreateCompletionQueue(8, null)!;
   const s = rioSocket(fake, m.v, m.p);
@@ -284,11 +291,16 @@ Deno.test("fake: a send locks its whole registration; freed registered memory is
   assert.equal(rio.RIOSendEx(rq, buf(96, 0, 10), 1, null, buf(112, 0, 27), null, null, 0, 1n), 0);
   assert.equal(ws2.WSAGetLastError(), WSAEINVAL, "the address slice needs 28 bytes");
   assert.deepEqual(fake.winsock.violations, []);
+  // Other bytes of the same registration are not restricted while the send is pending.
   assert.equal(rio.RIOReceiveEx(rq, buf(128, 2048, 100), 1, null, null, null, null, 0, 2n), 1);
-  assert.match(fake.winsock.violations[0], /while a send on it is in flight/);
+  assert.deepEqual(fake.winsock.violations, [], "a receive elsewhere in the registration is fine");
+  // The send's own bytes are: a receive into them is the violation.
+  assert.equal(rio.RIOReceiveEx(rq, buf(144, 70, 8), 1, null, null, null, null, 0, 3n), 1);
+  assert.equal(fake.winsock.violations.length, 1);
+  assert.match(fake.winsock.violations[0], /names bytes of a send still in flight/);
   fake.winsock.hold = false;
   ws2.closesocket(s);
-  assert.equal(rio.RIODequeueCompletion(cq, at(m.p, 2048), 8), 2);
+  assert.equal(rio.RIODequeueCompletion(cq, at(m.p, 2048), 8), 3);
   kernel.VirtualFree(data.p, 0n, 0x8000); // still registered
   assert.match(fake.winsock.violations.at(-1)!, /freed while still registered/);
   rio.RIODeregisterBuffer(id);
@@ -302,7 +314,7 @@ Deno.test("fake: RQ outstanding limit (code UNCONFIRMED, configurable); completi
     using fake = installFakeWindows({ winsock: { rqLimitError } });
     startup(fake);
     const { ws2, kernel } = fake.api;
-    const rio = fake.api.rio();
+    const rio = rioTable(fake);
     const m = mem(fake, 4096);
     const cq = rio.RIOCreateCompletionQueue(8, null)!;
     const s = rioSocket(fake, m.v, m.p);
@@ -324,4 +336,26 @@ Deno.test("fake: RQ outstanding limit (code UNCONFIRMED, configurable); completi
     kernel.VirtualFree(m.p, 0n, 0x8000);
     ws2.WSACleanup();
   }
+});
+
+Deno.test("fake setsockopt IPPROTO_IPV6 (41) IPV6_V6ONLY (27): IPv6 sockets only; dual-stack only when 0", () => {
+  using fake = installFakeWindows();
+  startup(fake);
+  const ws2 = fake.api.ws2;
+  const m = mem(fake, 4096);
+  const v4 = ws2.WSASocketW(2, 2, 17, null, 0, 0x101);
+  m.v.setInt32(64, 0, true);
+  assert.equal(ws2.setsockopt(v4, 41, 27, at(m.p, 64), 4), -1, "not on an IPv4 socket");
+  assert.equal(ws2.WSAGetLastError(), WSAEINVAL);
+  assert.equal(ws2.setsockopt(v4, 41, 26, at(m.p, 64), 4), -1, "Linux's 26 means nothing here");
+  const v6 = ws2.WSASocketW(23, 2, 17, null, 0, 0x101);
+  assert.equal(ws2.setsockopt(v6, 41, 26, at(m.p, 64), 4), -1);
+  assert.equal(ws2.WSAGetLastError(), 10042); // WSAENOPROTOOPT
+  assert.equal(ws2.setsockopt(v6, 41, 27, at(m.p, 64), 4), 0);
+  assert.deepEqual(fake.winsock.socketOptions().map((o) => o.v6only), [undefined, 0]);
+  ws2.closesocket(v4);
+  ws2.closesocket(v6);
+  fake.api.kernel.VirtualFree(m.p, 0n, 0x8000);
+  ws2.WSACleanup();
+  assert.deepEqual(fake.winsock.violations, []);
 });

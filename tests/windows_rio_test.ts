@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
 import { windowsAllocator } from "../src/windows/api.ts";
 import { openFakeHost } from "./fakes/fake_base.ts";
+import { openRioFunctions } from "../src/windows/rio_functions.ts";
+import type { RioFunctions } from "../ffi/windows/rio_table.ts";
 import { INTERNAL } from "../src/windows/rio_context.ts";
 import {
   BusyError,
@@ -49,6 +51,11 @@ function region(bytes: number): NativeRegion {
 }
 
 type Fake = ReturnType<typeof installFakeWindows>;
+
+/** The RIO table of the current Winsock session, fetched the way the wrappers fetch it. */
+function rioTable(fake: Fake): RioFunctions {
+  return openRioFunctions(fake.api.kernel, fake.api.ws2);
+}
 
 function assertClean(fake: Fake): void {
   assert.deepEqual(fake.winsock.violations, []);
@@ -181,7 +188,7 @@ Deno.test("registerBuffer: RIO_INVALID_BUFFERID (0xFFFFFFFF zero-extended) from 
   assert.equal(foreign.holds, 0);
   assert.equal(fake.winsock.liveRegistrations, 0);
   // What the wrapper compared against: the raw sentinel.
-  const raw = fake.api.rio().RIORegisterBuffer(foreign.pointer, 16);
+  const raw = rioTable(fake).RIORegisterBuffer(foreign.pointer, 16);
   assert.equal(raw, RIO_INVALID_BUFFERID);
 });
 
@@ -479,7 +486,7 @@ Deno.test("bad slices never reach RIO: disposed buffers, lengths beyond the slic
   assert.equal(fake.base.log.count("RIOReceiveEx") + fake.base.log.count("RIOSendEx"), 0);
 });
 
-Deno.test("a send locks its whole registration until dequeued (pitfall 21)", async () => {
+Deno.test("regio's sharing rule (stricter than RIO's per-RIO_BUF one): a send holds its whole registration until dequeued", async () => {
   using fake = installFakeWindows();
   await using rio = Rio.open();
   // Declared before the socket, so `await using` closes the socket first.
@@ -920,4 +927,25 @@ Deno.test("buffer pool: one registration per slot, acquire/release, address area
   assert.throws(() => pool.release(other.slots[0]), TypeError);
   assert.throws(() => pool.region.free(), BusyError, "registered slots hold the region");
   assert.equal(fake.base.log.count("RIORegisterBuffer"), 4);
+});
+
+Deno.test("the sharing rule's comments cite Microsoft's per-RIO_BUF rule, and call regio's stricter one a choice", async () => {
+  const files = [
+    "../src/windows/rio_buffer.ts",
+    "../src/windows/rio_socket.ts",
+    "../src/windows/rio_context.ts",
+    "../src/udp/windows.ts",
+    "../README.md",
+  ];
+  for (const f of files) {
+    const text = await Deno.readTextFile(new URL(f, import.meta.url));
+    // §5.7: the remarks restrict a RIO_BUF, never the entire registration.
+    for (const line of text.split("\n")) {
+      if (/remarks/i.test(line)) assert.doesNotMatch(line, /whole|entire/i, `${f}: ${line}`);
+    }
+    assert.doesNotMatch(text, /pitfall 21/, `${f} cites the superseded reading`);
+  }
+  const buffer = await Deno.readTextFile(new URL("../src/windows/rio_buffer.ts", import.meta.url));
+  assert.match(buffer, /per\s+\* RIO_BUF|per RIO_BUF/);
+  assert.match(buffer, /stricter than RIO's/);
 });

@@ -11,3 +11,8 @@ for (const [what, b] of [["files", s.files], ["sockets", s.sockets]] as const) {
   const mark = b.available ? "yes" : "no ";
   console.log(`  ${what.padEnd(8)} ${mark} ${b.backend ?? "-"}: ${b.detail}`);
 }
+console.log("  UDP offloads and metadata:");
+for (const [what, o] of Object.entries(s.udp)) {
+  const mark = o.available ? (o.on ? "on " : "off") : "no ";
+  console.log(`    ${what.padEnd(12)} ${mark} ${o.detail}`);
+}

@@ -7,6 +7,8 @@
  * @module
  */
 
+export { CMSGHDR, IN6_PKTINFO, IN_PKTINFO, UDP_LIMITS, UDP_OPT } from "./abi_udp.ts";
+
 /** errno values: the whole asm-generic table, in its own module. */
 export { ERRNO } from "./errno.ts";
 
@@ -58,6 +60,9 @@ export const SOCK = {
   SOCK_NONBLOCK: 0x800,
   SOCK_CLOEXEC: 0x80000,
   IPPROTO_UDP: 17,
+  IPPROTO_IPV6: 41,
+  /** Linux's value (Windows: 27). */
+  IPV6_V6ONLY: 26,
   SOL_SOCKET: 1,
   SO_REUSEADDR: 2,
   SO_SNDBUF: 7,

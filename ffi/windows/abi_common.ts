@@ -62,6 +62,13 @@ export const WIN32_ERROR = {
   ERROR_FILE_NOT_FOUND: 2,
   ERROR_PATH_NOT_FOUND: 3,
   ERROR_ACCESS_DENIED: 5,
+  /** A RIORESULT.Status for a truncated datagram, if RIO uses Win32 codes (reference §5.3). */
+  ERROR_MORE_DATA: 234,
+  /** ICMP failures (1231–1234), as MsQuic's shared IOCP/RIO handler expected them (§5.3). */
+  ERROR_NETWORK_UNREACHABLE: 1231,
+  ERROR_HOST_UNREACHABLE: 1232,
+  ERROR_PROTOCOL_UNREACHABLE: 1233,
+  ERROR_PORT_UNREACHABLE: 1234,
 } as const;
 
 /** kernel32/kernelbase constants: memory, events, waits and files. */

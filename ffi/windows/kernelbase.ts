@@ -1,7 +1,8 @@
 /**
  * The kernelbase.dll symbol table: the 16 I/O ring exports plus the memory,
- * event, wait and file functions the wrappers need. Opened lazily on first
- * use, so importing any regio module works on every OS.
+ * event, wait and file functions the wrappers need. src/windows/dlls.ts
+ * opens it (lazily, by its System32 path), so importing any regio module
+ * works on every OS.
  *
  * Calling convention (Microsoft x64), applied to every symbol below:
  * - IORING_CREATE_FLAGS is an 8-byte struct, which the ABI passes by value in
@@ -21,8 +22,6 @@
  *
  * @module
  */
-
-import { UnsupportedError } from "../../src/errors.ts";
 
 /** The kernelbase.dll symbols regio binds. */
 export const kernelbaseSymbols = {
@@ -279,25 +278,3 @@ export const kernelbaseSymbols = {
 
 /** The opened kernelbase.dll symbols (the real DLL, or a test fake of the same shape). */
 export type Kernelbase = Deno.DynamicLibrary<typeof kernelbaseSymbols>["symbols"];
-
-let lib: Deno.DynamicLibrary<typeof kernelbaseSymbols> | undefined;
-
-/** Throws the one error regio gives off Windows. */
-export function requireWindows(what: string): void {
-  if (Deno.build.os !== "windows") {
-    throw new UnsupportedError(what, `it needs Windows; this is ${Deno.build.os}`);
-  }
-}
-
-/** Opens kernelbase.dll on first use; off Windows throws `UnsupportedError`. */
-export function openKernelbase(): Kernelbase {
-  if (lib) return lib.symbols;
-  requireWindows("kernelbase.dll");
-  try {
-    lib = Deno.dlopen("kernelbase.dll", kernelbaseSymbols);
-  } catch (cause) {
-    if (cause instanceof Deno.errors.NotCapable) throw cause;
-    throw new UnsupportedError("kernelbase.dll", "it could not be opened", { cause });
-  }
-  return lib.symbols;
-}

@@ -1,8 +1,11 @@
 /**
- * The Winsock Registered I/O function table. RIO functions are not exported
- * by name: `WSAIoctl(SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER,
- * WSAID_MULTIPLE_RIO)` fills a 112-byte RIO_EXTENSION_FUNCTION_TABLE, and each
- * of its 13 entries is wrapped once in a `Deno.UnsafeFnPointer`.
+ * The Winsock Registered I/O function table's 13 signatures, in table order.
+ * RIO functions are not exported by name: `WSAIoctl(SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER,
+ * WSAID_MULTIPLE_RIO)` fills a 112-byte RIO_EXTENSION_FUNCTION_TABLE (its
+ * layout and the GUID are in abi_winsock.ts), and each of its 13 entries is
+ * wrapped in a `Deno.UnsafeFnPointer` with the signature declared here. The
+ * query and the binding, which call Winsock and throw typed errors, live in
+ * src/windows/rio_functions.ts.
  *
  * Every call through an `UnsafeFnPointer` takes Deno's slow path (~1.4 µs),
  * so the wrappers batch: one RIODequeueCompletion per batch, RIO_MSG_DEFER
@@ -15,12 +18,6 @@
  *
  * @module
  */
-
-import { RIO, STRUCTS, WSAID_MULTIPLE_RIO } from "./abi.ts";
-import { KERNEL, RIO as RIO_CONST, SOCKET } from "./abi.ts";
-import type { Kernelbase } from "./kernelbase.ts";
-import type { Ws2 } from "./ws2_32.ts";
-import { UnsupportedError, WinsockError } from "../../src/errors.ts";
 
 /** The 13 RIO functions, in RIO_EXTENSION_FUNCTION_TABLE order. */
 export const rioDefinitions = {
@@ -149,99 +146,7 @@ export type RioFunctions = {
   >["call"];
 };
 
-const NAMES = Object.keys(rioDefinitions) as (keyof typeof rioDefinitions)[];
-
-/**
- * Asks Winsock for the RIO table and returns its 13 function addresses in
- * table order. Creates (and closes) a plain UDP socket for the ioctl; the
- * caller must have called WSAStartup.
- */
-export function queryRioTable(kernel: Kernelbase, ws2: Ws2): bigint[] {
-  const T = STRUCTS.RIO_EXTENSION_FUNCTION_TABLE;
-  // guid (16) | table (112) | bytesReturned (4), all in native memory.
-  const size = 16 + T.size + 8;
-  const mem = kernel.VirtualAlloc(
-    null,
-    BigInt(size),
-    KERNEL.MEM_COMMIT | KERNEL.MEM_RESERVE,
-    KERNEL.PAGE_READWRITE,
-  );
-  if (!mem) {
-    throw new UnsupportedError("Registered I/O (RIO)", "VirtualAlloc failed for the RIO table");
-  }
-  try {
-    const buf = Deno.UnsafePointerView.getArrayBuffer(mem, size);
-    const bytes = new Uint8Array(buf);
-    bytes.set(WSAID_MULTIPLE_RIO, 0);
-    const view = new DataView(buf);
-    view.setUint32(16 + T.fields.cbSize, T.size, true);
-    const s = ws2.WSASocketW(
-      SOCKET.AF_INET,
-      SOCKET.SOCK_DGRAM,
-      SOCKET.IPPROTO_UDP,
-      null,
-      0,
-      RIO_CONST.WSA_FLAG_OVERLAPPED,
-    );
-    if (s === 0xffff_ffff_ffff_ffffn) {
-      const code = ws2.WSAGetLastError();
-      throw new UnsupportedError(
-        "Registered I/O (RIO)",
-        "no socket could be created for the RIO ioctl",
-        {
-          cause: new WinsockError(code, "WSASocketW"),
-        },
-      );
-    }
-    let rc: number, code = 0;
-    try {
-      rc = ws2.WSAIoctl(
-        s,
-        RIO.SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER,
-        mem,
-        16,
-        Deno.UnsafePointer.offset(mem, 16),
-        T.size,
-        Deno.UnsafePointer.offset(mem, 16 + T.size),
-        null,
-        null,
-      );
-      if (rc !== 0) code = ws2.WSAGetLastError();
-    } finally {
-      ws2.closesocket(s);
-    }
-    if (rc !== 0) {
-      throw new UnsupportedError(
-        "Registered I/O (RIO)",
-        "WSAIoctl(SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER, WSAID_MULTIPLE_RIO) failed " +
-          "(RIO needs Windows 8 or later and no layered service provider that hides it)",
-        { cause: new WinsockError(code, "WSAIoctl") },
-      );
-    }
-    const addresses = NAMES.map((name) => view.getBigUint64(16 + T.fields[name], true));
-    bytes.fill(0);
-    buf.transfer(0);
-    if (addresses.some((a) => a === 0n)) {
-      throw new UnsupportedError(
-        "Registered I/O (RIO)",
-        "WSAIoctl returned a RIO table with a NULL entry",
-      );
-    }
-    return addresses;
-  } finally {
-    kernel.VirtualFree(mem, 0n, KERNEL.MEM_RELEASE);
-  }
-}
-
-/** Wraps each table address once in a `Deno.UnsafeFnPointer` with its exact signature. */
-export function bindRioTable(addresses: readonly bigint[]): RioFunctions {
-  const out: Record<string, unknown> = {};
-  NAMES.forEach((name, i) => {
-    const fn = new Deno.UnsafeFnPointer(
-      Deno.UnsafePointer.create(addresses[i])!,
-      rioDefinitions[name],
-    );
-    out[name] = fn.call.bind(fn);
-  });
-  return out as unknown as RioFunctions;
-}
+/** The 13 names in RIO_EXTENSION_FUNCTION_TABLE order (entry i is at offset 8 + 8 * i). */
+export const RIO_TABLE_NAMES: readonly (keyof typeof rioDefinitions)[] = Object.keys(
+  rioDefinitions,
+) as (keyof typeof rioDefinitions)[];

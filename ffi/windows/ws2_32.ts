@@ -1,14 +1,12 @@
 /**
- * The ws2_32.dll symbol table (Winsock 2), opened lazily on first use.
+ * The ws2_32.dll symbol table (Winsock 2); src/windows/dlls.ts opens it
+ * (lazily, by its System32 path).
  * SOCKET is UINT_PTR, so it is declared `usize` and travels as a BigInt.
  * Functions that fail through `SOCKET_ERROR` / `INVALID_SOCKET` leave their
  * code in `WSAGetLastError`, which must be the very next call.
  *
  * @module
  */
-
-import { UnsupportedError } from "../../src/errors.ts";
-import { requireWindows } from "./kernelbase.ts";
 
 /** The ws2_32.dll symbols regio binds. */
 export const ws2Symbols = {
@@ -112,18 +110,3 @@ export const ws2Symbols = {
 
 /** The opened ws2_32.dll symbols (the real DLL, or a test fake of the same shape). */
 export type Ws2 = Deno.DynamicLibrary<typeof ws2Symbols>["symbols"];
-
-let lib: Deno.DynamicLibrary<typeof ws2Symbols> | undefined;
-
-/** Opens ws2_32.dll on first use; off Windows throws `UnsupportedError`. */
-export function openWs2(): Ws2 {
-  if (lib) return lib.symbols;
-  requireWindows("ws2_32.dll");
-  try {
-    lib = Deno.dlopen("ws2_32.dll", ws2Symbols);
-  } catch (cause) {
-    if (cause instanceof Deno.errors.NotCapable) throw cause;
-    throw new UnsupportedError("ws2_32.dll", "it could not be opened", { cause });
-  }
-  return lib.symbols;
-}

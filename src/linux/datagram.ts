@@ -18,22 +18,27 @@ import {
   IORING_OP,
   IORING_RECVSEND,
   IOSQE,
+  IOVEC,
   MSGHDR,
   SOCK,
+  UDP_OPT,
 } from "../../ffi/linux/abi.ts";
-import type { SocketAddress } from "../../ffi/inet.ts";
 import { NativeRegion } from "../memory.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import type { RingCore } from "./ring.ts";
 import { type Child, KIND, type Sink, type UseCounter } from "./ring_contracts.ts";
 import { type FileTable, type FileTableState, liveFileTable } from "./files.ts";
 import { type BufferRingState, liveBufferRing, type ProvidedBufferRing } from "./buf_ring.ts";
-import { decodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";
+import { SOCKADDR_MAX } from "./sockaddr.ts";
+import { newReceivedDatagram, type ReceivedDatagram } from "./received.ts";
 
 const RECV = 0xffffffff; // token of the multishot receive
 const REPLY = 0x80000000; // token bit: a reply whose buffer is recycled on completion
 const HEADER = IO_URING_RECVMSG_OUT.SIZE;
 const MAX_LEN = 0x7fffffff; // sqe.len is a u32 and cqe.res an s32
+/** A SENDMSG's msghdr and its one iovec, before the caller's control data. */
+export const MSG_AREA = MSGHDR.SIZE + IOVEC.SIZE;
+
 /**
  * Errors a UDP receive reports once for an ICMP message about the connected
  * peer (ip(7): port/host/net unreachable …); the kernel clears them as it
@@ -53,50 +58,6 @@ export function isPeerErrno(errno: number): boolean {
   return PEER_ERRORS.has(errno);
 }
 
-let makeReceivedDatagram: (region: NativeRegion) => ReceivedDatagram;
-
-/**
- * One received datagram, as laid out by multishot RECVMSG in a provided
- * buffer: `[16-byte header][peer sockaddr][payload]`. The endpoint reuses one
- * instance for every message: read it inside `onMessage`, copy what you keep.
- */
-export class ReceivedDatagram {
-  /** The provided buffer that holds it; the application owns it until recycled or replied from. */
-  bufferId: number = -1;
-  /** Offset of the payload in the region. */
-  payloadOffset: number = 0;
-  /** Payload bytes received (at most the buffer's room). */
-  length: number = 0;
-  /** The datagram's full length; larger than `length` when it was truncated. */
-  datagramLength: number = 0;
-  /** True when the datagram did not fit in the buffer (MSG_TRUNC). */
-  truncated: boolean = false;
-  /** Offset of the peer's sockaddr in the region. */
-  nameOffset: number = 0;
-  /** Length of the peer's sockaddr that was stored. */
-  nameLength: number = 0;
-  readonly #region: NativeRegion;
-
-  static {
-    makeReceivedDatagram = (region) => new ReceivedDatagram(region);
-  }
-
-  // Made by the endpoint.
-  private constructor(region: NativeRegion) {
-    this.#region = region;
-  }
-
-  /** The payload bytes (a view into the region; valid until the buffer is recycled). */
-  get payload(): Uint8Array {
-    return this.#region.bytes.subarray(this.payloadOffset, this.payloadOffset + this.length);
-  }
-
-  /** The sender's address (decoded on each call). */
-  peer(): SocketAddress {
-    return decodeSockaddr(this.#region.view, this.nameOffset, this.nameLength);
-  }
-}
-
 /** Options for `Uring.openDatagramEndpoint`. */
 export interface DatagramEndpointOptions {
   /** The file table holding the UDP socket. */
@@ -110,6 +71,12 @@ export interface DatagramEndpointOptions {
   buffers: ProvidedBufferRing;
   /** Room reserved for the peer address in each buffer (default 28, `sockaddr_in6`). */
   nameLength?: number;
+  /**
+   * Room reserved for control messages in each buffer, after the address
+   * (default 0: none). The kernel stores the cmsgs the socket asked for
+   * there (`msg_controllen` of the template); see `ReceivedDatagram.controlOffset`.
+   */
+  controlLength?: number;
   /** Called for each datagram; the buffer is the application's until recycled or replied from. */
   onMessage(message: ReceivedDatagram): void;
   /**
@@ -146,6 +113,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   readonly #view: DataView;
   readonly #base: number; // region address as a number
   readonly #nameLength: number;
+  readonly #controlLength: number;
   readonly #msghdr: NativeRegion;
   readonly #sinkId: number;
   readonly #onMessage: (message: ReceivedDatagram) => void;
@@ -172,10 +140,12 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     if (this.#files.slots[o.index] < 0) throw new RangeError(`file slot ${o.index} is empty`);
     this.#ring = liveBufferRing(core, o.buffers);
     this.#nameLength = checkInteger("nameLength", o.nameLength ?? SOCKADDR_MAX, 0, 128);
-    if (o.buffers.bufferSize <= HEADER + this.#nameLength) {
+    this.#controlLength = checkInteger("controlLength", o.controlLength ?? 0, 0, 4096);
+    if (o.buffers.bufferSize <= HEADER + this.#nameLength + this.#controlLength) {
       throw new RangeError(
         `bufferSize ${o.buffers.bufferSize} leaves no room for a payload after the ` +
-          `${HEADER}-byte header and ${this.#nameLength} bytes of address`,
+          `${HEADER}-byte header, ${this.#nameLength} bytes of address and ` +
+          `${this.#controlLength} bytes of control`,
       );
     }
     this.#core = core;
@@ -187,10 +157,11 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#onMessage = o.onMessage;
     this.#onSent = o.onSent;
     this.#onError = o.onError;
-    this.message = makeReceivedDatagram(this.#region);
-    // The msghdr only reserves room (namelen, no control); the kernel reads it at submission.
+    this.message = newReceivedDatagram(this.#region);
+    // The msghdr only reserves room (namelen, controllen); the kernel reads it at submission.
     this.#msghdr = NativeRegion.allocate(MSGHDR.SIZE);
     this.#msghdr.view.setUint32(MSGHDR.namelen, this.#nameLength, true);
+    this.#msghdr.view.setBigUint64(MSGHDR.controllen, BigInt(this.#controlLength), true);
     const sink: Sink = {
       complete: (token, res, flags) => this.#complete(token, res, flags),
       inFlight: () => this.#inFlight,
@@ -282,28 +253,67 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
       );
     }
     const at = this.#buffers.bufferOffset(bufferId);
-    const room = this.#buffers.bufferSize - HEADER - this.#nameLength;
+    const room = this.#buffers.bufferSize - HEADER - this.#nameLength - this.#controlLength;
     checkInteger("length", length, 0, room);
     const nameLength = Math.min(
       this.#view.getUint32(at + IO_URING_RECVMSG_OUT.namelen, true),
       this.#nameLength,
     );
-    this.#send(at + HEADER + this.#nameLength, length, at + HEADER, nameLength, REPLY | bufferId);
+    const payload = at + HEADER + this.#nameLength + this.#controlLength;
+    this.#send(payload, length, at + HEADER, nameLength, REPLY | bufferId);
     this.#ring.lend(bufferId);
   }
 
   /**
-   * Queues a SEND of `[offset, offset+length)` of the region without an
-   * address: for a connected socket, to its peer.
+   * Queues a SENDMSG of `[offset, offset+length)` of the region to the
+   * sockaddr at `[addrOffset, addrOffset+addrLength)`, with the control
+   * messages the caller wrote at `headerOffset + 72` (`controlLength`
+   * bytes). The endpoint writes the `msghdr` (56 B) and its one `iovec`
+   * (16 B) at `headerOffset`. Everything is in the buffer ring's region and
+   * must stay untouched until `onSent(token, …)`: the kernel may read the
+   * control data again when the send is retried.
    * @throws {RangeError} for a slice outside the region or a bad token;
    *   {@link DisposedError} once the endpoint, its file table or its buffer ring is disposed.
    */
-  send(offset: number, length: number, token = 0): void {
+  sendMsg(
+    offset: number,
+    length: number,
+    addrOffset: number,
+    addrLength: number,
+    headerOffset: number,
+    controlLength: number,
+    token = 0,
+  ): void {
     this.#assertOpen();
     this.#region.checkRange(offset, length);
     checkInteger("length", length, 0, MAX_LEN);
+    this.#region.checkRange(addrOffset, addrLength, 2);
+    checkInteger("addrLength", addrLength, 2, 128);
+    checkInteger("controlLength", controlLength, 0, 4096);
+    this.#region.checkRange(headerOffset, MSG_AREA + controlLength, 8);
     checkInteger("token", token, 0, REPLY - 1);
-    this.#send(offset, length, 0, 0, token);
+    const v = this.#view;
+    const b = this.#base;
+    const iov = headerOffset + MSGHDR.SIZE;
+    v.setBigUint64(headerOffset + MSGHDR.name, BigInt(b + addrOffset), true);
+    v.setUint32(headerOffset + MSGHDR.namelen, addrLength, true);
+    v.setUint32(headerOffset + MSGHDR.namelen + 4, 0, true);
+    v.setBigUint64(headerOffset + MSGHDR.iov, BigInt(b + iov), true);
+    v.setBigUint64(headerOffset + MSGHDR.iovlen, 1n, true);
+    v.setBigUint64(
+      headerOffset + MSGHDR.control,
+      controlLength ? BigInt(b + iov + IOVEC.SIZE) : 0n,
+      true,
+    );
+    v.setBigUint64(headerOffset + MSGHDR.controllen, BigInt(controlLength), true);
+    v.setBigUint64(headerOffset + MSGHDR.flags, 0n, true);
+    v.setBigUint64(iov + IOVEC.base, BigInt(b + offset), true);
+    v.setBigUint64(iov + IOVEC.len, BigInt(length), true);
+    const core = this.#core;
+    const w = core.prep(IORING_OP.SENDMSG, IOSQE.FIXED_FILE, this.#index, this.#sinkId, token);
+    core.set64(w, IO_URING_SQE.addr, b + headerOffset);
+    core.set32(w, IO_URING_SQE.len, 1);
+    this.#begin();
   }
 
   /** Gives buffer `bufferId` back to the kernel without replying. */
@@ -322,10 +332,8 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     const w = core.prep(IORING_OP.SEND, IOSQE.FIXED_FILE, this.#index, this.#sinkId, token);
     core.set64(w, IO_URING_SQE.addr, this.#base + offset);
     core.set32(w, IO_URING_SQE.len, length);
-    if (addrLength > 0) {
-      core.set64(w, IO_URING_SQE.addr2, this.#base + addrOffset);
-      core.set16(w, IO_URING_SQE.addr_len, addrLength);
-    }
+    core.set64(w, IO_URING_SQE.addr2, this.#base + addrOffset);
+    core.set16(w, IO_URING_SQE.addr_len, addrLength);
     this.#begin();
   }
 
@@ -399,8 +407,14 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     m.bufferId = bid;
     m.nameOffset = at + HEADER;
     m.nameLength = Math.min(namelen, this.#nameLength);
-    m.payloadOffset = at + HEADER + this.#nameLength;
-    m.length = res - HEADER - this.#nameLength;
+    m.controlOffset = at + HEADER + this.#nameLength;
+    m.controlLength = Math.min(
+      v.getUint32(at + IO_URING_RECVMSG_OUT.controllen, true),
+      this.#controlLength,
+    );
+    m.controlTruncated = (msgFlags & UDP_OPT.MSG_CTRUNC) !== 0;
+    m.payloadOffset = m.controlOffset + this.#controlLength;
+    m.length = res - HEADER - this.#nameLength - this.#controlLength;
     m.datagramLength = payloadlen;
     m.truncated = (msgFlags & SOCK.MSG_TRUNC) !== 0 || payloadlen > m.length;
     try {

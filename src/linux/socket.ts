@@ -12,6 +12,7 @@ import { checkInteger, UnsupportedError } from "../errors.ts";
 import { check } from "./check.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";
 import { withArgs } from "./scratch.ts";
+import { setIntOption } from "./sockopt.ts";
 import { OwnedFd } from "./owned_fd.ts";
 
 /** Options for {@link SocketFd.bindUdp}. */
@@ -24,6 +25,14 @@ export interface BindUdpOptions {
   receiveBufferSize?: number;
   /** `SO_SNDBUF` in bytes, like {@link BindUdpOptions.receiveBufferSize} (`net.core.wmem_max`). */
   sendBufferSize?: number;
+  /**
+   * IPv6 sockets only (ignored for IPv4): `IPV6_V6ONLY`, set explicitly
+   * either way before `bind` so the result never depends on the
+   * `net.ipv6.bindv6only` sysctl. `false` (default, like Node's `dgram`):
+   * a socket bound to `::` also receives IPv4, from `::ffff:a.b.c.d`
+   * senders. `true`: IPv6 only.
+   */
+  ipv6Only?: boolean;
   /**
    * `SO_REUSEPORT` before `bind`: every socket of the same user that sets it
    * may bind the same address, and the kernel spreads incoming flows among
@@ -66,12 +75,14 @@ export class SocketFd extends OwnedFd {
 
   /**
    * Opens a UDP socket, sets the buffer sizes asked for (`SO_RCVBUF`,
-   * `SO_SNDBUF`), then binds it to `address` (port 0 picks a free port).
+   * `SO_SNDBUF`) and, on IPv6, `IPV6_V6ONLY`, then binds it to `address`
+   * (port 0 picks a free port).
    * When any step fails the fd is closed.
    * @throws {TypeError} for a non-numeric hostname or options that are not an
-   *   object; {@link RangeError} for a bad buffer size (before anything is
-   *   opened); {@link ErrnoError} from `socket`, `setsockopt(SO_RCVBUF)` /
-   *   `setsockopt(SO_SNDBUF)` (the call names the option) or `bind` (e.g. EADDRINUSE).
+   *   object or an `ipv6Only` that is not a boolean; {@link RangeError} for a
+   *   bad buffer size (before anything is opened); {@link ErrnoError} from
+   *   `socket`, `setsockopt(SO_RCVBUF)` / `setsockopt(SO_SNDBUF)` /
+   *   `setsockopt(IPV6_V6ONLY)` (the call names the option) or `bind` (e.g. EADDRINUSE).
    */
   static bindUdp(address: SocketAddress, options: BindUdpOptions = {}): SocketFd {
     if (options === null || typeof options !== "object") {
@@ -86,6 +97,10 @@ export class SocketFd extends OwnedFd {
     };
     size(SOCK.SO_RCVBUF, "SO_RCVBUF", "receiveBufferSize", options.receiveBufferSize);
     size(SOCK.SO_SNDBUF, "SO_SNDBUF", "sendBufferSize", options.sendBufferSize);
+    const ipv6Only = options.ipv6Only ?? false;
+    if (typeof ipv6Only !== "boolean") {
+      throw new TypeError(`ipv6Only must be a boolean, got ${String(ipv6Only)}`);
+    }
     if (options.reusePort) sizes.push([SOCK.SO_REUSEPORT, "SO_REUSEPORT", 1]);
     if (options.broadcast) sizes.push([SOCKOPT.SO_BROADCAST, "SO_BROADCAST", 1]);
     const c = libc();
@@ -99,6 +114,14 @@ export class SocketFd extends OwnedFd {
         for (const [option, name, value] of sizes) {
           args.view.setInt32(SOCKADDR_MAX, value, true);
           check(c.setsockopt(fd, SOCK.SOL_SOCKET, option, after, 4), `setsockopt(${name})`);
+        }
+        if (family === SOCK.AF_INET6) {
+          // Always set: the sysctl default (net.ipv6.bindv6only) must not decide.
+          args.view.setInt32(SOCKADDR_MAX, ipv6Only ? 1 : 0, true);
+          check(
+            c.setsockopt(fd, SOCK.IPPROTO_IPV6, SOCK.IPV6_V6ONLY, after, 4),
+            "setsockopt(IPV6_V6ONLY)",
+          );
         }
         check(c.bind(fd, args.pointer, length), `bind(${where(address)})`);
         args.view.setUint32(SOCKADDR_MAX, SOCKADDR_MAX, true);
@@ -129,7 +152,7 @@ export class SocketFd extends OwnedFd {
             `${peer.hostname} (another address family)`,
         );
       }
-      check(libc().connect(fd, args.pointer, length), `connect(${peer.hostname}:${peer.port})`);
+      check(libc().connect(fd, args.pointer, length), `connect(${where(peer)})`);
     });
     this.#remote = { hostname: peer.hostname, port: peer.port };
   }
@@ -146,11 +169,10 @@ export class SocketFd extends OwnedFd {
    */
   setOption(level: number, name: number, value: number | Uint8Array, call: string): void {
     const fd = this.fd;
-    const bytes = typeof value === "number" ? 4 : value.length;
-    withArgs(bytes, (args) => {
-      if (typeof value === "number") args.view.setInt32(0, value, true);
-      else args.bytes.set(value);
-      check(libc().setsockopt(fd, level, name, args.pointer, bytes), `setsockopt(${call})`);
+    if (typeof value === "number") return setIntOption(fd, level, name, value, call);
+    withArgs(value.length, (args) => {
+      args.bytes.set(value);
+      check(libc().setsockopt(fd, level, name, args.pointer, value.length), `setsockopt(${call})`);
     });
   }
 }

@@ -6,7 +6,16 @@
  * Slots are numbered once for both sides: receive slots are
  * `0 … receiveSlots-1`, send slots follow them. The backend owns the
  * memory and the kernel objects; the portable layer owns the bookkeeping of
- * who holds which slot.
+ * who holds which slot, and decides when a receive slot goes back to the
+ * kernel (a coalesced receive holds several datagrams; its slot returns once
+ * all of them are released or their replies completed).
+ *
+ * Per-datagram metadata (GRO segment size, ECN, the local address) is per
+ * receive slot: the backend decodes the platform's control messages when a
+ * receive completes. A segmented send (a "train") is always one contiguous
+ * range of one slot's registered memory — the shape both UDP_SEGMENT on
+ * Linux and USO through one RIO_BUF on Windows need. What a backend can do
+ * is in {@link UdpBackend.offloads}.
  *
  * @module
  */
@@ -29,6 +38,10 @@ export interface BackendOptions {
   receiveBufferSize?: number;
   /** SO_SNDBUF to set before bind (bytes), or undefined for the OS default. */
   sendBufferSize?: number;
+  /** IPV6_V6ONLY for an IPv6 socket, set explicitly before bind either way. */
+  ipv6Only: boolean;
+  /** Receive coalescing wanted (GRO / URO); a backend that cannot reports it off. */
+  gro: boolean;
   /** Share the port with other sockets that ask for it (SO_REUSEPORT), set before bind. */
   reusePort?: boolean;
   /** SO_BROADCAST, set before bind. */
@@ -65,15 +78,33 @@ export interface Membership extends InterfaceRef {
   source: Uint8Array | null;
 }
 
+/** What a backend does for this socket (fixed once opened). */
+export interface BackendOffloads {
+  /** Receives may be coalesced (then `received` reports a segment size). */
+  readonly gro: boolean;
+  /** Segmented sends (`segment > 0` in `reply` / `sendTo`) are possible. */
+  readonly gso: boolean;
+  /** Received ECN codepoints are reported, and sends may set one. */
+  readonly ecn: boolean;
+  /** `local(slot)` is the address each datagram arrived at, and replies leave from it. */
+  readonly local: boolean;
+}
+
 /** What a backend reports to the portable layer (called on the JS thread). */
 export interface BackendEvents {
-  /** Receive slot `slot` now holds a datagram of `length` payload bytes. */
-  received(slot: number, length: number, truncated: boolean): void;
   /**
-   * The send from `slot` completed (`error` null on success). For a receive
-   * slot (a reply), the backend has already given the slot back to the kernel.
+   * Receive slot `slot` now holds `length` payload bytes of a receive whose
+   * full length was `fullLength` (larger when the kernel truncated it). With
+   * `segment` > 0 the receive was coalesced: it holds datagrams of `segment`
+   * bytes each, the last one shorter or equal; 0 means one datagram. `ecn`
+   * is the received codepoint (0 when not reported).
    */
-  sent(slot: number, bytes: number, error: Error | null): void;
+  received(slot: number, length: number, fullLength: number, segment: number, ecn: number): void;
+  /**
+   * The send the portable layer numbered `token` completed: `bytes` sent, or
+   * `error`. The slot it was sent from is still the portable layer's.
+   */
+  sent(token: number, bytes: number, error: Error | null): void;
   /** A receive completed with an error that does not stop receiving (counted). */
   receiveError(error: Error): void;
   /** Receiving stopped for good (the socket cannot recover). */
@@ -95,8 +126,16 @@ export interface UdpBackend {
   readonly receiveSlots: number;
   /** Send slots. */
   readonly sendSlots: number;
-  /** Payload bytes per slot. */
+  /** Payload bytes per slot (the longest datagram delivered whole). */
   readonly slotSize: number;
+  /** Payload room of a receive slot: `slotSize`, or a whole super-packet when `offloads.gro`. */
+  readonly receiveRoom: number;
+  /** What it can do. */
+  readonly offloads: BackendOffloads;
+  /** Most segments in one segmented send. */
+  readonly maxSegments: number;
+  /** Most payload bytes in one segmented send. */
+  readonly maxTrainBytes: number;
   /** Which platform API drives it. */
   readonly engine: "io_uring" | "rio";
   /** The connected peer, or null. */
@@ -107,15 +146,43 @@ export interface UdpBackend {
   payload(slot: number): Uint8Array;
   /** The sender recorded in receive slot `slot` (decoded now). */
   remote(slot: number): SocketAddress;
-  /** Gives receive slot `slot` back to the kernel without sending. */
-  release(slot: number): void;
-  /** Sends `length` bytes of receive slot `slot` back to its sender, from the slot itself. */
-  reply(slot: number, length: number): void;
   /**
-   * Sends `length` bytes of send slot `slot` to `remote` (same family as the
-   * socket), or to the connected peer when `remote` is null.
+   * The address the datagrams in receive slot `slot` arrived at (decoded
+   * now; the bound address when the backend does not report it).
    */
-  sendTo(slot: number, length: number, remote: SocketAddress | null): void;
+  local(slot: number): SocketAddress;
+  /** Gives receive slot `slot` back to the kernel (nothing may still read it). */
+  release(slot: number): void;
+  /**
+   * Sends `length` bytes at `offset` of receive slot `slot`'s payload back
+   * to its sender, from the address it arrived at, from the slot itself.
+   * `segment` > 0 sends them as one segmented send of `segment`-byte
+   * datagrams; `ecn` is the codepoint to mark. Completes with `sent(token)`.
+   */
+  reply(
+    slot: number,
+    offset: number,
+    length: number,
+    segment: number,
+    ecn: number,
+    token: number,
+  ): void;
+  /**
+   * Sends `length` bytes at `offset` of send slot `slot` to `remote` (same
+   * family as the socket), or to the connected peer when `remote` is null;
+   * `segment`, `ecn` and `token` as for `reply`.
+   */
+  sendTo(
+    slot: number,
+    offset: number,
+    length: number,
+    remote: SocketAddress | null,
+    segment: number,
+    ecn: number,
+    token: number,
+  ): void;
+  /** True when `error` (from `sent`) means the kernel refused the segmentation itself. */
+  refusedSegmentation(error: Error): boolean;
   /** Joins (`join`) or leaves a multicast group. @throws the platform's error. */
   setMembership(join: boolean, membership: Membership): void;
   /** Receive slots the kernel currently holds (posted / provided). */

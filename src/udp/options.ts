@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseIpv4, parseIpv6 } from "../../ffi/inet.ts";
+import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
 import { checkInteger } from "../errors.ts";
 import type { BackendOptions, MulticastOptions } from "./backend.ts";
 import { interfaceRef, type UdpInterface } from "./multicast.ts";
@@ -47,6 +47,29 @@ export interface UdpSocketOptions {
    */
   sendBufferSize?: number;
   /**
+   * For an IPv6 `hostname` (ignored for IPv4): whether the socket is IPv6
+   * only. Default `false`, as in Node's `dgram`: a socket bound to `::` is
+   * dual-stack and also receives IPv4. Both platforms set `IPV6_V6ONLY`
+   * explicitly either way, so the OS default (on for Windows, the
+   * `net.ipv6.bindv6only` sysctl on Linux) never decides.
+   *
+   * On a dual-stack socket an IPv4 peer reads as its IPv4-mapped IPv6
+   * address: {@link UdpDatagram.remote} is `{ hostname: "::ffff:127.0.0.1", … }`
+   * (as in Node). `reply()` and `send()` to that address reach the IPv4
+   * peer; a plain IPv4 literal is another address family and throws.
+   */
+  ipv6Only?: boolean;
+  /**
+   * Receive coalescing (Linux UDP_GRO; default true on Linux). The kernel
+   * may then hand over many datagrams from one sender in one receive; they
+   * are still delivered one `UdpDatagram` each. Each receive slot then holds
+   * a whole 64 KiB super-packet (the slot's memory grows accordingly;
+   * `slotSize` still bounds each datagram). A kernel without UDP_GRO, and
+   * Windows for now (URO through RIO is not implemented; it will be off by
+   * default there, see README), receive uncoalesced: `socket.offloads.gro`.
+   */
+  gro?: boolean;
+  /**
    * Share the port with other sockets bound with `reusePort: true` (one per
    * worker, each with its own ring and pool); the kernel spreads flows
    * (by source address and port) among them. Linux: `SO_REUSEPORT`, set
@@ -72,7 +95,8 @@ const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
 /**
  * Checks `options` and fills in the defaults.
- * @throws {TypeError} for options that are not an object or a hostname that is not a numeric IP address.
+ * @throws {TypeError} for options that are not an object, a hostname that is not a numeric IP
+ *   address or an `ipv6Only` that is not a boolean.
  * @throws {RangeError} for a bad port, slot count, slot size or buffer size.
  */
 export function backendOptions(options: UdpSocketOptions): BackendOptions {
@@ -93,6 +117,14 @@ export function backendOptions(options: UdpSocketOptions): BackendOptions {
   const sendBufferSize = options.sendBufferSize === undefined
     ? undefined
     : checkInteger("sendBufferSize", options.sendBufferSize, 1, MAX_SOCKET_BUFFER);
+  const ipv6Only = options.ipv6Only ?? false;
+  if (typeof ipv6Only !== "boolean") {
+    throw new TypeError(`ipv6Only must be a boolean, got ${String(ipv6Only)}`);
+  }
+  if (options.gro !== undefined && typeof options.gro !== "boolean") {
+    throw new TypeError("gro must be a boolean");
+  }
+  const gro = options.gro ?? true;
   const family = parseIpv4(hostname) ? 4 : 6;
   return {
     hostname,
@@ -102,6 +134,8 @@ export function backendOptions(options: UdpSocketOptions): BackendOptions {
     sendSlots,
     receiveBufferSize,
     sendBufferSize,
+    ipv6Only,
+    gro,
     reusePort: flag("reusePort", options.reusePort),
     broadcast: flag("broadcast", options.broadcast),
     multicast: multicastOptions(family, options),
@@ -130,4 +164,28 @@ function multicastOptions(family: 4 | 6, o: UdpSocketOptions): MulticastOptions 
       ? undefined
       : interfaceRef(family, o.multicastInterface),
   };
+}
+
+/**
+ * The options of `UdpSocket.connect`: `options` checked as for bind (the
+ * default hostname is the wildcard address of the peer's family), plus the
+ * peer, read once and checked.
+ * @throws {TypeError} for a peer that is not a numeric address of the bound family.
+ * @throws {RangeError} for a bad peer port, and what {@link backendOptions} throws.
+ */
+export function connectOptions(peer: SocketAddress, options: UdpSocketOptions): BackendOptions {
+  if (peer === null || typeof peer !== "object") {
+    throw new TypeError("UdpSocket.connect takes a { hostname, port } peer");
+  }
+  const { hostname, port } = peer;
+  const v4 = typeof hostname === "string" && parseIpv4(hostname) !== null;
+  if (!v4 && (typeof hostname !== "string" || !parseIpv6(hostname))) {
+    throw new TypeError(`peer.hostname must be a numeric IPv4 or IPv6 address, got ${hostname}`);
+  }
+  checkInteger("peer.port", port, 1, 65535);
+  const o = backendOptions({ hostname: v4 ? "0.0.0.0" : "::", ...options });
+  if ((parseIpv4(o.hostname) !== null) !== v4) {
+    throw new TypeError(`a socket bound to ${o.hostname} cannot connect to ${hostname}`);
+  }
+  return { ...o, connect: { hostname, port } };
 }

@@ -1,7 +1,8 @@
 /**
  * The send side of `UdpSocket`: the free send slots, the sends and
- * acquires waiting for one, the destination check, and what happens when
- * the backend reports a send (fresh or a reply) done.
+ * acquires waiting for one, the destination check, and `sendMany`, which
+ * packs datagrams into trains in send slots (outbox.ts sends them and
+ * frees the slot when they are done).
  *
  * Sends often complete inline (io_uring reaps them inside the submit of
  * the next one), so every send is charged to the shared cooperative budget
@@ -16,13 +17,30 @@
 import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
 import { charge, nextTurn, onNextTurn } from "../budget.ts";
 import { checkInteger, DisposedError } from "../errors.ts";
+import { type Outbox, TO_PEER } from "./outbox.ts";
+import { checkEcn, isOptionsObject } from "./receive.ts";
 import { ACQUIRED, FREE, SENDING, type Slots } from "./slots.ts";
 import { checkAcquired, newUdpSendSlot, UdpSendSlot } from "./views.ts";
+
+/** Options for {@link UdpSocket.send} (instead of a bare length). */
+export interface UdpSendOptions {
+  /** Bytes to send (default: all of `data`, or the whole slot). */
+  length?: number;
+  /** ECN codepoint to mark the datagram with, 0–3 (default 0, Not-ECT). */
+  ecn?: number;
+}
+
+/** Options for {@link UdpSocket.sendMany}. */
+export interface UdpSendManyOptions {
+  /** ECN codepoint to mark every datagram with, 0–3 (default 0, Not-ECT). */
+  ecn?: number;
+}
 
 interface SendWaiter {
   data: Uint8Array | null; // null: an acquire()
   remote: SocketAddress | null;
   length: number;
+  ecn: number;
   resolve: (slot: UdpSendSlot | undefined) => void;
   reject: (e: Error) => void;
 }
@@ -40,6 +58,7 @@ function sameHost(a: string, b: string, family: 4 | 6): boolean {
 /** The send slots of one socket and who waits for them. */
 export class SendSide {
   readonly #slots: Slots;
+  readonly #outbox: Outbox;
   readonly #family: 4 | 6;
   readonly #peer: SocketAddress | null;
   readonly #slotSize: number;
@@ -61,9 +80,10 @@ export class SendSide {
   #okPort = -1;
   #okRemote: SocketAddress | undefined;
 
-  /** Every send slot of `slots` starts free. */
-  constructor(slots: Slots) {
+  /** Every send slot of `slots` starts free; sends go through `outbox`. */
+  constructor(slots: Slots, outbox: Outbox) {
     this.#slots = slots;
+    this.#outbox = outbox;
     this.#family = slots.backend.family;
     this.#peer = slots.backend.peer;
     this.#slotSize = slots.backend.slotSize;
@@ -83,11 +103,11 @@ export class SendSide {
     return this.#waiters.length - this.#head;
   }
 
-  /** Checks a destination; null means "the connected peer". */
-  #checkRemote(remote: SocketAddress | undefined): SocketAddress | null {
+  /** Checks a destination; {@link TO_PEER} for a connected socket's peer. */
+  #checkRemote(remote: SocketAddress | undefined): SocketAddress {
     const peer = this.#peer;
     if (remote === undefined) {
-      if (peer) return null;
+      if (peer) return TO_PEER;
       throw new TypeError("remote is required: this socket is not connected (UdpSocket.connect)");
     }
     const checked = this.#checkAddress(remote);
@@ -98,7 +118,7 @@ export class SendSide {
           `${checked.hostname}:${checked.port}`,
       );
     }
-    return null;
+    return TO_PEER;
   }
 
   /**
@@ -128,11 +148,18 @@ export class SendSide {
   }
 
   /** See {@link UdpSocket.send}. */
-  send(data: Uint8Array | UdpSendSlot, to?: SocketAddress, length?: number): Promise<void> {
+  send(
+    data: Uint8Array | UdpSendSlot,
+    to?: SocketAddress,
+    lengthOrOptions?: number | UdpSendOptions,
+  ): Promise<void> {
     const slots = this.#slots;
     if (slots.closed) throw new DisposedError("UdpSocket");
     if (slots.failure) throw slots.failure;
     const remote = this.#checkRemote(to);
+    const options = isOptionsObject(lengthOrOptions) ? lengthOrOptions : undefined;
+    const length = options ? options.length : lengthOrOptions as number | undefined;
+    const ecn = options ? checkEcn(slots, options.ecn) : 0;
     if (data instanceof UdpSendSlot) {
       checkAcquired(data, slots);
       const n = length === undefined ? this.#slotSize : checkInteger(
@@ -141,7 +168,7 @@ export class SendSide {
         0,
         this.#slotSize,
       );
-      this.#sendFrom(data.slot, n, remote);
+      this.#sendFrom(data.slot, n, remote, ecn);
       return charge() ? RESOLVED : nextTurn();
     }
     if (!(data instanceof Uint8Array)) {
@@ -154,28 +181,84 @@ export class SendSide {
     const slot = this.#waiting() ? undefined : this.#freeSend.pop();
     if (slot === undefined) {
       const { promise, resolve, reject } = Promise.withResolvers<UdpSendSlot | undefined>();
-      this.#waiters.push({ data, remote, length: n, resolve, reject });
+      this.#waiters.push({ data, remote, length: n, ecn, resolve, reject });
       return promise as Promise<unknown> as Promise<void>;
     }
-    this.#copySend(slot, data, n, remote);
+    this.#copySend(slot, data, n, remote, ecn);
     return charge() ? RESOLVED : nextTurn();
+  }
+
+  /** See {@link UdpSocket.sendMany}. */
+  async sendMany(
+    remote: SocketAddress,
+    payloads: readonly Uint8Array[],
+    options?: UdpSendManyOptions,
+  ): Promise<void> {
+    const slots = this.#slots;
+    if (slots.closed) throw new DisposedError("UdpSocket");
+    if (slots.failure) throw slots.failure;
+    remote = this.#checkRemote(remote);
+    if (!Array.isArray(payloads)) throw new TypeError("sendMany() takes an array of Uint8Array");
+    const size = this.#slotSize;
+    for (const p of payloads) {
+      if (!(p instanceof Uint8Array)) {
+        throw new TypeError("sendMany() takes an array of Uint8Array");
+      }
+      if (p.length > size) throw new RangeError(`${p.length} bytes do not fit a ${size}-byte slot`);
+    }
+    const ecn = checkEcn(slots, options?.ecn);
+    const backend = slots.backend;
+    // Without segmentation a train still shares one slot, sent one datagram per send.
+    const maxSegments = slots.segmentation ? backend.maxSegments : 64;
+    const maxBytes = slots.segmentation ? Math.min(size, backend.maxTrainBytes) : size;
+    let i = 0;
+    while (i < payloads.length) {
+      const { slot } = await this.acquire();
+      const bytes = backend.payload(slot);
+      const segment = payloads[i].length;
+      let at = 0, count = 0;
+      // A train: one length, but the last may be shorter; within the segment and byte limits.
+      while (i < payloads.length && count < maxSegments) {
+        const p = payloads[i];
+        if (count > 0 && (p.length > segment || at + p.length > maxBytes || segment === 0)) break;
+        bytes.set(p, at);
+        at += p.length;
+        count++;
+        i++;
+        if (p.length < segment) break;
+      }
+      try {
+        this.#outbox.send(slot, 0, at, remote, segment, count, ecn);
+      } catch (e) {
+        this.#free(slot);
+        throw e;
+      }
+      slots.state[slot] = SENDING;
+      if (!charge(count)) await nextTurn();
+    }
   }
 
   #waiting(): boolean {
     return this.#head < this.#waiters.length;
   }
 
-  #copySend(slot: number, data: Uint8Array, n: number, remote: SocketAddress | null): void {
+  #copySend(
+    slot: number,
+    data: Uint8Array,
+    n: number,
+    remote: SocketAddress,
+    ecn: number,
+  ): void {
     if (n > 0) {
       this.#slots.backend.payload(slot).set(n === data.length ? data : data.subarray(0, n));
     }
     this.#slots.state[slot] = ACQUIRED;
-    this.#sendFrom(slot, n, remote);
+    this.#sendFrom(slot, n, remote, ecn);
   }
 
-  #sendFrom(slot: number, n: number, remote: SocketAddress | null): void {
+  #sendFrom(slot: number, n: number, remote: SocketAddress, ecn: number): void {
     try {
-      this.#slots.backend.sendTo(slot, n, remote);
+      this.#outbox.send(slot, 0, n, remote, 0, 1, ecn);
     } catch (e) {
       this.#free(slot);
       throw e;
@@ -191,7 +274,7 @@ export class SendSide {
     const slot = this.tryAcquire();
     if (slot) return Promise.resolve(slot);
     const { promise, resolve, reject } = Promise.withResolvers<UdpSendSlot | undefined>();
-    this.#waiters.push({ data: null, remote: null, length: 0, resolve, reject });
+    this.#waiters.push({ data: null, remote: null, length: 0, ecn: 0, resolve, reject });
     return promise as Promise<UdpSendSlot>;
   }
 
@@ -206,17 +289,9 @@ export class SendSide {
     return this.#sendSlotObjects[slot - this.#first];
   }
 
-  /** The backend's `sent` event (a fresh send's slot or a reply's receive slot). */
-  sent(slot: number, bytes: number, error: Error | null): void {
-    const slots = this.#slots;
-    if (error) slots.sendErrors++;
-    else {
-      slots.datagramsOut++;
-      slots.bytesOut += bytes;
-    }
-    // A reply: the backend has given the slot back to the kernel.
-    if (slot < this.#first) slots.toKernel(slot);
-    else this.#free(slot);
+  /** Send slot `slot` has nothing in flight any more (outbox.ts). */
+  sent(slot: number): void {
+    this.#free(slot);
   }
 
   /** Returns an acquired send slot unsent. */
@@ -257,7 +332,7 @@ export class SendSide {
           continue;
         }
         try {
-          this.#copySend(slot, w.data, w.length, w.remote);
+          this.#copySend(slot, w.data, w.length, w.remote!, w.ecn);
           w.resolve(undefined);
         } catch (e) {
           w.reject(e as Error); // the slot was freed again by #sendFrom

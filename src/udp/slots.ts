@@ -14,9 +14,9 @@ import type { UdpBackend } from "./backend.ts";
 export const KERNEL = 0;
 /** Receive slot: holds a datagram not yet handed to `receive()`. */
 export const READY = 1;
-/** Receive slot: holds a datagram handed out (a `UdpDatagram`). */
+/** Receive slot: every datagram it holds is handed out, and one at least is still held. */
 export const HELD = 2;
-/** Receive slot: a reply from it is at the kernel. */
+/** Receive slot: nothing held any more; replies from it are at the kernel (or in a train). */
 export const REPLYING = 3;
 // Send slot states.
 /** Send slot: free. */
@@ -44,6 +44,16 @@ export interface UdpStats {
   sendErrors: number;
   /** Receives that completed with an error the socket recovered from. */
   receiveErrors: number;
+  /** Kernel receives (a coalesced receive holding many datagrams counts once). */
+  receives: number;
+  /** Kernel sends completed (a train of many datagrams counts once). */
+  sends: number;
+  /** Segmented sends (trains of two datagrams or more) completed. */
+  trains: number;
+  /** Trains the kernel refused to segment, then sent one datagram per send. */
+  segmentationFallbacks: number;
+  /** True while trains go out as segmented sends (false: unsupported, or off after a refusal). */
+  segmentation: boolean;
   /**
    * Datagrams the kernel dropped for this socket since it was bound, before
    * any reached a slot (its receive buffer was full: see `receiveBufferSize`),
@@ -65,7 +75,7 @@ export interface UdpPoolState {
   ready: number;
   /** Holding a datagram handed out and not yet replied to or released. */
   held: number;
-  /** Replies the kernel has not finished. */
+  /** Receive slots with replies the kernel has not finished (or in a train not yet sent). */
   replying: number;
   /** Send slots in total. */
   sendSlots: number;
@@ -90,8 +100,14 @@ export class Slots {
   readonly sendSlots: number;
   /** Each slot's state (the constants above). */
   readonly state: Uint8Array;
-  /** Each receive slot's generation, bumped when a datagram is handed out. */
-  readonly gens: Uint32Array;
+  /** Per receive slot: datagrams of its receive not yet handed out. */
+  readonly pending: Uint16Array;
+  /** Per receive slot: datagrams handed out and still held. */
+  readonly held: Uint16Array;
+  /** Per slot: datagrams of it in sends not yet completed (or in a reply train not yet sent). */
+  readonly inFlight: Uint16Array;
+  /** Per receive slot: datagrams its receive holds (1 unless coalesced). */
+  readonly count: Uint16Array;
   /** True once the socket's close has begun. */
   closed = false;
   /** The error that stopped the socket for good, if any. */
@@ -115,6 +131,16 @@ export class Slots {
   sendErrors = 0;
   /** See {@link UdpStats.receiveErrors}. */
   receiveErrors = 0;
+  /** See {@link UdpStats.receives}. */
+  receives = 0;
+  /** See {@link UdpStats.sends}. */
+  sends = 0;
+  /** See {@link UdpStats.trains}. */
+  trains = 0;
+  /** See {@link UdpStats.segmentationFallbacks}. */
+  segmentationFallbacks = 0;
+  /** See {@link UdpStats.segmentation}. */
+  segmentation: boolean;
 
   /** Every receive slot starts in the kernel's hands, every send slot free. */
   constructor(backend: UdpBackend) {
@@ -122,14 +148,30 @@ export class Slots {
     this.receiveSlots = backend.receiveSlots;
     this.sendSlots = backend.sendSlots;
     this.state = new Uint8Array(backend.receiveSlots + backend.sendSlots);
-    this.gens = new Uint32Array(backend.receiveSlots);
+    const all = backend.receiveSlots + backend.sendSlots;
+    this.pending = new Uint16Array(backend.receiveSlots);
+    this.held = new Uint16Array(backend.receiveSlots);
+    this.count = new Uint16Array(backend.receiveSlots);
+    this.inFlight = new Uint16Array(all);
     this.receiving = backend.receiveSlots;
+    this.segmentation = backend.offloads.gso;
   }
 
-  /** Receive slot `slot` is the kernel's again (released, or its reply is done). */
-  toKernel(slot: number): void {
-    this.state[slot] = KERNEL;
-    this.receiving++;
+  /**
+   * Puts receive slot `slot` in the state its counters say; once nothing of
+   * it is pending, held or sending, it goes back to the kernel (a coalesced
+   * receive's buffer returns only when every datagram in it is done).
+   */
+  settle(slot: number): void {
+    const state = this.state;
+    if (this.pending[slot] > 0) state[slot] = READY;
+    else if (this.held[slot] > 0) state[slot] = HELD;
+    else if (this.inFlight[slot] > 0) state[slot] = REPLYING;
+    else if (state[slot] !== KERNEL) {
+      state[slot] = KERNEL;
+      this.receiving++;
+      if (!this.closed) this.backend.release(slot);
+    }
   }
 
   /** A snapshot of the counters. */
@@ -143,6 +185,11 @@ export class Slots {
       poolEmpty: this.poolEmpty,
       sendErrors: this.sendErrors,
       receiveErrors: this.receiveErrors,
+      receives: this.receives,
+      sends: this.sends,
+      trains: this.trains,
+      segmentationFallbacks: this.segmentationFallbacks,
+      segmentation: this.segmentation,
       kernelDrops: this.backend.kernelDrops(),
     };
   }
@@ -156,7 +203,8 @@ export class Slots {
       const st = state[s];
       if (s < r) {
         if (st === HELD) held++;
-        else if (st === REPLYING) replying++;
+        // A slot of a coalesced receive may be held and replying at once.
+        if (this.inFlight[s] > 0) replying++;
       } else if (st === ACQUIRED) acquired++;
       else if (st === SENDING) sending++;
     }

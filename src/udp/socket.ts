@@ -58,27 +58,53 @@
  * and so do `send()`, `acquire()`, `tryAcquire()` and the sends waiting for
  * a slot (a busy slot may never come back). Close it and bind a new one.
  *
+ * ## Offloads and per-datagram metadata
+ *
+ * Linux: receive coalescing (UDP_GRO, `bind({ gro })`, on by default) lets
+ * one kernel receive carry many datagrams; each still arrives as its own
+ * `UdpDatagram` (a view of its segment). Replies to the datagrams of one
+ * coalesced receive, in order, go back as one segmented send (UDP_SEGMENT)
+ * without a copy, and {@link UdpSocket.sendMany} packs datagrams into such
+ * trains (outbox.ts says when a train forms and leaves). Each datagram
+ * carries its ECN codepoint (`ecn`) and the address it arrived at
+ * (`local`), and a reply leaves from that address. Windows (RIO): none of
+ * these yet (`support()` says so).
+ *
  * This module is the facade: it composes the slot table (slots.ts), the
- * receive side (receive.ts) and the send side (send.ts) over one backend.
+ * receive side (receive.ts), the send side (send.ts) and the sends in
+ * flight (outbox.ts) over one backend.
  *
  * @module
  */
 
-import { BusyError, checkInteger, DisposedError, UnsupportedError } from "../errors.ts";
+import { BusyError, DisposedError, UnsupportedError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import { assertCanUnref } from "../loop_ref.ts";
-import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
-import type { BackendFactory, UdpBackend } from "./backend.ts";
+import type { SocketAddress } from "../../ffi/inet.ts";
+import type { BackendFactory, BackendOptions, UdpBackend } from "./backend.ts";
 import { openLinuxBackend } from "./linux.ts";
 import { membership, type UdpMembershipOptions } from "./multicast.ts";
-import { backendOptions, type UdpSocketOptions } from "./options.ts";
-import { ReceiveSide, type UdpReceiveOptions } from "./receive.ts";
-import { SendSide } from "./send.ts";
+import { backendOptions, connectOptions, type UdpSocketOptions } from "./options.ts";
+import { Outbox } from "./outbox.ts";
+import { ReceiveSide, type UdpReceiveOptions, type UdpReplyOptions } from "./receive.ts";
+import { SendSide, type UdpSendManyOptions, type UdpSendOptions } from "./send.ts";
 import { Slots, type UdpPoolState, type UdpStats } from "./slots.ts";
 import { UdpDatagram, UdpSendSlot } from "./views.ts";
 import { openWindowsBackend } from "./windows.ts";
 
 let construct: (backend: UdpBackend) => UdpSocket;
+
+/** What a socket's engine does (see {@link UdpSocket.offloads}). */
+export interface UdpOffloads {
+  /** Receives may be coalesced (GRO); each datagram is still delivered on its own. */
+  readonly gro: boolean;
+  /** Segmented sends (GSO) are available for trains. */
+  readonly gso: boolean;
+  /** `datagram.ecn` is reported and sends may carry `{ ecn }`. */
+  readonly ecn: boolean;
+  /** `datagram.local` is the address each datagram arrived at, and replies leave from it. */
+  readonly local: boolean;
+}
 
 /**
  * A UDP socket with a registered buffer pool.
@@ -117,6 +143,12 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
   readonly sendSlots: number;
   /** Payload bytes per slot. */
   readonly slotSize: number;
+  /**
+   * What this socket's engine does: receive coalescing (`gro`), segmented
+   * sends (`gso`; see `stats.segmentation` for whether they are still on),
+   * ECN codepoints (`ecn`) and per-datagram local addresses (`local`).
+   */
+  readonly offloads: UdpOffloads;
   /** The most recent send the kernel rejected, or null. */
   lastSendError: Error | null = null;
 
@@ -138,21 +170,21 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
     this.receiveSlots = backend.receiveSlots;
     this.sendSlots = backend.sendSlots;
     this.slotSize = backend.slotSize;
+    this.offloads = { ...backend.offloads };
     const slots = (this.#slots = new Slots(backend));
-    const receive = (this.#receive = new ReceiveSide(slots));
-    const send = (this.#send = new SendSide(slots));
     // The engine must not keep the socket itself reachable: a socket dropped
     // without close could then never be collected and reported (leak.ts).
     const self = new WeakRef(this);
+    const outbox = new Outbox(slots, (slot) => send.sent(slot), (error) => {
+      const socket = self.deref();
+      if (socket) socket.lastSendError = error;
+    });
+    const receive = (this.#receive = new ReceiveSide(slots, outbox));
+    const send: SendSide = (this.#send = new SendSide(slots, outbox));
     backend.start({
-      received: (slot, length, truncated) => receive.received(slot, length, truncated),
-      sent: (slot, bytes, error) => {
-        if (error) {
-          const socket = self.deref();
-          if (socket) socket.lastSendError = error;
-        }
-        send.sent(slot, bytes, error);
-      },
+      received: (slot, length, fullLength, segment, ecn) =>
+        receive.received(slot, length, fullLength, segment, ecn),
+      sent: (token, bytes, error) => outbox.sent(token, bytes, error),
       receiveError: () => slots.receiveErrors++,
       peerError: (error) => {
         slots.receiveErrors++;
@@ -304,15 +336,24 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
   /**
    * Sends the first `length` bytes (default: all) of `datagram.data` back to
    * its sender, from the slot itself — no copy in JS; edit `data` in place
-   * first to reply with other bytes of the same length or less. The slot
-   * goes back to the kernel for receiving once the send completes. A longer
-   * reply needs a send slot ({@link UdpSocket.acquire}): past the datagram,
-   * the slot still holds bytes of earlier datagrams, possibly other peers'.
+   * first to reply with other bytes of the same length or less. The second
+   * argument is that length, or `{ length, ecn }` to also mark the reply
+   * with an ECN codepoint. The reply leaves from the address the datagram
+   * arrived at (`datagram.local`). The slot goes back to the kernel for
+   * receiving once the send completes (for a coalesced receive: once every
+   * datagram in it is done). A longer reply needs a send slot
+   * ({@link UdpSocket.acquire}): past the datagram, the slot still holds
+   * bytes of other datagrams, possibly other peers'.
+   *
+   * Replies to consecutive datagrams of one coalesced receive, in order and
+   * unchanged in length, leave as one segmented send at the end of the
+   * current microtask (see the module doc of outbox.ts).
    * @throws {RangeError} when the datagram no longer holds its slot, or for a
-   *   length that is not an integer in `[0, datagram.length]`.
+   *   length that is not an integer in `[0, datagram.length]`, or an `ecn` outside 0–3.
    * @throws {TypeError} for a datagram of another socket.
+   * @throws {UnsupportedError} for an ECN mark the engine cannot set.
    */
-  reply(datagram: UdpDatagram, length?: number): void {
+  reply(datagram: UdpDatagram, length?: number | UdpReplyOptions): void {
     if (!(datagram instanceof UdpDatagram)) throw new TypeError("reply() takes a UdpDatagram");
     this.#receive.reply(datagram, length);
   }
@@ -340,16 +381,49 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
    * - `data` as a slot from {@link UdpSocket.acquire}: sent from the slot
    *   itself (`length` bytes, default all of it).
    *
+   * The third argument is that length, or `{ length, ecn }` to also mark
+   * the datagram with an ECN codepoint (0–3).
+   *
    * The promise resolves once the datagram is handed to the kernel (not
    * when it is on the wire); a send the kernel rejects is counted in
    * `stats.sendErrors`. Rejects with {@link DisposedError} when the socket
    * closes while waiting, or with the socket's failure when it fails meanwhile.
    * @throws {TypeError} for a hostname that is not numeric or of the other family.
-   * @throws {RangeError} for a bad port, or more bytes than a slot holds.
+   * @throws {RangeError} for a bad port, more bytes than a slot holds, or an `ecn` outside 0–3.
+   * @throws {UnsupportedError} for an ECN mark the engine cannot set.
    * @throws {DisposedError} once the socket is closed; the socket's failure once it failed.
    */
-  send(data: Uint8Array | UdpSendSlot, remote?: SocketAddress, length?: number): Promise<void> {
+  send(
+    data: Uint8Array | UdpSendSlot,
+    remote?: SocketAddress,
+    length?: number | UdpSendOptions,
+  ): Promise<void> {
     return this.#send.send(data, remote, length);
+  }
+
+  /**
+   * Sends `payloads` to `remote` as trains: each train is copied into one
+   * send slot (the only copy) and leaves as one segmented send (UDP_SEGMENT)
+   * when the engine has segmentation — the kernel cuts it into the
+   * datagrams. A train holds consecutive payloads of one length (the last
+   * may be shorter), at most 64 of them and at most `slotSize` bytes (and
+   * 65,507 / 65,527 bytes for IPv4 / IPv6); a longer list becomes several
+   * trains. Bind with a larger `slotSize` for longer trains. Without
+   * segmentation (an engine without it, or after the kernel refused it:
+   * `stats.segmentation`) each train still shares one slot and goes out one
+   * datagram per send. Resolves once every train is handed to the kernel;
+   * waits for send slots like {@link UdpSocket.send}.
+   * @throws {TypeError} for a bad remote or payloads that are not an array of Uint8Array.
+   * @throws {RangeError} for a payload longer than a slot, or an `ecn` outside 0–3.
+   * @throws {UnsupportedError} for an ECN mark the engine cannot set.
+   * @throws {DisposedError} once the socket is closed; the socket's failure once it failed.
+   */
+  sendMany(
+    remote: SocketAddress,
+    payloads: readonly Uint8Array[],
+    options?: UdpSendManyOptions,
+  ): Promise<void> {
+    return this.#send.sendMany(remote, payloads, options);
   }
 
   /**
@@ -439,13 +513,7 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
 
 /** @internal Binds with a given engine (tests use it to drive the RIO engine through the fake). */
 export function bindUdpWith(factory: BackendFactory, options: UdpSocketOptions = {}): UdpSocket {
-  const backend = factory(backendOptions(options));
-  try {
-    return construct(backend);
-  } catch (e) {
-    backend.close().catch(() => {});
-    throw e;
-  }
+  return open(factory, backendOptions(options));
 }
 
 /** @internal Connects with a given engine (tests drive the RIO engine through the fake). */
@@ -454,22 +522,11 @@ export function connectUdpWith(
   peer: SocketAddress,
   options: UdpSocketOptions = {},
 ): UdpSocket {
-  if (peer === null || typeof peer !== "object") {
-    throw new TypeError("UdpSocket.connect takes a { hostname, port } peer");
-  }
-  const v4 = typeof peer.hostname === "string" && parseIpv4(peer.hostname) !== null;
-  if (!v4 && (typeof peer.hostname !== "string" || !parseIpv6(peer.hostname))) {
-    throw new TypeError(
-      `peer.hostname must be a numeric IPv4 or IPv6 address, got ${peer.hostname}`,
-    );
-  }
-  checkInteger("peer.port", peer.port, 1, 65535);
-  const o = backendOptions({ hostname: v4 ? "0.0.0.0" : "::", ...options });
-  const connect = { hostname: peer.hostname, port: peer.port };
-  if ((parseIpv4(o.hostname) !== null) !== v4) {
-    throw new TypeError(`a socket bound to ${o.hostname} cannot connect to ${peer.hostname}`);
-  }
-  const backend = factory({ ...o, connect });
+  return open(factory, connectOptions(peer, options));
+}
+
+function open(factory: BackendFactory, options: BackendOptions): UdpSocket {
+  const backend = factory(options);
   try {
     return construct(backend);
   } catch (e) {

@@ -1,31 +1,34 @@
 /**
  * The objects a `UdpSocket` hands out: {@link UdpDatagram} (a received
  * datagram, a view of the receive slot holding it) and {@link UdpSendSlot}
- * (a send slot to fill in place). Each checks, on every use, that its slot
- * is still its own, reading the slot table through `Owner`.
+ * (a send slot to fill in place). Each checks, on every use, that it still
+ * holds its slot: a datagram until it is replied to or released (several
+ * datagrams of one coalesced receive share a slot, each a view of its own
+ * segment), a send slot by reading the slot table through `Owner`.
  *
  * @module
  */
 
 import type { SocketAddress } from "../../ffi/inet.ts";
 import type { UdpBackend } from "./backend.ts";
-import { ACQUIRED, HELD } from "./slots.ts";
+import { ACQUIRED } from "./slots.ts";
 
 /** What a datagram or send slot reads from its socket. */
 interface Owner {
   readonly backend: UdpBackend;
   readonly state: Uint8Array;
-  readonly gens: Uint32Array;
   closed: boolean;
 }
 
 let holdDatagram: (datagram: UdpDatagram, owner: Owner) => void;
+let retire: (datagram: UdpDatagram) => boolean;
 let makeUdpDatagram: (
   owner: Owner,
   slot: number,
-  gen: number,
+  offset: number,
   length: number,
   truncated: boolean,
+  ecn: number,
 ) => UdpDatagram;
 
 /**
@@ -34,36 +37,57 @@ let makeUdpDatagram: (
  * next batch (see the module's slot-ownership rule).
  */
 export class UdpDatagram {
-  /** The receive slot holding it. */
+  /** The receive slot holding it (shared with the other datagrams of a coalesced receive). */
   readonly slot: number;
+  /** Where its bytes start in the slot (0 unless it came in a coalesced receive). */
+  readonly offset: number;
   /** Payload bytes received (at most the slot size). */
   readonly length: number;
   /** True when the datagram was longer than the slot and was cut to `length` bytes. */
   readonly truncated: boolean;
+  /**
+   * The ECN codepoint it arrived with (the low two bits of the IPv4 TOS /
+   * IPv6 traffic class): 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE. Always 0 where
+   * the engine does not report it (`support().udp.ecn`).
+   */
+  readonly ecn: number;
   readonly #owner: Owner;
-  readonly #gen: number;
+  #done = false;
   #data: Uint8Array | undefined;
   #remote: SocketAddress | undefined;
+  #local: SocketAddress | undefined;
 
   static {
-    makeUdpDatagram = (owner, slot, gen, length, truncated) =>
-      new UdpDatagram(owner, slot, gen, length, truncated);
+    makeUdpDatagram = (owner, slot, offset, length, truncated, ecn) =>
+      new UdpDatagram(owner, slot, offset, length, truncated, ecn);
     holdDatagram = (datagram, owner) => datagram.#hold(owner);
+    retire = (datagram) => {
+      if (datagram.#done) return false;
+      datagram.#done = true;
+      return true;
+    };
   }
 
   // Made by the socket.
-  private constructor(owner: Owner, slot: number, gen: number, length: number, truncated: boolean) {
+  private constructor(
+    owner: Owner,
+    slot: number,
+    offset: number,
+    length: number,
+    truncated: boolean,
+    ecn: number,
+  ) {
     this.#owner = owner;
     this.slot = slot;
-    this.#gen = gen;
+    this.offset = offset;
     this.length = length;
     this.truncated = truncated;
+    this.ecn = ecn;
   }
 
   /** True while the datagram still holds its slot. */
   get valid(): boolean {
-    const o = this.#owner;
-    return !o.closed && o.gens[this.slot] === this.#gen && o.state[this.slot] === HELD;
+    return !this.#done && !this.#owner.closed;
   }
 
   /** Checks this is `owner`'s datagram and still holds its slot. */
@@ -84,7 +108,8 @@ export class UdpDatagram {
    */
   get data(): Uint8Array {
     this.#hold(this.#owner);
-    return (this.#data ??= this.#owner.backend.payload(this.slot).subarray(0, this.length));
+    const at = this.offset;
+    return (this.#data ??= this.#owner.backend.payload(this.slot).subarray(at, at + this.length));
   }
 
   /**
@@ -96,6 +121,19 @@ export class UdpDatagram {
     if (this.#remote) return this.#remote;
     this.#hold(this.#owner);
     return (this.#remote = this.#owner.backend.remote(this.slot));
+  }
+
+  /**
+   * The address it arrived at — on a socket bound to `0.0.0.0` or `::`, the
+   * one the sender used (e.g. 127.0.0.2), which is also where a reply
+   * leaves from. Decoded on first use and kept. Where the engine does not
+   * report it (`support().udp.localAddress`) it is the bound address.
+   * @throws {RangeError} when first read after the datagram no longer holds its slot.
+   */
+  get local(): SocketAddress {
+    if (this.#local) return this.#local;
+    this.#hold(this.#owner);
+    return (this.#local = this.#owner.backend.local(this.slot));
   }
 }
 
@@ -143,11 +181,20 @@ export class UdpSendSlot {
 export function newUdpDatagram(
   owner: Owner,
   slot: number,
-  gen: number,
+  offset: number,
   length: number,
   truncated: boolean,
+  ecn: number,
 ): UdpDatagram {
-  return makeUdpDatagram(owner, slot, gen, length, truncated);
+  return makeUdpDatagram(owner, slot, offset, length, truncated, ecn);
+}
+
+/**
+ * Marks `datagram` as no longer holding its slot (replied to or released);
+ * false when it already did not.
+ */
+export function retireDatagram(datagram: UdpDatagram): boolean {
+  return retire(datagram);
 }
 
 /** Makes a {@link UdpSendSlot} (its constructor is not public). */

@@ -1,8 +1,9 @@
 /**
  * The RIO engine behind `UdpSocket` on Windows: one {@link Rio} session, one
  * completion queue with a RIONotify event, one RIO UDP socket, and a
- * {@link RioBufferPool} with **one registration per slot** (a RIO send locks
- * its whole registration until it completes, pitfall 21). Each slot holds
+ * {@link RioBufferPool} with **one registration per slot**, so a slot that
+ * is sending never restricts another (RIO's own rule is per RIO_BUF; one
+ * registration per slot is regio's stricter choice, see rio_buffer.ts). Each slot holds
  * its SOCKADDR_INET next to its data, so RIOReceiveEx writes the sender
  * there and RIOSendEx replies to it from the same registered memory.
  *
@@ -10,16 +11,26 @@
  * are posted with RIO_MSG_DEFER and committed once per tick, and
  * completions are dequeued in batches.
  *
+ * No offloads yet: URO/USO through the RIO control context, ECN and the
+ * local address are reported off (`offloads`), so receives are never
+ * coalesced and the portable layer sends trains one datagram per send.
+ *
  * @module
  */
 
 import type { SocketAddress } from "../../ffi/inet.ts";
-import { WSA_ERROR } from "../../ffi/windows/abi.ts";
 import { Rio } from "../windows/rio.ts";
-import type { RioBufferPool, RioSlot } from "../windows/rio_buffer.ts";
+import { rioStatusKind } from "../windows/rio_status.ts";
+import type { RioBufferPool, RioSlice, RioSlot } from "../windows/rio_buffer.ts";
 import { refQueue, type RioCompletion, type RioCompletionQueue } from "../windows/rio_queue.ts";
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
-import type { BackendEvents, BackendOptions, Membership, UdpBackend } from "./backend.ts";
+import type {
+  BackendEvents,
+  BackendOffloads,
+  BackendOptions,
+  Membership,
+  UdpBackend,
+} from "./backend.ts";
 import { UnsupportedError } from "../errors.ts";
 import {
   setRioMembership,
@@ -28,13 +39,9 @@ import {
   setRioMulticastTtl,
 } from "../windows/rio_multicast.ts";
 
+const NO_OFFLOADS: BackendOffloads = { gro: false, gso: false, ecn: false, local: false };
+
 const DEFER = { defer: true } as const;
-/** A connected socket's peer errors (ICMP unreachable reported by Winsock); receiving goes on. */
-const PEER_ERRORS: ReadonlySet<number> = new Set([
-  WSA_ERROR.WSAECONNRESET,
-  WSA_ERROR.WSAENETUNREACH,
-  WSA_ERROR.WSAEHOSTUNREACH,
-]);
 /** Each wait is bounded, so closing never waits on a pool thread for long. */
 const WAIT_MS = 250;
 
@@ -46,6 +53,10 @@ class WindowsBackend implements UdpBackend {
   readonly receiveSlots: number;
   readonly sendSlots: number;
   readonly slotSize: number;
+  readonly receiveRoom: number;
+  readonly offloads = NO_OFFLOADS;
+  readonly maxSegments = 1;
+  readonly maxTrainBytes: number;
   readonly #rio: Rio;
   readonly #cq: RioCompletionQueue;
   readonly #sock: RioUdpSocket;
@@ -99,6 +110,7 @@ class WindowsBackend implements UdpBackend {
         maxOutstandingSend: slots,
         receiveBufferSize: o.receiveBufferSize,
         sendBufferSize: o.sendBufferSize,
+        ipv6Only: o.ipv6Only,
         broadcast: o.broadcast,
         connect: o.connect,
       });
@@ -122,6 +134,8 @@ class WindowsBackend implements UdpBackend {
     this.receiveSlots = receiveSlots;
     this.sendSlots = o.sendSlots;
     this.slotSize = o.slotSize;
+    this.receiveRoom = o.slotSize;
+    this.maxTrainBytes = o.slotSize;
     this.#slots = this.#pool.slots;
     for (const s of this.#slots) this.#payloads.push(s.data.bytes);
     this.#slotHost = new Array(o.sendSlots).fill(undefined);
@@ -174,23 +188,27 @@ class WindowsBackend implements UdpBackend {
   }
 
   #completed(c: RioCompletion): void {
-    const slot = c.context as number;
+    const slot = c.context as number; // a receive's slot, or a send's token
     const events = this.#events!;
     if (c.kind === "receive") {
-      if (c.status === 0) events.received(slot, c.bytes, false);
-      else if (c.status === WSA_ERROR.WSAEMSGSIZE) events.received(slot, c.bytes, true);
-      else if (c.status === WSA_ERROR.WSA_OPERATION_ABORTED || this.#stopping) return;
+      // By meaning, not by code: RIO's status code space is undocumented (rio_status.ts).
+      const kind = rioStatusKind(c.status);
+      if (kind === "ok") events.received(slot, c.bytes, c.bytes, 0, 0);
+      else if (kind === "truncated") events.received(slot, c.bytes, c.bytes + 1, 0, 0);
+      else if (kind === "cancelled" || this.#stopping) return;
       else {
-        // E.g. WSAECONNRESET after an ICMP port-unreachable: the socket goes on.
-        if (this.peer && PEER_ERRORS.has(c.status)) events.peerError(c.error!);
+        // An ICMP error (any spelling) or another failed receive: counted, and the socket goes on;
+        // a connected socket's receive() also sees the peer's.
+        if (this.peer && kind === "unreachable") events.peerError(c.error!);
         else events.receiveError(c.error!);
         this.#receive(slot);
       }
       return;
     }
-    if (slot < this.receiveSlots && !this.#stopping) this.#receive(slot); // the reply is done
     events.sent(slot, c.bytes, c.error);
-    if (c.error && this.peer && PEER_ERRORS.has(c.status)) events.peerError(c.error);
+    if (c.error && this.peer && rioStatusKind(c.status) === "unreachable") {
+      events.peerError(c.error);
+    }
   }
 
   #fail(error: Error): void {
@@ -209,15 +227,35 @@ class WindowsBackend implements UdpBackend {
     return a;
   }
 
-  release(slot: number): void {
-    this.#receive(slot);
+  local(): SocketAddress {
+    return this.addr;
   }
 
-  reply(slot: number, length: number): void {
+  release(slot: number): void {
+    if (!this.#stopping) this.#receive(slot);
+  }
+
+  /** The data slice a send names: the slot's own, or a part of it (a train sent one by one). */
+  #data(s: RioSlot, offset: number, segment: number, ecn: number): RioSlice {
+    if (segment !== 0 || ecn !== 0) {
+      throw new RangeError("the RIO engine has no segmentation offload or ECN yet");
+    }
+    return offset === 0 ? s.data : s.buffer.slice(s.data.offset + offset, s.data.length - offset);
+  }
+
+  reply(
+    slot: number,
+    offset: number,
+    length: number,
+    segment: number,
+    ecn: number,
+    token: number,
+  ): void {
     const s = this.#slots[slot];
-    // A connected socket's sender is its peer: no address (RIOSendEx may refuse one there).
-    if (this.peer) this.#sock.send(s.data, slot, { defer: true, length });
-    else this.#sock.sendEx(s.data, s.address, slot, { defer: true, length });
+    const data = this.#data(s, offset, segment, ecn);
+    // A connected socket's sender is its peer: no address (the documented NULL pRemoteAddress).
+    if (this.peer) this.#sock.send(data, token, { defer: true, length });
+    else this.#sock.sendEx(data, s.address, token, { defer: true, length });
     this.#commitSoon();
   }
 
@@ -225,11 +263,24 @@ class WindowsBackend implements UdpBackend {
     setRioMembership(this.#sock, join, membership);
   }
 
-  sendTo(slot: number, length: number, remote: SocketAddress | null): void {
+  refusedSegmentation(): boolean {
+    return false;
+  }
+
+  sendTo(
+    slot: number,
+    offset: number,
+    length: number,
+    remote: SocketAddress | null,
+    segment: number,
+    ecn: number,
+    token: number,
+  ): void {
     const s = this.#slots[slot];
+    const data = this.#data(s, offset, segment, ecn);
     if (remote === null) {
       // Connected: RIOSendEx without an address (the documented NULL pRemoteAddress).
-      this.#sock.send(s.data, slot, { defer: true, length });
+      this.#sock.send(data, token, { defer: true, length });
       this.#commitSoon();
       return;
     }
@@ -246,7 +297,7 @@ class WindowsBackend implements UdpBackend {
       this.#slotHost[i] = remote.hostname;
       this.#slotPort[i] = remote.port;
     }
-    this.#sock.sendEx(s.data, s.address, slot, { defer: true, length });
+    this.#sock.sendEx(data, s.address, token, { defer: true, length });
     this.#commitSoon();
   }
 

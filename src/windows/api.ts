@@ -1,15 +1,15 @@
 /**
  * The one place the Windows wrappers get their symbols from: the real DLLs,
- * opened lazily, or a test fake of the same shape installed with
- * {@link setWindowsApi}. Not exported from any entry point.
+ * opened lazily from System32 (dlls.ts), or a test fake of the same shape
+ * installed with {@link setWindowsApi}. Not exported from any entry point.
  *
  * @module
  */
 
-import { type Kernelbase, openKernelbase } from "../../ffi/windows/kernelbase.ts";
-import { openWs2, type Ws2 } from "../../ffi/windows/ws2_32.ts";
-import { bindRioTable, queryRioTable, type RioFunctions } from "../../ffi/windows/rio_table.ts";
+import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
+import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
 import { type Allocator, setWindowsKernelSource, virtualAllocator } from "../memory.ts";
+import { openKernelbase, openWs2 } from "./dlls.ts";
 
 /** Everything the Windows wrappers call. */
 export interface WindowsApi {
@@ -17,8 +17,6 @@ export interface WindowsApi {
   readonly kernel: Kernelbase;
   /** ws2_32.dll. */
   readonly ws2: Ws2;
-  /** The RIO table; only valid after WSAStartup. */
-  rio(): RioFunctions;
 }
 
 let installed: WindowsApi | undefined;
@@ -26,14 +24,9 @@ let real: WindowsApi | undefined;
 
 function realApi(): WindowsApi {
   if (real) return real;
-  const kernel = openKernelbase();
-  const ws2 = openWs2();
-  let table: RioFunctions | undefined;
-  real = {
-    kernel,
-    ws2,
-    rio: () => (table ??= bindRioTable(queryRioTable(kernel, ws2))),
-  };
+  // No RIO table here: it is only valid inside the Winsock session it came
+  // from, so each `Rio` session fetches its own (rio_functions.ts).
+  real = { kernel: openKernelbase(), ws2: openWs2() };
   return real;
 }
 

@@ -1,8 +1,10 @@
 /**
  * One checking helper per Windows calling convention. Each turns a failed
  * result into a typed error naming the call; the ones that need a last-error
- * read it as the very next FFI call (Deno has no captured last-error slot, so
- * this is best effort; see the reference, pitfall 24).
+ * read it as the very next FFI call. Deno captures no last error after a
+ * foreign call, so that code is best effort (reference §5.2, pitfall 24): it
+ * may be lost (0) or belong to something else. It is reported, never
+ * branched on: whether a call failed is decided by its own result alone.
  *
  * @module
  */
@@ -41,9 +43,25 @@ export function checkHandle(
   return handle;
 }
 
+/**
+ * The WinsockError for a call that just failed, with WSAGetLastError read
+ * now (call it first thing after the failed call). A 0 says so: the code
+ * was lost, not "success".
+ */
+export function lastWinsockError(ws2: Ws2, call: string): WinsockError {
+  const code = ws2.WSAGetLastError();
+  return new WinsockError(
+    code,
+    call,
+    code === 0
+      ? "WSAGetLastError returned 0, so the code was lost (last-error codes are best effort from Deno)"
+      : undefined,
+  );
+}
+
 /** Winsock int convention: SOCKET_ERROR (-1) is failure, with WSAGetLastError. */
 export function checkWinsock(rc: number, call: string, ws2: Ws2): number {
-  if (rc === SOCKET.SOCKET_ERROR) throw new WinsockError(ws2.WSAGetLastError(), call);
+  if (rc === SOCKET.SOCKET_ERROR) throw lastWinsockError(ws2, call);
   return rc;
 }
 
@@ -54,13 +72,13 @@ export function checkWinsockCode(code: number, call: string): void {
 
 /** SOCKET convention: INVALID_SOCKET (~0) is failure, with WSAGetLastError. */
 export function checkSocket(socket: bigint, call: string, ws2: Ws2): bigint {
-  if (socket === INVALID_SOCKET) throw new WinsockError(ws2.WSAGetLastError(), call);
+  if (socket === INVALID_SOCKET) throw lastWinsockError(ws2, call);
   return socket;
 }
 
 /** RIO BOOL convention (RIOSend/RIOReceive…): FALSE is failure, with WSAGetLastError. */
 export function checkRioBool(ok: number, call: string, ws2: Ws2): void {
-  if (ok === 0) throw new WinsockError(ws2.WSAGetLastError(), call);
+  if (ok === 0) throw lastWinsockError(ws2, call);
 }
 
 /**
@@ -68,9 +86,7 @@ export function checkRioBool(ok: number, call: string, ws2: Ws2): void {
  * (not -1), with WSAGetLastError.
  */
 export function checkBufferId(id: bigint, call: string, ws2: Ws2): bigint {
-  if (id === BigInt(RIO.RIO_INVALID_BUFFERID)) {
-    throw new WinsockError(ws2.WSAGetLastError(), call);
-  }
+  if (id === BigInt(RIO.RIO_INVALID_BUFFERID)) throw lastWinsockError(ws2, call);
   return id;
 }
 
@@ -80,6 +96,6 @@ export function checkRioHandle(
   call: string,
   ws2: Ws2,
 ): Deno.PointerObject {
-  if (handle === null) throw new WinsockError(ws2.WSAGetLastError(), call);
+  if (handle === null) throw lastWinsockError(ws2, call);
   return handle;
 }

@@ -339,10 +339,11 @@ export class IoRing implements Disposable, AsyncDisposable {
 
   /**
    * Builds a cancel request for `target` (BuildIoRingCancelRequest, by its
-   * userData, never 0). Only a request: the target may still complete
-   * normally; read its outcome from the target's own completion. A target
-   * that already finished makes the cancel complete with
-   * HRESULT_FROM_WIN32(ERROR_NOT_FOUND).
+   * userData, never 0, naming its file with the kind of ref, raw or
+   * registered, that the target was built with). Only a request: the target
+   * may still complete normally; read its outcome from the target's own
+   * completion. A target that already finished makes the cancel complete
+   * with HRESULT_FROM_WIN32(ERROR_NOT_FOUND).
    * @throws {RangeError} if `target` is not a cancellable op of this ring.
    */
   cancel(target: IoRingOperation): IoRingOperation {

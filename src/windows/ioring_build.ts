@@ -80,7 +80,7 @@ export function buildTransfer(
   return ctx.engine.build({
     kind,
     call: write ? "BuildIoRingWriteFile" : "BuildIoRingReadFile",
-    handle: file.handle,
+    file,
     cancellable: true,
     tables: refTables(file, buffer),
     regions: buffer.region ? [buffer.region] : [],
@@ -108,7 +108,7 @@ export function buildFlush(
   return ctx.engine.build({
     kind: "flush",
     call: "BuildIoRingFlushFile",
-    handle: file.handle,
+    file,
     cancellable: true,
     tables: refTables(file),
     invoke: (ud) => {
@@ -159,7 +159,7 @@ export function buildSegmented(
   return ctx.engine.build({
     kind,
     call,
-    handle: file.handle,
+    file,
     cancellable: true,
     tables: refTables(file),
     regions: segments.map((s) => s.region),

@@ -25,7 +25,12 @@ import {
   settleOperation,
 } from "./ioring_op.ts";
 import type { SubmitResult, SubmitWaitOptions } from "./ioring_options.ts";
-import { type BufferTable, type FileHandleTable, tableState } from "./ioring_tables.ts";
+import {
+  type BufferTable,
+  type FileHandleTable,
+  type FileRef,
+  tableState,
+} from "./ioring_tables.ts";
 import { CompletionWaiter } from "./ioring_waiter.ts";
 
 const MAX_U32 = 0xffff_ffff;
@@ -35,13 +40,13 @@ const ABANDONED: IoRingCompletion = { result: HRESULT.E_ABORT, information: 0, o
 let nextUserData = 0n;
 
 /**
- * Which engine built an operation, and what a cancel of it needs: `handle` is
- * the file it targets (0n for registrations). Kept for the op's lifetime, so
- * a cancel of a finished op can still be built.
+ * Which engine built an operation, and what a cancel of it needs: `file` is
+ * the ref it was built with (none for registrations). Kept for the op's
+ * lifetime, so a cancel of a finished op can still be built.
  */
 const owners = new WeakMap<
   IoRingOperation,
-  { engine: RingEngine; handle: bigint; cancellable: boolean }
+  { engine: RingEngine; file: FileRef | undefined; cancellable: boolean }
 >();
 
 /** The ring's record of one operation it has built (a cancel's needs are in `owners`). */
@@ -64,8 +69,8 @@ export interface BuildRequest {
   kind: IoRingOpKind;
   /** The Build… call, for errors. */
   call: string;
-  /** The file the op targets (0n for registrations): what a cancel of it names. */
-  handle: bigint;
+  /** The file ref the op was built with (none for registrations): what a cancel of it names. */
+  file: FileRef | undefined;
   /** Can it be the target of a cancel? */
   cancellable: boolean;
   /** Calls the builder with `userData`; returns its HRESULT. May run twice (SQ full). */
@@ -166,7 +171,7 @@ export class RingEngine {
       throw e;
     }
     const op = newIoRingOperation(b.kind, userData, b.call);
-    owners.set(op, { engine: this, handle: b.handle, cancellable: b.cancellable });
+    owners.set(op, { engine: this, file: b.file, cancellable: b.cancellable });
     const tables = b.tables ?? [];
     const drops = (b.regions ?? []).map((r) => r.retain(`an IoRing ${b.kind}`));
     for (const t of tables) tableState(t).inFlight++;
@@ -198,20 +203,33 @@ export class RingEngine {
     if (!o || o.engine !== this) {
       throw new RangeError("cancel: the target is not an operation of this ring");
     }
-    if (!o.cancellable) throw new RangeError(`cancel: a ${target.kind} cannot be cancelled`);
-    return this.#buildCancel(target.userData, o.handle);
+    if (!o.cancellable || !o.file) {
+      throw new RangeError(`cancel: a ${target.kind} cannot be cancelled`);
+    }
+    return this.#buildCancel(target.userData, o.file);
   }
 
-  #buildCancel(userData: bigint, handle: bigint): IoRingOperation {
+  /**
+   * A cancel names its target's file with the same kind of ref the target was
+   * built with: whether a raw handle matches an op issued through a
+   * registered index is UNCONFIRMED (reference §5.5). A registered target's
+   * table stays registered while the target is in flight (replacing or
+   * releasing it waits for its ops), and the cancel counts on it too. Once
+   * the table is gone the target has finished, and a raw ref finds nothing
+   * either way.
+   */
+  #buildCancel(userData: bigint, file: FileRef): IoRingOperation {
     const k = this.#k;
+    const table = file.table && tableState(file.table).current ? file.table : undefined;
     return this.build({
       kind: "cancel",
       call: "BuildIoRingCancelRequest",
-      handle,
+      file,
       cancellable: false,
+      tables: table ? [table] : [],
       invoke: (ud) => {
-        // A raw ref to the target's own handle: stays right even if its table was replaced.
-        this.#scratch.writeRawFile(handle);
+        if (table) this.#scratch.writeRefs(file);
+        else this.#scratch.writeRawFile(file.handle);
         return k.BuildIoRingCancelRequest(this.#ring, this.#scratch.fileRef, userData, ud);
       },
     });
@@ -326,14 +344,19 @@ export class RingEngine {
     if (this.#torn) return;
     // Entries in the SQ cannot be taken back: submit them so they can be cancelled.
     while (this.#queue.some(filter)) await this.#submitPatiently();
-    const targets = [...this.#ops.values()].filter(filter);
-    for (const p of targets) {
-      const o = owners.get(p.op)!;
-      if (o.cancellable && p.op.state === "submitted") this.#buildCancel(p.op.userData, o.handle);
+    const targets = [...this.#ops.values()].filter(filter).map((p) => p.op);
+    const cancels: IoRingOperation[] = [];
+    for (const op of targets) {
+      const o = owners.get(op)!;
+      if (o.cancellable && o.file && op.state === "submitted") {
+        cancels.push(this.#buildCancel(op.userData, o.file));
+      }
     }
     await this.#submitPatiently();
+    // The cancels too: one may name the table a caller is about to release.
+    const waited = [...targets, ...cancels];
     // Not `await op.done`: that would never settle if the waiter fails.
-    while (targets.some((p) => p.op.completion === undefined)) await this.nextCompletion();
+    while (waited.some((op) => op.completion === undefined)) await this.nextCompletion();
   }
 
   /** {@link RingEngine.submitNow}, waiting for completions while the CQ is too full to take more. */

@@ -121,7 +121,7 @@ export class RingScratch {
     );
   }
 
-  /** Writes a raw file ref (a cancel names its target's own handle). */
+  /** Writes a raw file ref (a cancel of a finished op whose table is gone names its handle). */
   writeRawFile(handle: bigint): void {
     writeHandleRef(this.#mem.view, AT_FILE_REF, { kind: "raw", handle });
   }

@@ -10,7 +10,7 @@
 
 import { BusyError, checkInteger, HResultError } from "../errors.ts";
 import type { Allocator, NativeRegion } from "../memory.ts";
-import { INVALID_HANDLE_VALUE, writeBufferInfo } from "../../ffi/windows/abi.ts";
+import { HRESULT, INVALID_HANDLE_VALUE, writeBufferInfo } from "../../ffi/windows/abi.ts";
 import type { RingEngine } from "./ioring_engine.ts";
 import type { RingKernel } from "./ioring_kernel.ts";
 import { allocate } from "./ioring_memory.ts";
@@ -45,7 +45,7 @@ export class RingRegistrations {
   #fileGen = 0;
   #bufferGen = 0;
   #bufferHolds: { gen: number; drop: () => void }[] = [];
-  /** Does a zero-count registration unregister (header) or fail (observed)? Learned once. */
+  /** Does a zero-count registration unregister (header) or fail (observed)? Learned once per ring. */
   #zeroLengthWorks: boolean | undefined;
 
   /** `closing` says whether the ring is closing (releases then do nothing). */
@@ -163,7 +163,7 @@ export class RingRegistrations {
     const op = this.#engine.build({
       kind: files ? "registerFiles" : "registerBuffers",
       call: files ? "BuildIoRingRegisterFileHandles" : "BuildIoRingRegisterBuffers",
-      handle: 0n,
+      file: undefined,
       cancellable: false,
       memory: mem,
       invoke: files
@@ -190,10 +190,11 @@ export class RingRegistrations {
 
   /**
    * Releases `t`'s registration. The header says a zero-count registration
-   * unregisters everything; win-ioring-rs saw it fail with E_INVALIDARG
-   * (UNCONFIRMED either way). So the first release on a ring tries zero
-   * entries and, if that fails, registers an all-sparse table of the same
-   * size instead; later releases use what worked.
+   * unregisters everything; win-ioring-rs saw it fail with E_INVALIDARG, and
+   * whether the builder or the completion refuses it is UNCONFIRMED
+   * (reference §5.4). So the first release on a ring tries zero entries and,
+   * if that is refused either way, registers an all-sparse table of the same
+   * size instead; the outcome is remembered, and later releases use what worked.
    */
   async #releaseTable(t: FileHandleTable | BufferTable, eager: boolean): Promise<void> {
     const s = tableState(t);
@@ -202,27 +203,43 @@ export class RingRegistrations {
     const files = t instanceof FileHandleTable;
     if (files) this.#files = undefined;
     else this.#buffers = undefined;
+    const kind = files ? "files" : "buffers";
     const gen = files ? ++this.#fileGen : ++this.#bufferGen;
     const sparse = (): Entry[] =>
       Array.from(
         { length: t.length },
         () => files ? INVALID_HANDLE_VALUE : { address: 0n, length: 0 },
       );
-    const tryZero = this.#zeroLengthWorks !== false;
-    const first = this.#buildRegistration(
-      files ? "files" : "buffers",
-      tryZero ? [] : sparse(),
-      [],
-      gen,
-    );
+    if (this.#zeroLengthWorks !== false) {
+      const zero = this.#buildZeroCount(kind, gen);
+      if (zero) {
+        if (eager) this.#engine.submitNow();
+        const c = await zero.done;
+        if (zero.state !== "completed") return; // abandoned: the ring closed first
+        this.#zeroLengthWorks = c.ok;
+        const superseded = (files ? this.#fileGen : this.#bufferGen) !== gen;
+        if (c.ok || superseded || this.#closing()) return;
+      }
+    }
+    const fallback = this.#buildRegistration(kind, sparse(), [], gen);
     if (eager) this.#engine.submitNow();
-    const c = await first.done;
-    if (!tryZero || first.state !== "completed") return;
-    this.#zeroLengthWorks = c.ok;
-    const superseded = (files ? this.#fileGen : this.#bufferGen) !== gen;
-    if (c.ok || superseded || this.#closing()) return;
-    const second = this.#buildRegistration(files ? "files" : "buffers", sparse(), [], gen);
-    if (eager) this.#engine.submitNow();
-    await second.done;
+    await fallback.done;
+  }
+
+  /**
+   * Builds a zero-count registration, or returns undefined (and remembers
+   * it) when the builder refuses it: the same outcome as a refused completion.
+   */
+  #buildZeroCount(kind: "files" | "buffers", gen: number): IoRingOperation | undefined {
+    try {
+      return this.#buildRegistration(kind, [], [], gen);
+    } catch (e) {
+      // A full SQ says nothing about zero counts; anything else from the builder is a refusal.
+      const refused = e instanceof HResultError && e.call.startsWith("BuildIoRingRegister") &&
+        e.code !== HRESULT.IORING_E_SUBMISSION_QUEUE_FULL;
+      if (!refused) throw e;
+      this.#zeroLengthWorks = false;
+      return undefined;
+    }
   }
 }

@@ -1,9 +1,17 @@
 /**
  * Winsock Registered I/O (RIO): one {@link Rio} session pairs WSAStartup with
- * WSACleanup, holds the RIO function table, and creates the registrations,
+ * WSACleanup, holds its own RIO function table, and creates the registrations,
  * completion queues and sockets, tearing them down in the documented order:
  * closesocket → drain → RIOCloseCompletionQueue → RIODeregisterBuffer → free
  * → WSACleanup.
+ *
+ * **The table never outlives its session.** The RIO functions live in the
+ * provider's DLL (mswsock.dll), which the WSACleanup that brings Winsock's
+ * count to zero may unload (WSACleanup / WSPCleanup docs; Application
+ * Verifier stop E10A). So each session fetches the table right after its
+ * WSAStartup and drops it at its WSACleanup, as MsQuic did per datapath;
+ * nothing caches it per process. The cost is one ioctl and 13
+ * `UnsafeFnPointer`s per session.
  *
  * Every RIO call goes through a `Deno.UnsafeFnPointer` (~1.4 µs each), so the
  * API is built for batches: post many requests with `defer` and one
@@ -14,6 +22,7 @@
 
 import { readWsaData, SOCKET, STRUCTS } from "../../ffi/windows/abi.ts";
 import type { RioFunctions } from "../../ffi/windows/rio_table.ts";
+import { openRioFunctions } from "./rio_functions.ts";
 import { BusyError, RegioError, UnsupportedError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import type { NativeRegion } from "../memory.ts";
@@ -57,7 +66,7 @@ import type { RioUdpSocketOptions } from "./rio_socket_open.ts";
  *       // Echo from the receive's own memory: no copy in JS.
  *       socket.sendEx(c.data, c.remote!, "echo", { length: c.bytes });
  *     } else if (c.kind === "send") {
- *       socket.receiveEx(data, from, "next"); // the send no longer locks the buffer
+ *       socket.receiveEx(data, from, "next"); // the send is done: the buffer is free again
  *     }
  *   }
  * }
@@ -97,7 +106,7 @@ export class Rio implements Disposable, AsyncDisposable {
       }
       let fn: RioFunctions;
       try {
-        fn = api.rio();
+        fn = openRioFunctions(api.kernel, api.ws2);
       } catch (cause) {
         if (cause instanceof UnsupportedError) throw cause;
         throw new UnsupportedError(

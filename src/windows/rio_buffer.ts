@@ -1,7 +1,18 @@
 /**
  * RIO buffer registrations (RIORegisterBuffer / RIODeregisterBuffer), the
  * typed slices requests name, and a pool of one-registration-per-slot
- * buffers that respects the rule that a send locks its whole registration.
+ * buffers.
+ *
+ * The sharing rule is regio's, and stricter than RIO's. Microsoft's is per
+ * RIO_BUF (reference §5.7): do not pass a RIO_BUF to a send while a send on
+ * it is pending (RIOSendEx remarks), and do not touch a receive's slice
+ * until it completes; "portions of a registered buffer not associated with
+ * any receive request are not included in this restriction" (RIOReceiveEx
+ * remarks). regio instead lets nothing else use a registration while a send
+ * on it is in flight, and no send start on a registration other requests
+ * use: checked in JS, by registration, it can never let two overlapping
+ * slices through. The pool makes that cheap by registering one buffer per
+ * slot (as MsQuic did for its sends).
  *
  * @module
  */
@@ -251,7 +262,7 @@ export class RioAddressSlice {
 
   /**
    * Encodes `address` (numeric IPv4 or IPv6) as a SOCKADDR_INET.
-   * @throws {BusyError} while a send locks this registration.
+   * @throws {BusyError} while a send is in flight on this registration (regio's rule).
    * @throws {TypeError} for a hostname that is not a numeric address; {@link RangeError} for a bad port.
    */
   write(address: SocketAddress): void {
@@ -261,7 +272,7 @@ export class RioAddressSlice {
       throw new BusyError(
         s.label,
         s.sendsInFlight,
-        "send(s) in flight lock the whole registration",
+        "send(s) in flight on this registration (regio lets nothing else use it meanwhile)",
       );
     }
     writeSockaddrInet(this.buffer.region.view, this.#at, address);
@@ -282,7 +293,7 @@ let makeRioSlot: (index: number, buffer: RioBuffer, slotSize: number) => RioSlot
 export class RioSlot {
   /** Position in the pool. */
   readonly index: number;
-  /** The slot's registration (one per slot: a send locks only its own slot). */
+  /** The slot's registration (one per slot: a send restricts only its own slot). */
   readonly buffer: RioBuffer;
   /** The whole data area. */
   readonly data: RioSlice;
@@ -310,10 +321,10 @@ const SLOT_ALIGN = 64;
 let makeRioBufferPool: (ctx: RioContext, options: RioBufferPoolOptions) => RioBufferPool;
 
 /**
- * Many slots in one native region, **one registration per slot**: a RIO send
- * locks its entire registered buffer until it completes (RIOSendEx remarks),
- * so slots that share a registration could not send and receive
- * independently. Each slot carries its remote-address area in registered
+ * Many slots in one native region, **one registration per slot**: under
+ * regio's sharing rule (stricter than RIO's per-RIO_BUF rule, see above) a
+ * send restricts its whole registration, so slots that shared one could not
+ * send and receive independently. Each slot carries its remote-address area in registered
  * memory, so a receive's sender address can be the reply's destination
  * without copying.
  */

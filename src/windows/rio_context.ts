@@ -31,7 +31,7 @@ export interface BufferState {
   readonly id: bigint;
   /** Requests that used it and whose completion has not been dequeued. */
   inFlight: number;
-  /** Sends among them: a send locks the entire registration until it completes. */
+  /** Sends among them: while any is in flight regio lets nothing else use the registration. */
   sendsInFlight: number;
   /** Set once deregistered. */
   closed: boolean;

@@ -18,7 +18,7 @@ import { RIO, type SocketAddress, writeRioBuf, WSA_ERROR } from "../../ffi/windo
 import { BusyError, checkInteger, DisposedError, WinsockError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import type { NativeRegion } from "../memory.ts";
-import { checkRioBool, checkWinsock } from "./check.ts";
+import { checkRioBool, checkWinsock, lastWinsockError } from "./check.ts";
 import { type BufferState, checkOpen, INTERNAL, type RioContext } from "./rio_context.ts";
 import type { RioAddressSlice, RioSlice } from "./rio_buffer.ts";
 import {
@@ -35,7 +35,11 @@ export interface RioCompletion {
   readonly socket: RioUdpSocket;
   /** Which call posted it. */
   readonly kind: "receive" | "send";
-  /** RIORESULT.Status: 0 on success, else a Winsock code (995 = aborted by closesocket). */
+  /**
+   * RIORESULT.Status: 0 on success, else an error code (995 = aborted by
+   * closesocket). Whether RIO reports Winsock or Win32 codes is undocumented:
+   * a truncated datagram may be WSAEMSGSIZE or ERROR_MORE_DATA (reference §5.3).
+   */
   readonly status: number;
   /** Bytes received or sent. */
   readonly bytes: number;
@@ -72,7 +76,9 @@ let makeRioUdpSocket: (ctx: RioContext, options: RioUdpSocketOptions) => RioUdpS
  * Requests name registered memory only: a {@link RioSlice} for data and a
  * {@link RioAddressSlice} (SOCKADDR_INET, ≥ 28 bytes) for the remote address.
  * Limits are enforced before any call (a clear error, nothing posted), and so
- * is the rule that a send locks its whole registration until it completes.
+ * is regio's sharing rule: while a send is in flight nothing else may use its
+ * registration. That is stricter than RIO's, which is per RIO_BUF (see
+ * rio_buffer.ts); it is the project's choice.
  *
  * Not thread-safe (pitfall 19). Sync dispose with requests outstanding throws
  * {@link BusyError}; `await using` closes the socket (pending receives
@@ -188,7 +194,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
    * SOCKADDR_INET is written there. The completion comes from the socket's
    * completion queue with `context`.
    * @throws {WinsockError} WSAENOBUFS when `maxOutstandingReceive` receives are outstanding (nothing posted).
-   * @throws {BusyError} when a send in flight locks a registration it names.
+   * @throws {BusyError} when a send is in flight on a registration it names (regio's rule).
    */
   receiveEx(
     data: RioSlice,
@@ -209,8 +215,9 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
 
   /**
    * RIOSendEx of `data` (or its first `options.length` bytes) to the
-   * SOCKADDR_INET in `remote`. The whole registration of each slice is
-   * locked until the completion is dequeued.
+   * SOCKADDR_INET in `remote`. Under regio's sharing rule (stricter than
+   * RIO's per-RIO_BUF one) nothing else may use the registration of either
+   * slice until the completion is dequeued.
    * @throws {WinsockError} WSAENOBUFS when `maxOutstandingSend` sends are outstanding (nothing posted).
    * @throws {BusyError} when another request in flight uses a registration it names.
    */
@@ -296,9 +303,9 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
         this.#requestContext[slot],
       );
     if (ok === 0) {
-      const code = ws2.WSAGetLastError(); // the very next call (pitfall 24)
+      const error = lastWinsockError(ws2, kind === RECEIVE ? "RIOReceiveEx" : "RIOSendEx");
       this.#free.push(slot);
-      throw new WinsockError(code, kind === RECEIVE ? "RIOReceiveEx" : "RIOSendEx");
+      throw error;
     }
     this.#kind[slot] = kind;
     this.#userContext[slot] = context;
@@ -414,8 +421,10 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   }
 
   #closesocket(): void {
-    this.#closing = true;
+    // Closing only once it worked: a failed closesocket leaves the socket open, so
+    // teardown must not go on as if its requests were aborted; the next close retries.
     checkWinsock(this.#ctx.ws2.closesocket(this.#socket), "closesocket", this.#ctx.ws2);
+    this.#closing = true;
   }
 
   #finish(): void {
@@ -455,21 +464,25 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   }
 }
 
-/** A registration a new request may use: live, not locked by a send, and not shared by a send. */
+/**
+ * regio's sharing rule, stricter than RIO's per-RIO_BUF rule (rio_buffer.ts):
+ * a registration a new request may use is live, has no send in flight, and,
+ * for a send, no request in flight at all.
+ */
 function checkUsable(s: BufferState, kind: number): void {
   if (s.closed) throw new DisposedError(s.label);
   if (s.sendsInFlight > 0) {
     throw new BusyError(
       s.label,
       s.sendsInFlight,
-      "send(s) in flight lock the whole registration until they complete (RIOSendEx remarks)",
+      "send(s) in flight on this registration; regio lets nothing else use it until they complete",
     );
   }
   if (kind === SEND && s.inFlight > 0) {
     throw new BusyError(
       s.label,
       s.inFlight,
-      "request(s) in flight use it, and a send would lock the whole registration",
+      "request(s) in flight use it, and regio starts a send only on a registration nothing else uses",
     );
   }
 }

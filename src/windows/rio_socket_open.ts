@@ -50,6 +50,14 @@ export interface RioUdpSocketOptions {
   receiveBufferSize?: number;
   /** SO_SNDBUF in bytes (1 to 2³¹−1), set before bind; default: Winsock's. */
   sendBufferSize?: number;
+  /**
+   * IPv6 sockets only (ignored for IPv4): `IPV6_V6ONLY` (IPPROTO_IPV6 41,
+   * option 27), set explicitly before bind either way. Windows' own default
+   * is IPv6-only; regio's default is `false`, as in Node's `dgram` and on
+   * Linux: a socket bound to `::` also receives IPv4, from `::ffff:a.b.c.d`
+   * senders.
+   */
+  ipv6Only?: boolean;
   /** SO_BROADCAST before bind: allow sends to broadcast addresses. Default false. */
   broadcast?: boolean;
   /**
@@ -92,7 +100,7 @@ export interface OpenedSocket {
 
 /**
  * Checks the options, then WSASocketW(WSA_FLAG_REGISTERED_IO), the buffer
- * sizes, bind, getsockname and RIOCreateRequestQueue. On failure nothing is
+ * sizes, IPV6_V6ONLY (IPv6), bind, getsockname and RIOCreateRequestQueue. On failure nothing is
  * left open.
  */
 export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): OpenedSocket {
@@ -121,6 +129,10 @@ export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): Op
   const sndbuf = options.sendBufferSize === undefined
     ? undefined
     : checkInteger("sendBufferSize", options.sendBufferSize, 1, 2 ** 31 - 1);
+  const ipv6Only = options.ipv6Only ?? false;
+  if (typeof ipv6Only !== "boolean") {
+    throw new TypeError(`ipv6Only must be a boolean, got ${String(ipv6Only)}`);
+  }
   const cqState = cq[INTERNAL];
   if (cqState.charged + maxR + maxS > cq.size) {
     throw new WinsockError(
@@ -154,14 +166,23 @@ export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): Op
     );
     try {
       const optval = Deno.UnsafePointer.offset(region.pointer, OPTVAL);
-      const option = (name: number, call: string, value: number | undefined): void => {
+      const option = (
+        level: number,
+        name: number,
+        call: string,
+        value: number | undefined,
+      ): void => {
         if (value === undefined) return;
         view.setInt32(OPTVAL, value, true);
-        checkWinsock(ws2.setsockopt(s, SOCKET.SOL_SOCKET, name, optval, 4), call, ws2);
+        checkWinsock(ws2.setsockopt(s, level, name, optval, 4), call, ws2);
       };
-      option(SOCKET.SO_RCVBUF, "setsockopt(SO_RCVBUF)", rcvbuf);
-      option(SOCKET.SO_SNDBUF, "setsockopt(SO_SNDBUF)", sndbuf);
-      option(SOCKOPT.SO_BROADCAST, "setsockopt(SO_BROADCAST)", options.broadcast ? 1 : undefined);
+      option(SOCKET.SOL_SOCKET, SOCKET.SO_RCVBUF, "setsockopt(SO_RCVBUF)", rcvbuf);
+      option(SOCKET.SOL_SOCKET, SOCKET.SO_SNDBUF, "setsockopt(SO_SNDBUF)", sndbuf);
+      // Always set on IPv6: Windows' default (IPv6-only) differs from Linux's and Node's.
+      const v6only = af === SOCKET.AF_INET6 ? (ipv6Only ? 1 : 0) : undefined;
+      option(SOCKET.IPPROTO_IPV6, SOCKET.IPV6_V6ONLY, "setsockopt(IPV6_V6ONLY)", v6only);
+      const broadcast = options.broadcast ? 1 : undefined;
+      option(SOCKET.SOL_SOCKET, SOCKOPT.SO_BROADCAST, "setsockopt(SO_BROADCAST)", broadcast);
       checkWinsock(ws2.bind(s, region.pointer, namelen), "bind", ws2);
       view.setInt32(STRUCTS.SOCKADDR_INET.size, STRUCTS.SOCKADDR_INET.size, true);
       const lenPtr = Deno.UnsafePointer.offset(region.pointer, STRUCTS.SOCKADDR_INET.size);

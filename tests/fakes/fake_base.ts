@@ -11,7 +11,7 @@
  */
 
 import { type Allocator, mmapAllocator, virtualAllocator } from "../../src/memory.ts";
-import { openKernelbase } from "../../ffi/windows/kernelbase.ts";
+import { openKernelbase } from "../../src/windows/dlls.ts";
 
 let host: Allocator | undefined;
 

@@ -12,12 +12,15 @@
  * - PopIoRingCompletion returns S_FALSE on an empty CQ and leaves the CQE alone;
  * - the completion event is edge-triggered (empty → non-empty only);
  * - registrations replace the whole table; sparse entries; a zero-count
- *   registration either unregisters all (header) or fails E_INVALIDARG
- *   (observed), per `zeroLengthRegistration`;
+ *   registration unregisters all (the header), or is refused with
+ *   E_INVALIDARG by the builder or by its completion (win-ioring-rs saw the
+ *   latter; reference §5.4 leaves both open), per `zeroLengthRegistration`;
  * - reads/writes copy bytes between in-memory fake files and native memory;
  *   EOF is 0x80070026 at/after the end, a short read before it;
  * - cancel aborts the target (E_ABORT) unless the op resists; no target is
  *   HRESULT_FROM_WIN32(ERROR_NOT_FOUND); opToCancel 0 = every op on the handle;
+ *   whether a cancel's file ref must be the very ref the op was built with
+ *   (registered index vs raw handle) is UNCONFIRMED (§5.5), per `cancelMatch`;
  * - CloseIoRing neither cancels nor waits.
  *
  * Operations complete only when the test drives them (`complete`,
@@ -84,10 +87,19 @@ export interface FakeIoRingOptions {
    */
   missing?: IoRingSymbolName[];
   /**
-   * A zero-count registration: "unregister" (the header: unregisters all) or
-   * "E_INVALIDARG" (observed by win-ioring-rs). Default "E_INVALIDARG".
+   * A zero-count registration: "accepted" (the header: unregisters all),
+   * "refusedAtBuild" (the builder returns E_INVALIDARG) or
+   * "refusedAtCompletion" (its CQE is E_INVALIDARG, as win-ioring-rs saw).
+   * Default "refusedAtCompletion".
    */
-  zeroLengthRegistration?: "unregister" | "E_INVALIDARG";
+  zeroLengthRegistration?: "accepted" | "refusedAtBuild" | "refusedAtCompletion";
+  /**
+   * Which in-flight ops a cancel's file ref matches: "file" (default) every
+   * op on the same underlying file, however it was referenced; "exactRef"
+   * only ops built with the same kind of ref naming the same thing (raw
+   * handle value, or registered index on the same ring).
+   */
+  cancelMatch?: "file" | "exactRef";
   /** Registrations complete at submit (default true); false: only when driven. */
   registrationsCompleteAtSubmit?: boolean;
   /**
@@ -180,6 +192,9 @@ export class FakeIoRingOs {
   readonly violations: string[] = [];
   /** Every 16-byte ref argument's address alignment, in call order. */
   readonly refAlignment: { call: string; aligned: boolean }[] = [];
+  /** Every registration builder call (accepted or not), in call order. */
+  readonly registrationCalls: { kind: "files" | "buffers"; count: number; nullArray: boolean }[] =
+    [];
   /** Every userData passed to a builder, in call order. */
   readonly userDatas: bigint[] = [];
   /** The (Required, Advisory) each CreateIoRing decoded from its u64 flags. */
@@ -204,7 +219,8 @@ export class FakeIoRingOs {
       maxCompletionQueueSize: options.maxCompletionQueueSize ?? 131072,
       featureFlags: options.featureFlags ?? FEATURE_SET_COMPLETION_EVENT,
       missing,
-      zeroLengthRegistration: options.zeroLengthRegistration ?? "E_INVALIDARG",
+      zeroLengthRegistration: options.zeroLengthRegistration ?? "refusedAtCompletion",
+      cancelMatch: options.cancelMatch ?? "file",
       registrationsCompleteAtSubmit: options.registrationsCompleteAtSubmit ?? true,
       opsCompleteAtSubmit: options.opsCompleteAtSubmit ?? false,
       resistCancel: options.resistCancel ?? false,
@@ -477,6 +493,7 @@ export class FakeIoRingOs {
       },
       BuildIoRingRegisterFileHandles: (ring, count, handles, userData) => {
         log("BuildIoRingRegisterFileHandles");
+        this.registrationCalls.push({ kind: "files", count, nullArray: handles === null });
         return this.#build(ring, "BuildIoRingRegisterFileHandles", {
           op: OP.REGISTER_FILES,
           count,
@@ -486,6 +503,7 @@ export class FakeIoRingOs {
       },
       BuildIoRingRegisterBuffers: (ring, count, buffers, userData) => {
         log("BuildIoRingRegisterBuffers");
+        this.registrationCalls.push({ kind: "buffers", count, nullArray: buffers === null });
         return this.#build(ring, "BuildIoRingRegisterBuffers", {
           op: OP.REGISTER_BUFFERS,
           count,
@@ -618,6 +636,13 @@ export class FakeIoRingOs {
     for (const ref of [fields.file, fields.buffer]) {
       if (ref && ref.kind !== 0 && ref.kind !== 1) return E_INVALIDARG;
     }
+    const isRegistration = fields.op === OP.REGISTER_FILES || fields.op === OP.REGISTER_BUFFERS;
+    if (
+      isRegistration && fields.count === 0 &&
+      this.options.zeroLengthRegistration === "refusedAtBuild"
+    ) {
+      return E_INVALIDARG;
+    }
     if (r.sq.length >= r.sqSize) return IORING_E_SUBMISSION_QUEUE_FULL;
     r.sq.push({
       ring: r.handle,
@@ -651,6 +676,24 @@ export class FakeIoRingOs {
     r.inFlight.splice(i, 1);
     // After CloseIoRing the kernel still completes ops, but nobody can pop them.
     if (!r.closed) this.#post(r, { userData: op.userData, result, information });
+  }
+
+  /** Does a cancel on ring `cr` with ref `cancel` name an op on ring `tr` built with ref `target`? */
+  #cancelMatches(
+    cr: FakeRing,
+    cancel: FakeRef | undefined,
+    tr: FakeRing,
+    target: FakeRef,
+  ): boolean {
+    if (!cancel) return false;
+    if (this.options.cancelMatch === "file") {
+      const h = this.#resolveFile(cr, cancel);
+      return h !== undefined && h === this.#resolveFile(tr, target);
+    }
+    if (cancel.kind !== target.kind) return false;
+    return cancel.kind === 0
+      ? cancel.value === target.value
+      : cr === tr && cancel.index === target.index;
   }
 
   #resolveFile(r: FakeRing, ref: FakeRef): bigint | undefined {
@@ -687,13 +730,13 @@ export class FakeIoRingOs {
       case OP.CANCEL: {
         const h = op.file ? this.#resolveFile(r, op.file) : undefined;
         const targets = r.inFlight.filter((t) =>
-          t !== op && t.file !== undefined && this.#resolveFile(r, t.file) === h &&
+          t !== op && t.file !== undefined && this.#cancelMatches(r, op.file, r, t.file) &&
           (op.opToCancel === 0n || t.userData === op.opToCancel)
         );
         // opToCancel 0 = every op on the handle, on every ring (CancelIoEx semantics).
         const others = op.opToCancel === 0n && h !== undefined
           ? [...this.#rings.values()].filter((o) => o !== r).flatMap((o) =>
-            o.inFlight.filter((t) => t.file && this.#resolveFile(o, t.file) === h)
+            o.inFlight.filter((t) => t.file && this.#cancelMatches(r, op.file, o, t.file))
               .map((t) => [o, t] as const)
           )
           : [];
@@ -705,7 +748,7 @@ export class FakeIoRingOs {
       }
       case OP.REGISTER_FILES: {
         if (op.count === 0) {
-          if (this.options.zeroLengthRegistration === "E_INVALIDARG") return done(E_INVALIDARG);
+          if (this.options.zeroLengthRegistration !== "accepted") return done(E_INVALIDARG);
           r.files = [];
           return done(S_OK);
         }
@@ -726,7 +769,7 @@ export class FakeIoRingOs {
       }
       case OP.REGISTER_BUFFERS: {
         if (op.count === 0) {
-          if (this.options.zeroLengthRegistration === "E_INVALIDARG") return done(E_INVALIDARG);
+          if (this.options.zeroLengthRegistration !== "accepted") return done(E_INVALIDARG);
           r.buffers = [];
           return done(S_OK);
         }

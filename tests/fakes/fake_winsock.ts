@@ -1,7 +1,8 @@
 /**
  * The ws2_32.dll and RIO table fake: a TypeScript stand-in for the Winsock
  * symbols and the 13 RIO functions that follows the documented semantics
- * (shared/reference/windows-api.md §2, §3.2) and decodes every struct it is
+ * (shared/reference/windows-api.md §2, §3.2, and §5 where it corrects them)
+ * and decodes every struct it is
  * handed at offsets written literally here, never through ffi/windows/abi.ts.
  *
  * Sockets talk over a simulated loopback network: a send really copies bytes
@@ -12,10 +13,9 @@
  */
 
 import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
-import { queryRioTable, type RioFunctions } from "../../ffi/windows/rio_table.ts";
-import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
+import type { RioFunctions } from "../../ffi/windows/rio_table.ts";
 import { addr, type FakeBase, ptr, viewAt } from "./fake_base.ts";
-import { fakeKernelCore, type HandleHooks } from "./fake_kernel.ts";
+import type { HandleHooks } from "./fake_kernel.ts";
 
 // Documented values, copied from the reference (winerror.h, mswsockdef.h, winsock2.h).
 const WSA_OPERATION_ABORTED = 995;
@@ -32,6 +32,8 @@ const WSAEADDRINUSE = 10048;
 const WSAEADDRNOTAVAIL = 10049;
 const WSAENOBUFS = 10055;
 const WSAECONNRESET = 10054;
+const ERROR_MORE_DATA = 234;
+const ERROR_PORT_UNREACHABLE = 1234;
 const WSAVERNOTSUPPORTED = 10092;
 const WSANOTINITIALISED = 10093;
 const SOCKET_ERROR = -1;
@@ -49,12 +51,14 @@ const AF_INET6 = 23;
 const SOCK_DGRAM = 2;
 const IPPROTO_UDP = 17;
 const SOL_SOCKET = 0xffff;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 27; // Windows' value (Linux: 26)
+const WSAENETUNREACH = 10051;
 const SO_SNDBUF = 0x1001;
 const SO_RCVBUF = 0x1002;
 // Not in the reference: winsock2.h / ws2ipdef.h (mingw-w64), the Windows numbers.
 const SO_BROADCAST = 0x20;
 const IPPROTO_IP = 0;
-const IPPROTO_IPV6 = 41;
 const IP_MULTICAST_IF = 9; // also IPV6_MULTICAST_IF
 const IP_MULTICAST_TTL = 10; // also IPV6_MULTICAST_HOPS
 const IP_MULTICAST_LOOP = 11; // also IPV6_MULTICAST_LOOP
@@ -84,23 +88,85 @@ const WSAID_MULTIPLE_RIO = [
 const SOCKADDR_INET_SIZE = 28;
 const RIO_TABLE_SIZE = 112;
 
-/** RIO_EXTENSION_FUNCTION_TABLE order (mswsock.h): entry i is at offset 8 + 8 * i. */
-const RIO_TABLE_ORDER = [
-  "RIOReceive",
-  "RIOReceiveEx",
-  "RIOSend",
-  "RIOSendEx",
-  "RIOCloseCompletionQueue",
-  "RIOCreateCompletionQueue",
-  "RIOCreateRequestQueue",
-  "RIODequeueCompletion",
-  "RIODeregisterBuffer",
-  "RIONotify",
-  "RIORegisterBuffer",
-  "RIOResizeCompletionQueue",
-  "RIOResizeRequestQueue",
-] as const;
-const FN_BASE = 0x7ffa_1000_0000n;
+/**
+ * RIO_EXTENSION_FUNCTION_TABLE (mswsock.h), in table order: entry i is at
+ * offset 8 + 8 * i. The signatures are copied here from the header, not from
+ * ffi/windows/rio_table.ts, so the fake's callbacks and the project's
+ * bindings are two independent readings of it. RIO_RQ / RIO_CQ / PRIO_BUF /
+ * PRIO_NOTIFICATION_COMPLETION / PRIORESULT / PCHAR are pointers; SOCKET,
+ * RIO_BUFFERID and the PVOID contexts travel as usize (same x64 register).
+ */
+const RIO_TABLE = {
+  RIOReceive: { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" },
+  RIOReceiveEx: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "u32",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "u32",
+      "usize",
+    ],
+    result: "i32",
+  },
+  RIOSend: { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" },
+  RIOSendEx: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "u32",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "u32",
+      "usize",
+    ],
+    result: "i32",
+  },
+  RIOCloseCompletionQueue: { parameters: ["pointer"], result: "void" },
+  RIOCreateCompletionQueue: { parameters: ["u32", "pointer"], result: "pointer" },
+  RIOCreateRequestQueue: {
+    parameters: ["usize", "u32", "u32", "u32", "u32", "pointer", "pointer", "usize"],
+    result: "pointer",
+  },
+  RIODequeueCompletion: { parameters: ["pointer", "pointer", "u32"], result: "u32" },
+  RIODeregisterBuffer: { parameters: ["usize"], result: "void" },
+  RIONotify: { parameters: ["pointer"], result: "i32" },
+  RIORegisterBuffer: { parameters: ["pointer", "u32"], result: "usize" },
+  RIOResizeCompletionQueue: { parameters: ["pointer", "u32"], result: "i32" },
+  RIOResizeRequestQueue: { parameters: ["pointer", "u32", "u32"], result: "i32" },
+} as const satisfies Record<string, Deno.UnsafeCallbackDefinition>;
+type RioName = keyof typeof RIO_TABLE;
+const RIO_TABLE_ORDER = Object.keys(RIO_TABLE) as RioName[];
+
+/** What a RIO function returns when the fake refuses the call (a violation, or a fake bug). */
+const REFUSED: Record<RioName, unknown> = {
+  RIOReceive: 0,
+  RIOReceiveEx: 0,
+  RIOSend: 0,
+  RIOSendEx: 0,
+  RIOCloseCompletionQueue: undefined,
+  RIOCreateCompletionQueue: null,
+  RIOCreateRequestQueue: null,
+  RIODequeueCompletion: 0xffff_ffff, // RIO_CORRUPT_CQ
+  RIODeregisterBuffer: undefined,
+  RIONotify: 10022, // WSAEINVAL, returned directly
+  RIORegisterBuffer: 0xffff_ffffn, // RIO_INVALID_BUFFERID
+  RIOResizeCompletionQueue: 0,
+  RIOResizeRequestQueue: 0,
+};
+
+/** One load of the RIO provider (mswsock.dll): from the first WSAStartup to the WSACleanup that balances it. */
+interface Provider {
+  /** 1 for the first load in this fake, 2 for the next… */
+  readonly generation: number;
+  /** The table's function pointers, made at the first WSAIoctl of this load. */
+  callbacks: Deno.UnsafeCallback[] | null;
+}
 
 /** Options for the Winsock fake. */
 export interface FakeWinsockOptions {
@@ -125,15 +191,47 @@ export interface FakeWinsockOptions {
   /** Make setsockopt (of a known option, with valid arguments) fail with this code. */
   setsockoptError?: number;
   /**
-   * UNCONFIRMED whether a RIO receive reports an ICMP port unreachable
-   * (msquic#3323: "RIO doesn't support UDP unreachable indications (yet)").
-   * "reported" (default): after a connected socket sends to a port nobody
-   * has, its next receive completes with WSAECONNRESET (SIO_UDP_CONNRESET
-   * on, the Winsock default); "silent": nothing is reported. The fake models
-   * it for connected sockets only.
+   * What WSAGetLastError reports (§5.2: from Deno, the last error is best
+   * effort): "kept" (default) the code the failed call set, "lost" 0,
+   * "unrelated" a code no call set (WSAEWOULDBLOCK).
    */
-  connReset?: "reported" | "silent";
+  lastError?: "kept" | "lost" | "unrelated";
+  /**
+   * UNCONFIRMED which code space RIORESULT.Status uses (§5.3): "winsock"
+   * (default: WSAEMSGSIZE for truncation, WSAECONNRESET for ICMP) or "win32"
+   * (ERROR_MORE_DATA, ERROR_PORT_UNREACHABLE), as MsQuic's shared handler
+   * expected.
+   */
+  statusSpace?: "winsock" | "win32";
+  /**
+   * Status of the requests closesocket completes (default
+   * WSA_OPERATION_ABORTED = ERROR_OPERATION_ABORTED, 995; MsQuic also met
+   * WSAENOTSOCK at shutdown).
+   */
+  closeStatus?: number;
+  /**
+   * Model ICMP port-unreachable: a send to a port nobody is bound to makes
+   * one of the sender's receives complete with the unreachable status
+   * (default off: the datagram is dropped silently, as on Linux). Whether
+   * RIO reports these at all is UNCONFIRMED (msquic#3323).
+   */
+  icmp?: boolean;
+  /** The unreachable status `icmp` uses (default: the code space's, see `statusSpace`). */
+  icmpStatus?: number;
 }
+
+/** What WSAGetLastError reports with `lastError: "unrelated"`. */
+const UNRELATED_LAST_ERROR = 10035; // WSAEWOULDBLOCK
+/** ws2_32 calls `failNext` can fail, and the sentinel each returns. */
+const WS2_SENTINELS: Record<string, number | bigint> = {
+  WSASocketW: INVALID_SOCKET,
+  bind: SOCKET_ERROR,
+  getsockname: SOCKET_ERROR,
+  setsockopt: SOCKET_ERROR,
+  WSAIoctl: SOCKET_ERROR,
+  closesocket: SOCKET_ERROR,
+  WSACleanup: SOCKET_ERROR,
+};
 
 /** The socket options a socket was given with setsockopt. */
 export interface FakeSocketOptions {
@@ -141,6 +239,8 @@ export interface FakeSocketOptions {
   rcvbuf?: number;
   /** SO_SNDBUF as last set (bytes). */
   sndbuf?: number;
+  /** IPPROTO_IPV6 IPV6_V6ONLY as last set (unset: Windows' default, on). */
+  v6only?: number;
   /** Names of the options set after bind, in order (none expected). */
   afterBind: string[];
   /** SO_BROADCAST as last set. */
@@ -160,8 +260,8 @@ interface Registration {
   live: boolean;
   /** Requests referencing it whose completion has not been dequeued. */
   refs: number;
-  /** Sends among them: a send locks the whole registration. */
-  sends: number;
+  /** Those requests, to check the per-RIO_BUF sharing rule. */
+  pending: Set<Request>;
   freedReported: boolean;
 }
 
@@ -236,10 +336,10 @@ interface Sock {
   sends: Request[];
   inbox: Datagram[];
   options: FakeSocketOptions;
+  /** ICMP errors waiting for a receive to report them (`icmp`). */
+  unreachable: number;
   /** Set by connect: the only sender it hears, the destination of address-less sends. */
   peer: Endpoint | null;
-  /** ICMP port unreachable indications not yet reported to a receive. */
-  resets: number;
 }
 
 function isWildcard(a: Uint8Array): boolean {
@@ -281,6 +381,26 @@ function memberOf(m: string, group: Uint8Array, source: Uint8Array): boolean {
   return !from || from[1] === hexBytes(source);
 }
 
+/** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), or null. */
+function unmapped(a: Uint8Array): Uint8Array | null {
+  const isMapped = a.length === 16 && a.subarray(0, 10).every((b) => b === 0) &&
+    a[10] === 0xff && a[11] === 0xff;
+  return isMapped ? a.slice(12) : null;
+}
+
+/** An IPv4 address as IPv4-mapped IPv6 (::ffff:a.b.c.d). */
+function mapped(a: Uint8Array): Uint8Array {
+  const out = new Uint8Array(16);
+  out[10] = out[11] = 0xff;
+  out.set(a, 12);
+  return out;
+}
+
+/** A dual-stack socket: IPv6 with IPV6_V6ONLY off (Windows' default is on). */
+function dualStack(s: Sock): boolean {
+  return s.af === AF_INET6 && s.options.v6only === 0;
+}
+
 /** The fake OS side of Winsock and RIO. */
 export class FakeWinsock {
   /** CloseHandle / CancelIoEx hooks (sockets are not closed through CloseHandle). */
@@ -297,6 +417,8 @@ export class FakeWinsock {
   onTransmit: ((to: Readonly<Endpoint>, payload: Uint8Array) => void) | undefined;
   /** WSAStartup reference count. */
   startups = 0;
+  /** Successful RIO table ioctls (WSAIoctl with WSAID_MULTIPLE_RIO). */
+  tableFetches = 0;
   /** Every RIODeregisterBuffer argument, in order (to assert "exactly once"). */
   readonly deregistered: bigint[] = [];
 
@@ -306,9 +428,25 @@ export class FakeWinsock {
   readonly #rqs = new Map<bigint, RequestQueue>();
   #nextRegId = 0x7ff0_0000_1000n; // above 2^32: truncating an ID to 32 bits shows
   #nextPort = 49152;
-  #table: RioFunctions | undefined;
+  /** The RIO provider while loaded (WSAStartup count > 0), else null. */
+  #provider: Provider | null = null;
+  #loads = 0;
+  readonly #forced = new Map<string, number>();
+  /** Every callback handed out, closed when the fake is disposed. */
+  readonly #callbacks: Deno.UnsafeCallback[] = [];
 
   constructor(readonly base: FakeBase, readonly options: FakeWinsockOptions = {}) {}
+
+  /**
+   * Closes every table callback (test teardown). Whatever still holds a
+   * table must not call it after this: the test has already failed its
+   * leak checks by then.
+   */
+  dispose(): void {
+    for (const cb of this.#callbacks) cb.close();
+    this.#callbacks.length = 0;
+    this.#provider = null;
+  }
 
   /** Recorded violations, plus any registered memory freed since the last call. */
   get violations(): readonly string[] {
@@ -393,7 +531,7 @@ export class FakeWinsock {
       }
       return k;
     };
-    return {
+    const symbols: Ws2 = {
       WSAStartup: (version, data): number => {
         self.#log("WSAStartup");
         if (!(data instanceof Uint8Array) || data.byteLength < 408) {
@@ -411,7 +549,7 @@ export class FakeWinsock {
         v.setBigUint64(8, 0n, true); // lpVendorInfo
         writeCString(data, 16, "WinSock 2.0 (regio fake)", 257); // szDescription
         writeCString(data, 273, "Running", 129); // szSystemStatus
-        self.startups++;
+        if (self.startups++ === 0) self.#provider = { generation: ++self.#loads, callbacks: null };
         return 0;
       },
       WSACleanup: (): number => {
@@ -419,6 +557,8 @@ export class FakeWinsock {
         if (!needStartup()) return SOCKET_ERROR;
         self.startups--;
         if (self.startups === 0) {
+          // The count is zero: the provider "must prepare itself to be unloaded" (WSPCleanup).
+          self.#provider = null;
           if (self.openSockets > 0) {
             self.#violation(`WSACleanup with ${self.openSockets} socket(s) open`);
           }
@@ -458,8 +598,8 @@ export class FakeWinsock {
           sends: [],
           inbox: [],
           options: { afterBind: [] },
+          unreachable: 0,
           peer: null,
-          resets: 0,
         });
         return handle;
       },
@@ -476,8 +616,8 @@ export class FakeWinsock {
         if (!isWildcard(ep.address) && !isLoopback(ep.af, ep.address)) {
           return self.#fail(WSAEADDRNOTAVAIL); // the fake host has only loopback
         }
-        if (ep.port === 0) ep.port = self.#ephemeralPort(ep.af);
-        else if (self.#portInUse(ep)) return self.#fail(WSAEADDRINUSE);
+        if (ep.port === 0) ep.port = self.#ephemeralPort(k);
+        else if (self.#portInUse(ep, k)) return self.#fail(WSAEADDRINUSE);
         k.bound = ep;
         return 0;
       },
@@ -500,18 +640,20 @@ export class FakeWinsock {
         if (!needStartup()) return SOCKET_ERROR;
         const k = sock(s);
         if (!k) return SOCKET_ERROR;
-        if (level === IPPROTO_IP || level === IPPROTO_IPV6 || optname === SO_BROADCAST) {
+        if (
+          level === IPPROTO_IP || (level === IPPROTO_IPV6 && optname !== IPV6_V6ONLY) ||
+          (level === SOL_SOCKET && optname === SO_BROADCAST)
+        ) {
           return self.#ipOption(k, level, optname, optval, optlen);
         }
-        // Otherwise the fake knows only SOL_SOCKET SO_RCVBUF / SO_SNDBUF, each an int.
-        const name = level !== SOL_SOCKET
-          ? undefined
-          : optname === SO_RCVBUF
-          ? "rcvbuf"
-          : optname === SO_SNDBUF
-          ? "sndbuf"
+        // The fake knows SOL_SOCKET SO_RCVBUF / SO_SNDBUF and IPPROTO_IPV6 IPV6_V6ONLY, each an int.
+        const name = level === SOL_SOCKET
+          ? (optname === SO_RCVBUF ? "rcvbuf" : optname === SO_SNDBUF ? "sndbuf" : undefined)
+          : level === IPPROTO_IPV6 && optname === IPV6_V6ONLY
+          ? "v6only"
           : undefined;
         if (name === undefined) return self.#fail(WSAENOPROTOOPT);
+        if (name === "v6only" && k.af !== AF_INET6) return self.#fail(WSAEINVAL);
         // "optval is not in a valid part of the address space, or optlen is too small."
         if (optval === null || optlen < 4) return self.#fail(WSAEFAULT);
         if (self.options.setsockoptError !== undefined) {
@@ -538,10 +680,11 @@ export class FakeWinsock {
         const out = viewAt(outBuf, RIO_TABLE_SIZE);
         out.setUint32(0, RIO_TABLE_SIZE, true); // cbSize
         out.setUint32(4, 0, true); // padding
-        RIO_TABLE_ORDER.forEach((_, i) =>
-          out.setBigUint64(8 + 8 * i, FN_BASE + BigInt(i) * 16n, true)
+        self.#tableCallbacks().forEach((cb, i) =>
+          out.setBigUint64(8 + 8 * i, Deno.UnsafePointer.value(cb.pointer), true)
         );
         viewAt(returned, 4).setUint32(0, RIO_TABLE_SIZE, true);
+        self.tableFetches++;
         return 0;
       },
       connect: (s, name, namelen): number => {
@@ -566,7 +709,12 @@ export class FakeWinsock {
         return 0;
       },
       WSAGetLastError: (): number => {
-        return self.base.lastError;
+        const mode = self.options.lastError ?? "kept";
+        return mode === "lost"
+          ? 0
+          : mode === "unrelated"
+          ? UNRELATED_LAST_ERROR
+          : self.base.lastError;
       },
       sendto: (): never => {
         throw new Error("fake: sendto is not faked; use RIO sockets on both ends");
@@ -575,26 +723,72 @@ export class FakeWinsock {
         throw new Error("fake: recvfrom is not faked; use RIO sockets on both ends");
       },
     };
+    const out: Record<string, unknown> = { ...symbols };
+    for (const [name, sentinel] of Object.entries(WS2_SENTINELS)) {
+      const real = (symbols as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+      out[name] = (...args: unknown[]): unknown => {
+        const code = self.#takeForced(name);
+        if (code === undefined) return real(...args);
+        self.#log(name);
+        self.base.lastError = code;
+        return sentinel;
+      };
+    }
+    return out as unknown as Ws2;
   }
 
-  #ephemeralPort(af: number): number {
+  /**
+   * Makes the next call named `call` (a ws2_32 function, or a RIO function
+   * that reports through WSAGetLastError) fail with `code` as its last error,
+   * before it does anything. One-shot.
+   */
+  failNext(call: string, code: number): void {
+    this.#forced.set(call, code);
+  }
+
+  #takeForced(call: string): number | undefined {
+    const code = this.#forced.get(call);
+    this.#forced.delete(call);
+    return code;
+  }
+
+  #ephemeralPort(k: Sock): number {
     for (;;) {
       const port = this.#nextPort++;
-      if (!this.#portInUse({ af, address: new Uint8Array(af === AF_INET ? 4 : 16), port })) {
-        return port;
-      }
+      const wildcard = new Uint8Array(k.af === AF_INET ? 4 : 16);
+      if (!this.#portInUse({ af: k.af, address: wildcard, port }, k)) return port;
     }
   }
 
-  #portInUse(ep: Endpoint): boolean {
+  /** Does binding `ep` on `k` clash with a bound socket (a dual-stack `::` holds IPv4's port too)? */
+  #portInUse(ep: Endpoint, k: Sock): boolean {
+    const dual = dualStack(k) && isWildcard(ep.address);
     for (const s of this.#sockets.values()) {
       const b = s.bound;
-      if (s.closed || !b || b.af !== ep.af || b.port !== ep.port) continue;
+      if (s.closed || !b || b.port !== ep.port) continue;
+      if (b.af !== ep.af) {
+        if (dual || (dualStack(s) && isWildcard(b.address))) return true;
+        continue;
+      }
       if (isWildcard(b.address) || isWildcard(ep.address) || sameBytes(b.address, ep.address)) {
         return true;
       }
     }
     return false;
+  }
+
+  /** The open socket a datagram to `to` lands on: same family, or a dual-stack `::` for IPv4. */
+  #receiver(to: Endpoint): Sock | undefined {
+    const open = [...this.#sockets.values()].filter((s) =>
+      !s.closed && s.bound && s.bound.port === to.port
+    );
+    const same = open.find((s) =>
+      s.bound!.af === to.af &&
+      (sameBytes(s.bound!.address, to.address) ||
+        (isWildcard(s.bound!.address) && isLoopback(to.af, to.address)))
+    );
+    if (same || to.af !== AF_INET || !isLoopback(AF_INET, to.address)) return same;
+    return open.find((s) => dualStack(s) && isWildcard(s.bound!.address));
   }
 
   /** closesocket: pending requests complete with WSA_OPERATION_ABORTED; the RQ goes. */
@@ -611,7 +805,7 @@ export class FakeWinsock {
     }
     const deferred = lost ? [] : rq.deferred;
     for (const r of [...deferred, ...k.receives, ...k.sends]) {
-      this.#complete(r, WSA_OPERATION_ABORTED, 0);
+      this.#complete(r, this.options.closeStatus ?? WSA_OPERATION_ABORTED, 0);
     }
     rq.deferred.length = 0;
     k.receives.length = 0;
@@ -628,26 +822,50 @@ export class FakeWinsock {
   // ------------------------------------------------------------------- RIO
 
   /**
-   * The RIO table, obtained the way the real one is: through
-   * `queryRioTable` (WSAIoctl into native memory), then mapping each address
-   * read back to the fake function at that table position. A table read at
-   * the wrong offsets fails here.
+   * The function pointers WSAIoctl writes into the table: real
+   * `Deno.UnsafeCallback`s, one set per load of the provider, so the
+   * project's own query and binding code (and its 13 signatures) run in the
+   * tests. A call through a set whose provider was unloaded (the WSACleanup
+   * that brought the count to zero came after the table was fetched) is the
+   * Application Verifier stop E10A, recorded as a violation and refused.
+   * Nothing thrown may leave a callback (Deno aborts), so a fake error is a
+   * violation too.
    */
-  rio(): RioFunctions {
-    if (this.#table) return this.#table;
-    const kernel = fakeKernelCore(this.base) as Kernelbase;
-    const addresses = queryRioTable(kernel, this.ws2());
-    const fns = this.#rioFunctions();
-    const out: Record<string, unknown> = {};
-    const names = Object.keys(fns);
-    names.forEach((name, i) => {
-      const at = RIO_TABLE_ORDER.indexOf(name as typeof RIO_TABLE_ORDER[number]);
-      if (addresses[i] !== FN_BASE + BigInt(at) * 16n) {
-        throw new Error(`fake: RIO table entry ${name} was read from the wrong offset`);
-      }
-      out[name] = fns[name as keyof RioFunctions];
+  #tableCallbacks(): Deno.UnsafeCallback[] {
+    const provider = this.#provider!;
+    if (provider.callbacks) return provider.callbacks;
+    const impl = this.#rioFunctions() as unknown as Record<RioName, (...a: unknown[]) => unknown>;
+    provider.callbacks = RIO_TABLE_ORDER.map((name) => {
+      const cb = new Deno.UnsafeCallback(
+        RIO_TABLE[name] as Deno.UnsafeCallbackDefinition,
+        ((...args: unknown[]): unknown => {
+          if (this.#provider !== provider) {
+            this.#violation(
+              `${name} called through the RIO table of Winsock session ${provider.generation} ` +
+                "after the WSACleanup that unloaded its provider (Application Verifier stop E10A)",
+            );
+            return REFUSED[name];
+          }
+          const forced = name === "RIONotify" || name === "RIODequeueCompletion"
+            ? undefined // they report directly, not through WSAGetLastError
+            : this.#takeForced(name);
+          if (forced !== undefined) {
+            this.#log(name);
+            this.base.lastError = forced;
+            return REFUSED[name];
+          }
+          try {
+            return impl[name](...args);
+          } catch (e) {
+            this.#violation(`fake: ${name} threw: ${(e as Error).message}`);
+            return REFUSED[name];
+          }
+        }) as Deno.UnsafeCallbackFunction,
+      );
+      this.#callbacks.push(cb);
+      return cb;
     });
-    return (this.#table = out as unknown as RioFunctions);
+    return provider.callbacks;
   }
 
   #decodeRioBuf(p: Deno.PointerValue): Slice | number {
@@ -719,23 +937,27 @@ export class FakeWinsock {
       return fail(this.options.rqLimitError ?? WSAENOBUFS);
     }
     const regs = [...new Set([data?.reg, remote?.reg].filter((r) => r !== undefined))];
+    // Microsoft's sharing rule is per RIO_BUF, not per registration (reference §5.7): a
+    // slice of a pending send must not be named again, and a pending receive's slice must
+    // not be read (sent from) until it completes. Other parts of the registration are free.
+    const mine = [data, remote].filter((x) => x !== null);
     for (const r of regs) {
-      if (r.sends > 0) {
-        this.#violation(
-          `buffer ${hex(r.id)} used by a ${kind} while a send on it is in flight ` +
-            "(a send locks the entire registered buffer)",
-        );
-      } else if (kind === "send" && r.refs > 0) {
-        this.#violation(
-          `send posted on buffer ${hex(r.id)} while ${r.refs} other request(s) use it`,
-        );
+      for (const other of r.pending) {
+        if (kind !== "send" && other.kind !== "send") continue;
+        const theirs = [other.data, other.remote].filter((x) => x !== null);
+        if (mine.some((a) => theirs.some((b) => overlaps(a, b)))) {
+          this.#violation(
+            `a ${kind} on buffer ${hex(r.id)} names bytes of a ${other.kind} still in flight ` +
+              "(RIOSendEx / RIOReceiveEx remarks: per RIO_BUF)",
+          );
+        }
       }
     }
+    const request: Request = { kind, rq, data, remote, flags, context: BigInt(context), regs };
     for (const r of regs) {
       r.refs++;
-      if (kind === "send") r.sends++;
+      r.pending.add(request);
     }
-    const request: Request = { kind, rq, data, remote, flags, context: BigInt(context), regs };
     if (kind === "receive") rq.outstandingReceive++;
     else rq.outstandingSend++;
     rq.deferred.push(request);
@@ -780,42 +1002,57 @@ export class FakeWinsock {
     const payload = r.data ? this.#read(r.data) : new Uint8Array(0);
     const dest = r.remote ? this.#read(r.remote) : null;
     if (!payload || (r.remote && !dest)) return this.#complete(r, WSAEFAULT, 0);
-    const to = dest
+    let to = dest
       ? decodeSockaddr(new DataView(dest.buffer, dest.byteOffset, dest.byteLength), 0)
       : from.peer;
     if (!to || to.af !== from.af) return this.#complete(r, WSAEAFNOSUPPORT, 0);
     this.onTransmit?.(to, payload.slice());
     const self = from.bound!;
-    const source: Endpoint = {
+    let source: Endpoint = {
       af: self.af,
       address: isWildcard(self.address) ? loopbackOf(self.af) : self.address,
       port: self.port,
     };
-    const group = isMulticast(to.af, to.address);
-    const broadcast = isBroadcast(to.af, to.address);
-    if (broadcast && !from.options.broadcast) return this.#complete(r, WSAEACCES, 0);
-    const targets = [...this.#sockets.values()].filter((s) => {
-      if (s.closed || !s.bound || s.bound.af !== to.af || s.bound.port !== to.port) return false;
-      // A connected socket hears its peer only.
-      if (s.peer && !sameEndpoint(s.peer, source)) return false;
-      if (group) {
-        // Windows applies IP_MULTICAST_LOOP to the receiving socket; every fake socket is local.
-        return isWildcard(s.bound.address) && s.options.multicastLoop !== 0 &&
-          (s.options.memberships ?? []).some((m) => memberOf(m, to.address, source.address));
-      }
-      if (broadcast) return isWildcard(s.bound.address);
-      return sameBytes(s.bound.address, to.address) ||
-        (isWildcard(s.bound.address) && isLoopback(to.af, to.address));
-    });
-    for (const target of targets.slice(0, group || broadcast ? undefined : 1)) {
-      if (target.inbox.length < 256) target.inbox.push({ bytes: payload.slice(), from: source });
+    // A dual-stack socket reaches IPv4 through mapped addresses, and is seen there as IPv4.
+    const v4 = to.af === AF_INET6 ? unmapped(to.address) : null;
+    if (v4) {
+      if (!dualStack(from)) return this.#complete(r, WSAENETUNREACH, 0);
+      to = { af: AF_INET, address: v4, port: to.port };
+      source = { af: AF_INET, address: loopbackOf(AF_INET), port: self.port };
     }
-    // UDP: a datagram to nobody is dropped, and the send still succeeds; a
-    // connected sender hears of it through an ICMP port unreachable.
-    if (targets.length === 0 && !group && !broadcast && from.peer) {
-      if ((this.options.connReset ?? "reported") === "reported") from.resets++;
+    if (isMulticast(to.af, to.address) || isBroadcast(to.af, to.address)) {
+      return this.#complete(r, this.#fanOut(from, to, source, payload), payload.length);
     }
+    const found = this.#receiver(to);
+    // A connected socket hears its peer only.
+    const target = found && (!found.peer || sameEndpoint(found.peer, source)) ? found : undefined;
+    // Seen from an IPv6 socket, an IPv4 sender is ::ffff:a.b.c.d.
+    if (target && target.af !== source.af) {
+      source = { af: AF_INET6, address: mapped(source.address), port: source.port };
+    }
+    // UDP: a datagram to nobody is dropped, and the send still succeeds.
+    if (target && target.inbox.length < 256) {
+      target.inbox.push({ bytes: payload.slice(), from: source });
+    } else if (!found && this.options.icmp) from.unreachable++;
     this.#complete(r, 0, payload.length);
+  }
+
+  /**
+   * A send to a group or a broadcast address: a copy for every socket bound
+   * to the port on the wildcard address that may hear it. Returns the status.
+   */
+  #fanOut(from: Sock, to: Endpoint, source: Endpoint, payload: Uint8Array): number {
+    const group = isMulticast(to.af, to.address);
+    if (!group && !from.options.broadcast) return WSAEACCES;
+    for (const s of this.#sockets.values()) {
+      if (s.closed || !s.bound || s.bound.af !== to.af || s.bound.port !== to.port) continue;
+      if (!isWildcard(s.bound.address) || (s.peer && !sameEndpoint(s.peer, source))) continue;
+      // Windows applies IP_MULTICAST_LOOP to the receiving socket; every fake socket is local.
+      const hears = !group || (s.options.multicastLoop !== 0 &&
+        (s.options.memberships ?? []).some((m) => memberOf(m, to.address, source.address)));
+      if (hears && s.inbox.length < 256) s.inbox.push({ bytes: payload.slice(), from: source });
+    }
+    return 0;
   }
 
   /** setsockopt at IPPROTO_IP / IPPROTO_IPV6, and SO_BROADCAST (Windows numbers and structs). */
@@ -875,9 +1112,11 @@ export class FakeWinsock {
   }
 
   #deliver(s: Sock): void {
-    while (!s.closed && s.resets > 0 && s.receives.length > 0) {
-      s.resets--;
-      this.#complete(s.receives.shift()!, WSAECONNRESET, 0);
+    while (!s.closed && s.unreachable > 0 && s.receives.length > 0) {
+      s.unreachable--;
+      const win32 = this.options.statusSpace === "win32";
+      const status = this.options.icmpStatus ?? (win32 ? ERROR_PORT_UNREACHABLE : WSAECONNRESET);
+      this.#complete(s.receives.shift()!, status, 0);
     }
     while (!s.closed && s.inbox.length > 0 && s.receives.length > 0) {
       const d = s.inbox.shift()!;
@@ -894,7 +1133,9 @@ export class FakeWinsock {
         if (bytes > 0) {
           new Uint8Array(viewAt(ptr(at), bytes).buffer).set(d.bytes.subarray(0, bytes));
         }
-        if (d.bytes.length > r.data.length) status = WSAEMSGSIZE;
+        if (d.bytes.length > r.data.length) {
+          status = this.options.statusSpace === "win32" ? ERROR_MORE_DATA : WSAEMSGSIZE;
+        }
       }
       if (r.remote) {
         const at = r.remote.reg.address + BigInt(r.remote.offset);
@@ -926,7 +1167,7 @@ export class FakeWinsock {
   #release(r: Request): void {
     for (const reg of r.regs) {
       reg.refs--;
-      if (r.kind === "send") reg.sends--;
+      reg.pending.delete(r);
     }
     if (r.kind === "receive") r.rq.outstandingReceive--;
     else r.rq.outstandingSend--;
@@ -1167,7 +1408,7 @@ export class FakeWinsock {
           length,
           live: true,
           refs: 0,
-          sends: 0,
+          pending: new Set(),
           freedReported: false,
         });
         return id;
@@ -1180,6 +1421,11 @@ export class FakeWinsock {
       },
     };
   }
+}
+
+/** Do two slices share a byte (same registration)? */
+function overlaps(a: Slice, b: Slice): boolean {
+  return a.reg === b.reg && a.offset < b.offset + b.length && b.offset < a.offset + a.length;
 }
 
 function hex(v: bigint): string {

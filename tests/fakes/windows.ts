@@ -7,11 +7,10 @@
 
 import { type Kernelbase, kernelbaseSymbols } from "../../ffi/windows/kernelbase.ts";
 import { ws2Symbols } from "../../ffi/windows/ws2_32.ts";
-import { rioDefinitions, type RioFunctions } from "../../ffi/windows/rio_table.ts";
 import { setWindowsApi, type WindowsApi } from "../../src/windows/api.ts";
 import { FakeBase, openFakeHost } from "./fake_base.ts";
 import { withFfiArgChecks } from "./ffi_args.ts";
-import { fakeKernelCore } from "./fake_kernel.ts";
+import { fakeKernelCore, type FakeKernelOptions } from "./fake_kernel.ts";
 import { type FakeIoRingOptions, FakeIoRingOs } from "./fake_ioring.ts";
 import { FakeWinsock, type FakeWinsockOptions } from "./fake_winsock.ts";
 
@@ -21,6 +20,8 @@ openFakeHost();
 
 /** Options for the whole fake. */
 export interface FakeWindowsOptions {
+  /** kernelbase behaviour outside the I/O ring (lost last-error codes, failing calls). */
+  kernel?: FakeKernelOptions;
   /** I/O ring behaviour (version, capabilities, quirks). */
   ioring?: FakeIoRingOptions;
   /** Winsock / RIO behaviour. */
@@ -42,16 +43,13 @@ export function installFakeWindows(options: FakeWindowsOptions = {}): FakeWindow
   const winsock = new FakeWinsock(base, options.winsock);
   // Every call is checked as Deno's FFI checks it (e.g. -0 for a u32 throws).
   const kernel = withFfiArgChecks(kernelbaseSymbols, {
-    ...fakeKernelCore(base, [ioring.hooks, winsock.hooks]),
+    ...fakeKernelCore(base, [ioring.hooks, winsock.hooks], options.kernel),
     ...ioring.symbols(),
   } as Kernelbase);
   const ws2 = withFfiArgChecks(ws2Symbols, winsock.ws2());
-  let rio: RioFunctions | undefined;
-  const api: WindowsApi = {
-    kernel,
-    ws2,
-    rio: () => (rio ??= withFfiArgChecks(rioDefinitions, winsock.rio())),
-  };
+  // The RIO table is not part of the API: the wrappers ask ws2.WSAIoctl for
+  // it, and the fake serves it there (fake_winsock.ts).
+  const api: WindowsApi = { kernel, ws2 };
   setWindowsApi(api);
   return {
     base,
@@ -60,6 +58,7 @@ export function installFakeWindows(options: FakeWindowsOptions = {}): FakeWindow
     api,
     [Symbol.dispose](): void {
       setWindowsApi(undefined);
+      winsock.dispose();
       base.dispose();
     },
   };
