@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
 import type { FakeWinsockOptions } from "./fakes/fake_winsock.ts";
+import { UnsupportedError } from "../src/errors.ts";
 import type { UdpSocket } from "../src/udp/socket.ts";
 import type { UdpSocketOptions } from "../src/udp/options.ts";
 import { bindUdpWith } from "../src/udp/socket.ts";
@@ -208,71 +209,87 @@ test("IPv6: a wildcard-bound socket reports ::1 as the local address and replies
 });
 
 for (const [name, status] of [["WSAEOPNOTSUPP", 10045], ["WSAEINVAL", 10022]] as const) {
-  test(`segmentation refused at run time (${name}): one send per datagram, counted`, async (fake) => {
-    await using server = bind({ slots: 8, slotSize: 1500 });
-    await using client = bind({ slots: 8, slotSize: 65535 });
-    const done = echo(server);
-    const sent = train(30, 400, 77, 5);
-    await client.sendMany(server.addr, sent);
-    const back = await take(client, sent.length);
-    assertSame(back, sent);
-    await assertPoolFull(server, true);
-    assert.equal(client.stats.segmentation, false, "the client's train was refused");
-    assert.equal(client.stats.segmentationFallbacks, 1);
-    assert.equal(client.stats.sendErrors, 0);
-    assert.equal(server.stats.segmentationFallbacks, 0, "it never had a train to refuse");
-    assert.equal(server.stats.sends, 30, "30 plain datagrams, echoed one by one");
-    assert.ok(fake.winsock.segmentedSends >= 1);
-    // Later trains go out one by one from the start.
-    const more = train(5, 100, 100, 90);
-    await client.sendMany(server.addr, more);
-    assertSame(await take(client, 5), more);
-    assert.equal(client.stats.segmentationFallbacks, 1);
-    await server.close();
-    await done;
-    await assertPoolFull(client);
-  }, { refuseSegmentation: status });
+  test(
+    `segmentation refused at run time (${name}): one send per datagram, counted`,
+    async (fake) => {
+      await using server = bind({ slots: 8, slotSize: 1500 });
+      await using client = bind({ slots: 8, slotSize: 65535 });
+      const done = echo(server);
+      const sent = train(30, 400, 77, 5);
+      await client.sendMany(server.addr, sent);
+      const back = await take(client, sent.length);
+      assertSame(back, sent);
+      await assertPoolFull(server, true);
+      assert.equal(client.stats.segmentation, false, "the client's train was refused");
+      assert.equal(client.stats.segmentationFallbacks, 1);
+      assert.equal(client.stats.sendErrors, 0);
+      assert.equal(server.stats.segmentationFallbacks, 0, "it never had a train to refuse");
+      assert.equal(server.stats.sends, 30, "30 plain datagrams, echoed one by one");
+      assert.ok(fake.winsock.segmentedSends >= 1);
+      // Later trains go out one by one from the start.
+      const more = train(5, 100, 100, 90);
+      await client.sendMany(server.addr, more);
+      assertSame(await take(client, 5), more);
+      assert.equal(client.stats.segmentationFallbacks, 1);
+      await server.close();
+      await done;
+      await assertPoolFull(client);
+    },
+    { refuseSegmentation: status },
+  );
 }
 
-test("a machine that coalesces without UDP_COALESCED_INFO (quinn#2092): one datagram, cut at slotSize and counted", async (fake) => {
-  await using server = bind({ slots: 4, slotSize: 1000, gro: true });
-  await using client = bind({ slots: 4, slotSize: 8192 });
-  const sent = train(6, 600, 600, 70); // 3,600 bytes coalesced, no segment size said
-  await client.sendMany(server.addr, sent);
-  const got = await take(server, 1);
-  assert.equal(fake.winsock.coalescedReceives, 1);
-  assert.equal(got.length, 1, "one receive, no segment info: one datagram");
-  assert.equal(got[0].truncated, true, "longer than slotSize: flagged truncated");
-  assert.equal(got[0].data.length, 1000, "never more than slotSize bytes handed over");
-  assert.deepEqual(got[0].data, new Uint8Array([...sent[0], ...sent[1].subarray(0, 400)]));
-  assert.equal(server.stats.truncated, 1, "counted");
-  assert.equal(server.stats.datagramsIn, 1);
-  await assertPoolFull(server);
-  await assertPoolFull(client);
-}, { uro: "silent" });
+test(
+  "a machine that coalesces without UDP_COALESCED_INFO (quinn#2092): one datagram, cut at slotSize and counted",
+  async (fake) => {
+    await using server = bind({ slots: 4, slotSize: 1000, gro: true });
+    await using client = bind({ slots: 4, slotSize: 8192 });
+    const sent = train(6, 600, 600, 70); // 3,600 bytes coalesced, no segment size said
+    await client.sendMany(server.addr, sent);
+    const got = await take(server, 1);
+    assert.equal(fake.winsock.coalescedReceives, 1);
+    assert.equal(got.length, 1, "one receive, no segment info: one datagram");
+    assert.equal(got[0].truncated, true, "longer than slotSize: flagged truncated");
+    assert.equal(got[0].data.length, 1000, "never more than slotSize bytes handed over");
+    assert.deepEqual(got[0].data, new Uint8Array([...sent[0], ...sent[1].subarray(0, 400)]));
+    assert.equal(server.stats.truncated, 1, "counted");
+    assert.equal(server.stats.datagramsIn, 1);
+    await assertPoolFull(server);
+    await assertPoolFull(client);
+  },
+  { uro: "silent" },
+);
 
-test("a Windows without URO or ECN reception: both reported off, nothing else changes", async () => {
-  await using server = bind({ slots: 4, slotSize: 1500, gro: true });
-  await using client = bind({ slots: 4, slotSize: 8192 });
-  assert.deepEqual([server.offloads.gro, server.offloads.ecn], [false, false]);
-  const sent = train(5, 300, 30, 3);
-  await client.sendMany(server.addr, sent);
-  assertSame(await take(server, 5), sent);
-  assert.equal(server.stats.receives, 5);
-  assert.throws(() => client.send(pattern(1, 1), server.addr, { ecn: 1 }), RangeError);
-  await assertPoolFull(server);
-  await assertPoolFull(client);
-}, { uro: "absent", noRecvEcn: true });
+test(
+  "a Windows without URO or ECN reception: both reported off, nothing else changes",
+  async () => {
+    await using server = bind({ slots: 4, slotSize: 1500, gro: true });
+    await using client = bind({ slots: 4, slotSize: 8192 });
+    assert.deepEqual([server.offloads.gro, server.offloads.ecn], [false, false]);
+    const sent = train(5, 300, 30, 3);
+    await client.sendMany(server.addr, sent);
+    assertSame(await take(server, 5), sent);
+    assert.equal(server.stats.receives, 5);
+    assert.throws(() => client.send(pattern(1, 1), server.addr, { ecn: 1 }), UnsupportedError);
+    await assertPoolFull(server);
+    await assertPoolFull(client);
+  },
+  { uro: "absent", noRecvEcn: true },
+);
 
-test("sendMany without USO (refused earlier) still sends from one slot, one datagram at a time", async () => {
-  await using server = bind({ slots: 16, slotSize: 1500 });
-  await using client = bind({ slots: 4, slotSize: 4096, sendSlots: 1 });
-  const sent = train(8, 200, 50, 12);
-  await client.sendMany(server.addr, sent); // refused: falls back within the one send slot
-  assertSame(await take(server, 8), sent);
-  assert.equal(client.stats.segmentationFallbacks, 1);
-  await client.sendMany(server.addr, sent); // now one by one from the start
-  assertSame(await take(server, 8), sent);
-  await assertPoolFull(server);
-  await assertPoolFull(client);
-}, { refuseSegmentation: 10045 });
+test(
+  "sendMany without USO (refused earlier) still sends from one slot, one datagram at a time",
+  async () => {
+    await using server = bind({ slots: 16, slotSize: 1500 });
+    await using client = bind({ slots: 4, slotSize: 4096, sendSlots: 1 });
+    const sent = train(8, 200, 50, 12);
+    await client.sendMany(server.addr, sent); // refused: falls back within the one send slot
+    assertSame(await take(server, 8), sent);
+    assert.equal(client.stats.segmentationFallbacks, 1);
+    await client.sendMany(server.addr, sent); // now one by one from the start
+    assertSame(await take(server, 8), sent);
+    await assertPoolFull(server);
+    await assertPoolFull(client);
+  },
+  { refuseSegmentation: 10045 },
+);

@@ -61,13 +61,7 @@ export {
   type WsaData,
   WSAID_MULTIPLE_RIO,
 } from "./abi_winsock.ts";
-export {
-  UDP_OFFLOAD,
-  USO_LIMITS,
-  WSA_CMSG,
-  wsaCmsgLen,
-  wsaCmsgSpace,
-} from "./abi_udp.ts";
+export { UDP_OFFLOAD, USO_LIMITS, WSA_CMSG, wsaCmsgLen, wsaCmsgSpace } from "./abi_udp.ts";
 
 /** Every struct the bindings touch, x64 layouts. */
 export const STRUCTS: typeof IORING_STRUCTS & typeof WINSOCK_STRUCTS & typeof UDP_STRUCTS = {

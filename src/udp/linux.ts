@@ -171,7 +171,10 @@ class LinuxBackend implements UdpBackend {
     const opened: (() => void)[] = [() => sock.close()];
     let gro: boolean, local: boolean;
     try {
-      ({ gro, local } = enableUdpMetadata(sock, { gro: o.gro, noChecksum: seams.noChecksum }));
+      ({ gro, local } = enableUdpMetadata(sock, {
+        gro: o.gro ?? true,
+        noChecksum: seams.noChecksum,
+      }));
     } catch (e) {
       sock.close();
       throw e;
