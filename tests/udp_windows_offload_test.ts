@@ -293,3 +293,36 @@ test(
   },
   { refuseSegmentation: 10045 },
 );
+
+Deno.test("RIO fake: control data outside the slice it was given is a violation (and refused)", async () => {
+  using fake = installFakeWindows();
+  const { Rio } = await import("../src/windows/rio.ts");
+  {
+    await using rio = Rio.open();
+    await using pool = rio.createBufferPool({ slots: 2, slotSize: 64, controlSize: 64 });
+    await using cq = rio.createCompletionQueue({ size: 8, notify: "poll" });
+    await using a = rio.udpSocket({
+      hostname: "127.0.0.1",
+      port: 0,
+      cq,
+      maxOutstandingReceive: 1,
+      maxOutstandingSend: 1,
+    });
+    const [s] = pool.slots;
+    s.address.write(a.addr);
+    const v = s.buffer.region.view;
+    const at = s.buffer.offset + s.control!.offset;
+    // TotalLength 32 (a base + one 24-byte cmsg), but only 16 bytes of control named.
+    v.setUint32(at, 32, true);
+    v.setBigUint64(at + 8, 20n, true); // cmsg_len = WSA_CMSG_LEN(4)
+    v.setInt32(at + 16, 17, true); // IPPROTO_UDP
+    v.setInt32(at + 20, 2, true); // UDP_SEND_MSG_SIZE
+    v.setUint32(at + 24, 16, true);
+    a.sendEx(s.data, s.address, "bad", { length: 8, control: s.control!, controlLength: 16 });
+    const [c] = cq.dequeue();
+    assert.equal(c.status, 10022, "WSAEINVAL: nothing sent");
+    assert.deepEqual(fake.winsock.violations, [
+      "RIOSendEx control slice: TotalLength 32 runs past the 16-byte control slice it was given",
+    ]);
+  }
+});
