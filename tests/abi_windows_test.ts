@@ -131,6 +131,13 @@ const EXPECTED_STRUCTS: Record<string, Layout> = {
   SOCKADDR_INET: { size: 28, align: 4, fields: { Ipv4: 0, Ipv6: 0, si_family: 0 } },
   // §2.4 (16 / 4); fields: Data1 u32, Data2 u16, Data3 u16, Data4[8] (guiddef.h).
   GUID: { size: 16, align: 4, fields: { Data1: 0, Data2: 4, Data3: 6, Data4: 8 } },
+  // udp-offloads.md §3: WSACMSGHDR {SIZE_T cmsg_len; INT cmsg_level; INT cmsg_type;} (x64),
+  // IN_PKTINFO {IN_ADDR ipi_addr; ULONG ipi_ifindex;}, IN6_PKTINFO {IN6_ADDR; ULONG} (field
+  // order differs from Linux), RIO_CMSG_BUFFER {ULONG TotalLength;} (§3 "through RIO").
+  WSACMSGHDR: { size: 16, align: 8, fields: { cmsg_len: 0, cmsg_level: 8, cmsg_type: 12 } },
+  IN_PKTINFO: { size: 8, align: 4, fields: { ipi_addr: 0, ipi_ifindex: 4 } },
+  IN6_PKTINFO: { size: 20, align: 4, fields: { ipi6_addr: 0, ipi6_ifindex: 16 } },
+  RIO_CMSG_BUFFER: { size: 4, align: 4, fields: { TotalLength: 0 } },
   // Not in the reference: ws2ipdef.h / psdk_inc/_ip_mreq1.h (the mingw check compiles them).
   IP_MREQ: { size: 8, align: 4, fields: { imr_multiaddr: 0, imr_interface: 4 } },
   IP_MREQ_SOURCE: {
@@ -294,7 +301,6 @@ const EXPECTED_GROUPS: Record<string, Record<string, number>> = {
   },
   // Not in the reference: winsock2.h (SO_BROADCAST 0x0020) and ws2ipdef.h lines 28–35, 74–80.
   SOCKOPT: {
-    IPPROTO_IP: 0,
     SO_BROADCAST: 32,
     IP_MULTICAST_IF: 9,
     IP_MULTICAST_TTL: 10,
@@ -308,6 +314,22 @@ const EXPECTED_GROUPS: Record<string, Record<string, number>> = {
     IPV6_MULTICAST_LOOP: 11,
     IPV6_ADD_MEMBERSHIP: 12,
     IPV6_DROP_MEMBERSHIP: 13,
+  },
+  // udp-offloads.md §3 names these but writes no values: IP_TOS, IP_PKTINFO, IPV6_PKTINFO,
+  // IP_ECN, IPV6_ECN are from mingw-w64 ws2ipdef.h (checked again by abi:mingw); the rest
+  // are not in the reference nor in mingw-w64: windows-sys (win32metadata) Win32::Networking::WinSock.
+  UDP_OFFLOAD: {
+    IPPROTO_IP: 0,
+    IP_TOS: 3,
+    IP_PKTINFO: 19,
+    IPV6_PKTINFO: 19,
+    IP_ECN: 50,
+    IPV6_ECN: 50,
+    IP_RECVECN: 50,
+    IPV6_RECVECN: 50,
+    UDP_SEND_MSG_SIZE: 2,
+    UDP_RECV_MAX_COALESCED_SIZE: 3,
+    UDP_COALESCED_INFO: 3,
   },
   // §2.7; MEM_* / PAGE_READWRITE are not in the reference (winnt.h).
   KERNEL: {
@@ -344,6 +366,8 @@ const KNOWN_VALUE_EXPORTS = new Set([
   "INVALID_HANDLE_VALUE",
   "INVALID_SOCKET",
   "WSAID_MULTIPLE_RIO",
+  "WSA_CMSG",
+  "USO_LIMITS",
   ...Object.keys(EXPECTED_GROUPS),
 ]);
 
@@ -805,4 +829,27 @@ Deno.test("ws2_32: the table has exactly the known symbols with the C signatures
   for (const [name, sig] of Object.entries(WS2_SIGNATURES)) {
     assert.deepEqual(plain(table[name]), sig, name);
   }
+});
+
+Deno.test("abi: WSA_CMSG is what mswsock.h's macros give on x64 (alignment 8, data at 16)", () => {
+  // WSA_CMSGHDR_ALIGN / WSA_CMSGDATA_ALIGN round to 8 on x64 (TYPE_ALIGNMENT(WSACMSGHDR),
+  // MAX_NATURAL_ALIGNMENT); WSA_CMSG_DATA = cmsg + WSA_CMSGDATA_ALIGN(16) = +16;
+  // RIO_CMSG_BASE_SIZE = WSA_CMSGHDR_ALIGN(sizeof(RIO_CMSG_BUFFER) = 4) = 8.
+  assert.deepEqual({ ...abi.WSA_CMSG }, {
+    HDR_ALIGN: 8,
+    DATA_ALIGN: 8,
+    DATA_OFFSET: 16,
+    RIO_BASE_SIZE: 8,
+  });
+  // WSA_CMSG_SPACE(n) = WSA_CMSGDATA_ALIGN(16 + WSA_CMSGHDR_ALIGN(n)); WSA_CMSG_LEN(n) = 16 + n.
+  const space: [number, number][] = [[0, 16], [1, 24], [4, 24], [8, 24], [9, 32], [20, 40]];
+  for (const [n, want] of space) assert.equal(abi.wsaCmsgSpace(n), want, `WSA_CMSG_SPACE(${n})`);
+  assert.equal(abi.wsaCmsgLen(4), 20);
+  assert.equal(abi.wsaCmsgLen(20), 36);
+  // regio's own USO limits (no Windows limit is documented): 64 segments, the UDP maxima.
+  assert.deepEqual({ ...abi.USO_LIMITS }, {
+    MAX_SEGMENTS: 64,
+    MAX_PAYLOAD_V4: 65507,
+    MAX_PAYLOAD_V6: 65527,
+  });
 });

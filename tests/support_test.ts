@@ -30,12 +30,23 @@ Deno.test("support() reports the Windows I/O ring version and what it allows", (
   assert.equal(old.files.available, true);
   assert.match(old.files.detail, /max version 1 .*read only.*IORING_VERSION_3/);
   assert.equal(old.sockets.available, true);
-  // The RIO engine has no offloads yet, and says so.
+  // A RIO socket takes every option: all available, URO off by default (quinn#2092).
   const udp = probeOffloads("windows");
-  for (const o of [udp.gro, udp.gso, udp.ecn, udp.localAddress]) {
-    assert.deepEqual([o.available, o.on], [false, false]);
-    assert.match(o.detail, /RIO engine/);
-  }
+  assert.deepEqual(
+    [udp.gro, udp.gso, udp.ecn, udp.localAddress].map((o) => [o.available, o.on]),
+    [[true, false], [true, true], [true, true], [true, true]],
+  );
+  assert.match(udp.gro.detail, /quinn#2092/);
+  assert.match(udp.gso.detail, /UNCONFIRMED/);
+});
+
+Deno.test("support() on a Windows without URO or ECN reception says so", () => {
+  using fake = installFakeWindows({ winsock: { uro: "absent", noRecvEcn: true } });
+  const udp = probeOffloads("windows");
+  assert.deepEqual([udp.gro.available, udp.ecn.available], [false, false]);
+  assert.match(udp.gro.detail, /refused/);
+  assert.equal(fake.winsock.openSockets, 0, "the probe socket is closed");
+  assert.equal(fake.winsock.startups, 0);
 });
 
 Deno.test("support() says why when the I/O ring and RIO are missing", () => {

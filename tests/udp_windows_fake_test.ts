@@ -151,7 +151,7 @@ for (const [name, icmpStatus] of UNREACHABLE) {
         receives: 1,
         sends: 2,
         trains: 0,
-        segmentation: false, // the RIO engine has no USO yet
+        segmentation: true, // USO through the RIO control slice (never refused here)
         segmentationFallbacks: 0,
       },
     );
@@ -203,7 +203,8 @@ test("buffer sizes: setsockopt(SOL_SOCKET, SO_RCVBUF / SO_SNDBUF) after WSASocke
   {
     await using _plain = rio.bind({ port: 0, slots: 4, slotSize: 64 });
   }
-  assert.equal(fake.base.log.count("setsockopt"), 0, "no option: the OS default is left alone");
+  // No size option: the OS defaults are left alone; the one setsockopt is IP_RECVECN (ECN).
+  assert.equal(fake.base.log.count("setsockopt"), 1, "only IP_RECVECN");
   fake.base.log.clear();
   {
     await using _sized = rio.bind({
@@ -218,6 +219,7 @@ test("buffer sizes: setsockopt(SOL_SOCKET, SO_RCVBUF / SO_SNDBUF) after WSASocke
       "WSASocketW",
       "setsockopt",
       "setsockopt",
+      "setsockopt", // IP_RECVECN, after the sizes
       "bind",
     ]);
   }

@@ -19,6 +19,9 @@ import {
   INVALID_SOCKET,
   type StructLayout,
   STRUCTS,
+  WSA_CMSG,
+  wsaCmsgLen,
+  wsaCmsgSpace,
 } from "../ffi/windows/abi.ts";
 
 const CC = "x86_64-w64-mingw32-gcc";
@@ -29,11 +32,13 @@ const SKIP_STRUCTS: Record<string, string> = {
   RIORESULT: "RIO types are not in mingw-w64 (no mswsockdef.h)",
   RIO_NOTIFICATION_COMPLETION: "RIO types are not in mingw-w64 (no mswsockdef.h)",
   RIO_EXTENSION_FUNCTION_TABLE: "RIO types are not in mingw-w64 (no mswsockdef.h)",
+  RIO_CMSG_BUFFER: "RIO types are not in mingw-w64 (no mswsockdef.h)",
 };
 
 const V1_ONLY = "mingw-w64 ioringapi.h/ntioring_x.h have IoRing v1 only";
 const NO_IORING_E = "mingw-w64 winerror.h has no IORING_E_* (facility 0x46)";
 const NO_RIO = "RIO constants are not in mingw-w64 mswsock.h";
+const NO_OFFLOAD = "USO/URO and ECN-receive options are not in mingw-w64 ws2ipdef.h";
 
 /** Constants mingw-w64 does not define. */
 const SKIP_CONSTANTS: Record<string, string> = {
@@ -73,6 +78,11 @@ const SKIP_CONSTANTS: Record<string, string> = {
   RIO_IOCP_COMPLETION: NO_RIO,
   SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER: NO_RIO,
   WSAID_MULTIPLE_RIO: "the RIO GUID is not in mingw-w64 mswsock.h",
+  UDP_SEND_MSG_SIZE: NO_OFFLOAD,
+  UDP_RECV_MAX_COALESCED_SIZE: NO_OFFLOAD,
+  UDP_COALESCED_INFO: NO_OFFLOAD,
+  IP_RECVECN: NO_OFFLOAD,
+  IPV6_RECVECN: NO_OFFLOAD,
 };
 
 /** Module names that are not SDK macros, checked through the SDK expression they stand for. */
@@ -155,6 +165,23 @@ export function plan(): Plan {
     const cast = typeof value === "bigint" ? "(unsigned long long)(ULONG_PTR)" : "(long long)";
     assert(`${cast}(${expr}) == ${literal(value)}`, `${name} == ${literal(value)}`);
     checkedConstants.push(name);
+  }
+  // WSA_CMSG holds what mswsock.h's cmsg macros evaluate to (RIO_BASE_SIZE: RIO_CMSG_BASE_SIZE
+  // is not in mingw-w64, so it is checked through the macro it is built with).
+  lines.push("/* WSA_CMSG (mswsock.h macros) */");
+  const macros: [string, string, number][] = [
+    ["HDR_ALIGN", "WSA_CMSGHDR_ALIGN(1)", WSA_CMSG.HDR_ALIGN],
+    ["DATA_ALIGN", "WSA_CMSGDATA_ALIGN(1)", WSA_CMSG.DATA_ALIGN],
+    ["DATA_OFFSET", "(WSA_CMSG_DATA((WSACMSGHDR *)0) - (u_char *)0)", WSA_CMSG.DATA_OFFSET],
+    ["RIO_BASE_SIZE", "WSA_CMSGHDR_ALIGN(sizeof(ULONG))", WSA_CMSG.RIO_BASE_SIZE],
+  ];
+  for (const [name, expr, value] of macros) {
+    assert(`(long long)(${expr}) == ${value}LL`, `WSA_CMSG.${name} == ${value}`);
+    checkedConstants.push(`WSA_CMSG.${name}`);
+  }
+  for (const n of [1, 4, 20]) {
+    assert(`WSA_CMSG_SPACE(${n}) == ${wsaCmsgSpace(n)}`, `WSA_CMSG_SPACE(${n})`);
+    assert(`WSA_CMSG_LEN(${n}) == ${wsaCmsgLen(n)}`, `WSA_CMSG_LEN(${n})`);
   }
   skipped.push(["WSAID_MULTIPLE_RIO", SKIP_CONSTANTS.WSAID_MULTIPLE_RIO]);
   return { c: lines.join("\n") + "\n", checkedStructs, checkedConstants, skipped, assertions };

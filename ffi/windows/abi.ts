@@ -9,7 +9,8 @@
  *
  * This module is the entry; the parts live by concern in abi_common.ts
  * (StructLayout, HRESULTs, Win32 errors, kernel32 constants), abi_ioring.ts
- * (the I/O ring) and abi_winsock.ts (Winsock and RIO). It adds the two flat
+ * (the I/O ring), abi_winsock.ts (Winsock and RIO) and abi_udp.ts (UDP
+ * offloads and control messages through RIO). It adds the two flat
  * views, {@link STRUCTS} and {@link CONSTANTS}.
  *
  * @module
@@ -18,6 +19,7 @@
 import { HRESULT, KERNEL, WIN32_ERROR } from "./abi_common.ts";
 import { IORING_FLAGS, IORING_OP, IORING_STRUCTS, IORING_VERSION } from "./abi_ioring.ts";
 import { RIO, SOCKET, SOCKOPT, WINSOCK_STRUCTS, WSA_ERROR } from "./abi_winsock.ts";
+import { UDP_OFFLOAD, UDP_STRUCTS } from "./abi_udp.ts";
 
 export type { SocketAddress } from "../inet.ts";
 
@@ -60,11 +62,13 @@ export {
   type WsaData,
   WSAID_MULTIPLE_RIO,
 } from "./abi_winsock.ts";
+export { UDP_OFFLOAD, USO_LIMITS, WSA_CMSG, wsaCmsgLen, wsaCmsgSpace } from "./abi_udp.ts";
 
 /** Every struct the bindings touch, x64 layouts. */
-export const STRUCTS: typeof IORING_STRUCTS & typeof WINSOCK_STRUCTS = {
+export const STRUCTS: typeof IORING_STRUCTS & typeof WINSOCK_STRUCTS & typeof UDP_STRUCTS = {
   ...IORING_STRUCTS,
   ...WINSOCK_STRUCTS,
+  ...UDP_STRUCTS,
 };
 
 /** Every numeric constant, flat, by its SDK name (what `deno task abi` prints). */
@@ -79,4 +83,5 @@ export const CONSTANTS: Readonly<Record<string, number>> = {
   ...SOCKET,
   ...SOCKOPT,
   ...KERNEL,
+  ...UDP_OFFLOAD,
 };

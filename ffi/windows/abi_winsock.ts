@@ -162,14 +162,13 @@ export const SOCKET = {
 /**
  * Broadcast and multicast socket options (winsock2.h, ws2ipdef.h; not in
  * the reference, asserted against mingw-w64 by `deno task abi:mingw`). The
- * IP-level numbers differ from Linux's (IP_ADD_MEMBERSHIP is 12 here, 35
- * there). An IPv4 interface is an address in network order, or an index
+ * IP-level numbers (at IPPROTO_IP, in `UDP_OFFLOAD`) differ from Linux's
+ * (IP_ADD_MEMBERSHIP is 12 here, 35 there). An IPv4 interface is an address in network order, or an index
  * written as the address 0.0.0.index; an IPv6 interface is an index.
  * IP_MULTICAST_LOOP applies to the receiving socket on Windows (to the
  * sending one on Linux).
  */
 export const SOCKOPT = {
-  IPPROTO_IP: 0,
   SO_BROADCAST: 0x20,
   IP_MULTICAST_IF: 9,
   IP_MULTICAST_TTL: 10,

@@ -40,8 +40,11 @@ export interface BackendOptions {
   sendBufferSize?: number;
   /** IPV6_V6ONLY for an IPv6 socket, set explicitly before bind either way. */
   ipv6Only: boolean;
-  /** Receive coalescing wanted (GRO / URO); a backend that cannot reports it off. */
-  gro: boolean;
+  /**
+   * Receive coalescing wanted (GRO / URO), or undefined for the platform's
+   * default (Linux: on; Windows: off, quinn#2092); a backend that cannot reports it off.
+   */
+  gro: boolean | undefined;
   /** Share the port with other sockets that ask for it (SO_REUSEPORT), set before bind. */
   reusePort?: boolean;
   /** SO_BROADCAST, set before bind. */

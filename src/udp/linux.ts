@@ -186,7 +186,10 @@ class LinuxBackend implements UdpBackend {
     const opened: (() => void)[] = [() => sock.close()];
     let gro: boolean, local: boolean;
     try {
-      ({ gro, local } = enableUdpMetadata(sock, { gro: o.gro, noChecksum: seams.noChecksum }));
+      ({ gro, local } = enableUdpMetadata(sock, {
+        gro: o.gro ?? true,
+        noChecksum: seams.noChecksum,
+      }));
       const m = o.multicast;
       if (m?.ttl !== undefined) setMulticastTtl(sock, m.ttl);
       if (m?.loopback !== undefined) setMulticastLoopback(sock, m.loopback);

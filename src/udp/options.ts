@@ -60,13 +60,14 @@ export interface UdpSocketOptions {
    */
   ipv6Only?: boolean;
   /**
-   * Receive coalescing (Linux UDP_GRO; default true on Linux). The kernel
-   * may then hand over many datagrams from one sender in one receive; they
-   * are still delivered one `UdpDatagram` each. Each receive slot then holds
-   * a whole 64 KiB super-packet (the slot's memory grows accordingly;
-   * `slotSize` still bounds each datagram). A kernel without UDP_GRO, and
-   * Windows for now (URO through RIO is not implemented; it will be off by
-   * default there, see README), receive uncoalesced: `socket.offloads.gro`.
+   * Receive coalescing (Linux UDP_GRO, on by default; Windows URO through
+   * RIO, **off** by default: some machines coalesce without saying so,
+   * quinn#2092 — `gro: true` turns it on, see README). The kernel may then
+   * hand over many datagrams from one sender in one receive; they are still
+   * delivered one `UdpDatagram` each. Each receive slot then holds a whole
+   * 64 KiB super-packet (the slot's memory grows accordingly; `slotSize`
+   * still bounds each datagram). A kernel without UDP_GRO or a Windows
+   * without URO receives uncoalesced: `socket.offloads.gro`.
    */
   gro?: boolean;
   /**
@@ -124,7 +125,7 @@ export function backendOptions(options: UdpSocketOptions): BackendOptions {
   if (options.gro !== undefined && typeof options.gro !== "boolean") {
     throw new TypeError("gro must be a boolean");
   }
-  const gro = options.gro ?? true;
+  const gro = options.gro; // the default is the platform's (backend.ts)
   const family = parseIpv4(hostname) ? 4 : 6;
   return {
     hostname,

@@ -33,7 +33,11 @@ export {
   type RioSendOptions,
   RioUdpSocket,
 } from "./rio_socket.ts";
-export { type RioSocketQueue, type RioUdpSocketOptions } from "./rio_socket_open.ts";
+export {
+  type RioSocketMetadata,
+  type RioSocketQueue,
+  type RioUdpSocketOptions,
+} from "./rio_socket_open.ts";
 
 // --- I/O ring (IoRing) --------------------------------------------------
 export { IoRing } from "./ioring.ts";

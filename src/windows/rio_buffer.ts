@@ -285,9 +285,20 @@ export interface RioBufferPoolOptions {
   slots: number;
   /** Data bytes per slot (≥ 1), e.g. 2048 for UDP datagrams up to that size. */
   slotSize: number;
+  /**
+   * Bytes of control area per slot (default 0: none), between the address
+   * and the data, in the slot's registration: for RIOReceiveEx / RIOSendEx
+   * control slices (rounded up to 8, so it and the data stay 8-aligned).
+   */
+  controlSize?: number;
 }
 
-let makeRioSlot: (index: number, buffer: RioBuffer, slotSize: number) => RioSlot;
+let makeRioSlot: (
+  index: number,
+  buffer: RioBuffer,
+  slotSize: number,
+  controlSize: number,
+) => RioSlot;
 
 /** One slot of a {@link RioBufferPool}: its own registration, a data area and an address area. */
 export class RioSlot {
@@ -299,17 +310,21 @@ export class RioSlot {
   readonly data: RioSlice;
   /** The SOCKADDR_INET area (28 bytes), in the same registration. */
   readonly address: RioAddressSlice;
+  /** The control area (8-aligned, after the address), or null when the pool has none. */
+  readonly control: RioSlice | null;
 
   static {
-    makeRioSlot = (index, buffer, slotSize) => new RioSlot(index, buffer, slotSize);
+    makeRioSlot = (index, buffer, slotSize, controlSize) =>
+      new RioSlot(index, buffer, slotSize, controlSize);
   }
 
   // Made by RioBufferPool.
-  private constructor(index: number, buffer: RioBuffer, slotSize: number) {
+  private constructor(index: number, buffer: RioBuffer, slotSize: number, controlSize: number) {
     this.index = index;
     this.buffer = buffer;
     this.address = buffer.addressSlice(0);
-    this.data = buffer.slice(ADDRESS_AREA, slotSize);
+    this.control = controlSize > 0 ? buffer.slice(ADDRESS_AREA, controlSize) : null;
+    this.data = buffer.slice(ADDRESS_AREA + controlSize, slotSize);
   }
 }
 
@@ -347,13 +362,16 @@ export class RioBufferPool implements Disposable, AsyncDisposable {
     checkOpen(ctx, "a RioBufferPool");
     const count = checkInteger("slots", options.slots, 1, 1 << 20);
     const slotSize = checkInteger("slotSize", options.slotSize, 1, 1 << 26);
-    const stride = Math.ceil((ADDRESS_AREA + slotSize) / SLOT_ALIGN) * SLOT_ALIGN;
+    const control = checkInteger("controlSize", options.controlSize ?? 0, 0, 1 << 16);
+    const controlSize = Math.ceil(control / 8) * 8;
+    const head = ADDRESS_AREA + controlSize;
+    const stride = Math.ceil((head + slotSize) / SLOT_ALIGN) * SLOT_ALIGN;
     this.region = NativeRegion.allocate(stride * count, { allocator: ctx.allocator });
     const slots: RioSlot[] = [];
     try {
       for (let i = 0; i < count; i++) {
-        const buffer = makeRioBuffer(ctx, this.region, i * stride, ADDRESS_AREA + slotSize, false);
-        slots.push(makeRioSlot(i, buffer, slotSize));
+        const buffer = makeRioBuffer(ctx, this.region, i * stride, head + slotSize, false);
+        slots.push(makeRioSlot(i, buffer, slotSize, controlSize));
       }
     } catch (e) {
       for (const s of slots) s.buffer.close();

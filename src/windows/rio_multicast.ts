@@ -8,7 +8,7 @@
  * @module
  */
 
-import { SOCKET, SOCKOPT, STRUCTS } from "../../ffi/windows/abi.ts";
+import { SOCKET, SOCKOPT, STRUCTS, UDP_OFFLOAD } from "../../ffi/windows/abi.ts";
 import type { RioUdpSocket } from "./rio_socket.ts";
 
 /** A group to join or leave, with addresses as network-order bytes. */
@@ -61,7 +61,7 @@ export function setRioMembership(sock: RioUdpSocket, join: boolean, m: RioGroupM
     b.set(iface, L.fields.imr_interface);
     const name = join ? O.IP_ADD_SOURCE_MEMBERSHIP : O.IP_DROP_SOURCE_MEMBERSHIP;
     const call = join ? "IP_ADD_SOURCE_MEMBERSHIP" : "IP_DROP_SOURCE_MEMBERSHIP";
-    sock.setOption(O.IPPROTO_IP, name, b, `setsockopt(${call})`);
+    sock.setOption(UDP_OFFLOAD.IPPROTO_IP, name, b, `setsockopt(${call})`);
     return;
   }
   const L = STRUCTS.IP_MREQ;
@@ -70,7 +70,7 @@ export function setRioMembership(sock: RioUdpSocket, join: boolean, m: RioGroupM
   b.set(iface, L.fields.imr_interface);
   const name = join ? O.IP_ADD_MEMBERSHIP : O.IP_DROP_MEMBERSHIP;
   const call = join ? "IP_ADD_MEMBERSHIP" : "IP_DROP_MEMBERSHIP";
-  sock.setOption(O.IPPROTO_IP, name, b, `setsockopt(${call})`);
+  sock.setOption(UDP_OFFLOAD.IPPROTO_IP, name, b, `setsockopt(${call})`);
 }
 
 /** IP_MULTICAST_IF (an address, or 0.0.0.index) / IPV6_MULTICAST_IF (an index), each a DWORD. */
@@ -88,7 +88,12 @@ export function setRioMulticastInterface(
     );
   } else {
     const b = ipv4Interface(address, ifindex);
-    sock.setOption(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_MULTICAST_IF, b, "setsockopt(IP_MULTICAST_IF)");
+    sock.setOption(
+      UDP_OFFLOAD.IPPROTO_IP,
+      SOCKOPT.IP_MULTICAST_IF,
+      b,
+      "setsockopt(IP_MULTICAST_IF)",
+    );
   }
 }
 
@@ -103,7 +108,7 @@ export function setRioMulticastTtl(sock: RioUdpSocket, ttl: number): void {
     );
   } else {
     sock.setOption(
-      SOCKOPT.IPPROTO_IP,
+      UDP_OFFLOAD.IPPROTO_IP,
       SOCKOPT.IP_MULTICAST_TTL,
       ttl,
       "setsockopt(IP_MULTICAST_TTL)",
@@ -127,7 +132,7 @@ export function setRioMulticastLoopback(sock: RioUdpSocket, on: boolean): void {
     );
   } else {
     sock.setOption(
-      SOCKOPT.IPPROTO_IP,
+      UDP_OFFLOAD.IPPROTO_IP,
       SOCKOPT.IP_MULTICAST_LOOP,
       v,
       "setsockopt(IP_MULTICAST_LOOP)",

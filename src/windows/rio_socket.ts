@@ -14,7 +14,7 @@
  * @module
  */
 
-import { RIO, type SocketAddress, writeRioBuf, WSA_ERROR } from "../../ffi/windows/abi.ts";
+import { RIO, type SocketAddress, STRUCTS, writeRioBuf, WSA_ERROR } from "../../ffi/windows/abi.ts";
 import { BusyError, checkInteger, DisposedError, WinsockError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import type { NativeRegion } from "../memory.ts";
@@ -23,11 +23,15 @@ import { type BufferState, checkOpen, INTERNAL, type RioContext } from "./rio_co
 import type { RioAddressSlice, RioSlice } from "./rio_buffer.ts";
 import {
   openUdpSocket,
+  type RioSocketMetadata,
   type RioSocketQueue,
   type RioUdpSocketOptions,
   SCRATCH,
   SLOT,
 } from "./rio_socket_open.ts";
+
+/** One RIO_BUF descriptor; a request slot holds the data, address and control ones in a row. */
+const BUF = STRUCTS.RIO_BUF.size;
 
 /** A dequeued request: what it was, how it ended, and the slices it used. */
 export interface RioCompletion {
@@ -49,6 +53,8 @@ export interface RioCompletion {
   readonly data: RioSlice;
   /** The address slice (for a receive, now holding the sender's SOCKADDR_INET). */
   readonly remote: RioAddressSlice | null;
+  /** The control slice (for a receive, now holding a RIO_CMSG_BUFFER), or null. */
+  readonly control: RioSlice | null;
   /** `status` as an error, or null on success. */
   readonly error: WinsockError | null;
 }
@@ -57,6 +63,16 @@ export interface RioCompletion {
 export interface RioReceiveOptions {
   /** RIO_MSG_DEFER: queue it; it starts at the next non-deferred request or {@link RioUdpSocket.commit}. */
   defer?: boolean;
+  /**
+   * `pControlContext`: a slice of registered memory for control data (a
+   * RIO_CMSG_BUFFER, see src/windows/cmsg.ts), 8-byte aligned, not
+   * overlapping the data or address slices. A receive gets the packet
+   * info, ECN and URO segment size there; a send reads its USO segment
+   * size, ECN and source from it. Undocumented for RIO (MsQuic's usage).
+   */
+  control?: RioSlice;
+  /** Bytes of `control` to name (default: all of it; for a send, its TotalLength). */
+  controlLength?: number;
 }
 
 /** Options for {@link RioUdpSocket.sendEx}. */
@@ -103,12 +119,16 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   readonly #view: DataView;
   readonly #dataPtr: Deno.PointerObject[] = [];
   readonly #addrPtr: Deno.PointerObject[] = [];
+  readonly #ctrlPtr: Deno.PointerObject[] = [];
   readonly #requestContext: bigint[] = [];
   readonly #free: number[] = [];
   readonly #kind: Uint8Array;
   readonly #userContext: unknown[];
   readonly #data: (RioSlice | null)[];
   readonly #remote: (RioAddressSlice | null)[];
+  readonly #control: (RioSlice | null)[];
+  /** Which of the receive metadata options took. */
+  readonly metadata: RioSocketMetadata;
   #receives = 0;
   #sends = 0;
   #deferredReceives = 0;
@@ -123,10 +143,12 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   // Use `Rio.udpSocket`.
   private constructor(ctx: RioContext, options: RioUdpSocketOptions) {
     checkOpen(ctx, "a RioUdpSocket");
-    const { cqState, maxR, maxS, addr, peer, socket, rq, context, region } = openUdpSocket(
-      ctx,
-      options,
-    );
+    const { cqState, maxR, maxS, addr, peer, socket, rq, context, region, metadata } =
+      openUdpSocket(
+        ctx,
+        options,
+      );
+    this.metadata = metadata;
     const slots = maxR + maxS;
     this.addr = addr;
     this.peer = peer;
@@ -142,7 +164,8 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     // Pointer objects and contexts made once, not per request.
     for (let i = 0; i < slots; i++) {
       this.#dataPtr.push(Deno.UnsafePointer.offset(region.pointer, SCRATCH + i * SLOT)!);
-      this.#addrPtr.push(Deno.UnsafePointer.offset(region.pointer, SCRATCH + i * SLOT + SLOT / 2)!);
+      this.#addrPtr.push(Deno.UnsafePointer.offset(region.pointer, SCRATCH + i * SLOT + BUF)!);
+      this.#ctrlPtr.push(Deno.UnsafePointer.offset(region.pointer, SCRATCH + i * SLOT + 2 * BUF)!);
       this.#requestContext.push(BigInt(i));
       this.#free.push(slots - 1 - i);
     }
@@ -150,6 +173,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     this.#userContext = new Array(slots).fill(undefined);
     this.#data = new Array(slots).fill(null);
     this.#remote = new Array(slots).fill(null);
+    this.#control = new Array(slots).fill(null);
     cqState.charged += slots;
     cqState.sockets.set(
       this.#context,
@@ -210,7 +234,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
         `${this.#receives} receives are outstanding (maxOutstandingReceive); dequeue completions first`,
       );
     }
-    this.#post(RECEIVE, data, data.length, remote, context, options?.defer === true);
+    this.#post(RECEIVE, data, data.length, remote, context, options);
   }
 
   /**
@@ -257,7 +281,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     const length = options?.length === undefined
       ? data.length
       : checkInteger("length", options.length, 0, data.length);
-    this.#post(SEND, data, length, remote, context, options?.defer === true);
+    this.#post(SEND, data, length, remote, context, options);
   }
 
   #post(
@@ -266,19 +290,30 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     length: number,
     remote: RioAddressSlice | null,
     context: unknown,
-    defer: boolean,
+    options: RioSendOptions | undefined,
   ): void {
+    const defer = options?.defer === true;
+    const control = options?.control ?? null;
+    const controlLength = control === null
+      ? 0
+      : options?.controlLength === undefined
+      ? control.length
+      : checkInteger("controlLength", options.controlLength, 1, control.length);
     const d = data.buffer[INTERNAL];
     const r = remote ? remote.buffer[INTERNAL] : null;
+    const c = control ? control.buffer[INTERNAL] : null;
     checkUsable(d, kind);
     if (r && r !== d) checkUsable(r, kind);
+    if (c && c !== d && c !== r) checkUsable(c, kind);
     const slot = this.#free.pop()!; // a slot per allowed request, so never empty here
     const at = SCRATCH + slot * SLOT;
     writeRioBuf(this.#view, at, d.id, data.offset, length);
-    if (remote) writeRioBuf(this.#view, at + SLOT / 2, r!.id, remote.offset, remote.length);
+    if (remote) writeRioBuf(this.#view, at + BUF, r!.id, remote.offset, remote.length);
+    if (control) writeRioBuf(this.#view, at + 2 * BUF, c!.id, control.offset, controlLength);
     const flags = defer ? RIO.RIO_MSG_DEFER : 0;
     const { fn, ws2 } = this.#ctx;
     const remotePtr = remote ? this.#addrPtr[slot] : null;
+    const controlPtr = control ? this.#ctrlPtr[slot] : null;
     const ok = kind === RECEIVE
       ? fn.RIOReceiveEx(
         this.#rq,
@@ -286,7 +321,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
         1,
         null,
         remotePtr,
-        null,
+        controlPtr,
         null,
         flags,
         this.#requestContext[slot],
@@ -297,7 +332,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
         1,
         null,
         remotePtr,
-        null,
+        controlPtr,
         null,
         flags,
         this.#requestContext[slot],
@@ -311,8 +346,10 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     this.#userContext[slot] = context;
     this.#data[slot] = data;
     this.#remote[slot] = remote;
+    this.#control[slot] = control;
     hold(d, kind, 1, this);
     if (r && r !== d) hold(r, kind, 1, this);
+    if (c && c !== d && c !== r) hold(c, kind, 1, this);
     if (kind === RECEIVE) {
       this.#receives++;
       this.#deferredReceives = defer ? this.#deferredReceives + 1 : 0;
@@ -379,15 +416,20 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     if (kind === 0) {
       throw new WinsockError(status, "RIODequeueCompletion", `no request in slot ${slot}`);
     }
+    const control = this.#control[slot];
     const d = data.buffer[INTERNAL];
+    const r = remote ? remote.buffer[INTERNAL] : null;
+    const c = control ? control.buffer[INTERNAL] : null;
     hold(d, kind, -1, this);
-    if (remote && remote.buffer[INTERNAL] !== d) hold(remote.buffer[INTERNAL], kind, -1, this);
+    if (r && r !== d) hold(r, kind, -1, this);
+    if (c && c !== d && c !== r) hold(c, kind, -1, this);
     if (kind === RECEIVE) this.#receives--;
     else this.#sends--;
     this.#kind[slot] = 0;
     this.#userContext[slot] = undefined;
     this.#data[slot] = null;
     this.#remote[slot] = null;
+    this.#control[slot] = null;
     this.#free.push(slot);
     const call = kind === RECEIVE ? "RIOReceiveEx" : "RIOSendEx";
     return {
@@ -398,6 +440,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
       context,
       data,
       remote,
+      control,
       error: status === 0 ? null : new WinsockError(status, call),
     };
   }

@@ -15,6 +15,7 @@ import {
   type SocketAddress,
   SOCKOPT,
   STRUCTS,
+  UDP_OFFLOAD,
   writeSockaddrInet,
   WSA_ERROR,
 } from "../../ffi/windows/abi.ts";
@@ -58,6 +59,24 @@ export interface RioUdpSocketOptions {
    * senders.
    */
   ipv6Only?: boolean;
+  /**
+   * IP_PKTINFO (IPv4) / IPV6_PKTINFO (IPv6): each receive with a control
+   * slice gets the address the datagram arrived at; a send's control slice
+   * may name its source. Set before bind; a failure throws.
+   */
+  packetInfo?: boolean;
+  /**
+   * IP_RECVECN / IPV6_RECVECN: each receive with a control slice gets the
+   * ECN codepoint (Windows 11 / Server 2022+). Set before bind; where
+   * Winsock refuses it, it stays off ({@link RioSocketMetadata}).
+   */
+  receiveEcn?: boolean;
+  /**
+   * UDP_RECV_MAX_COALESCED_SIZE in bytes (URO; 0 or absent: off). Receives
+   * may then hold many datagrams of one sender, with UDP_COALESCED_INFO in
+   * the control slice. Where Winsock refuses it, it stays off.
+   */
+  maxCoalescedSize?: number;
   /** SO_BROADCAST before bind: allow sends to broadcast addresses. Default false. */
   broadcast?: boolean;
   /**
@@ -69,12 +88,22 @@ export interface RioUdpSocketOptions {
   connect?: SocketAddress;
 }
 
+/** Which of the optional receive metadata options took (see {@link RioUdpSocketOptions}). */
+export interface RioSocketMetadata {
+  /** IP_PKTINFO / IPV6_PKTINFO is on. */
+  readonly packetInfo: boolean;
+  /** IP_RECVECN / IPV6_RECVECN is on. */
+  readonly receiveEcn: boolean;
+  /** UDP_RECV_MAX_COALESCED_SIZE as set (0: URO off). */
+  readonly maxCoalescedSize: number;
+}
+
 /** SOCKADDR_INET (28) + an int namelen, for bind/getsockname. */
 export const SCRATCH = 32;
 /** The namelen int, free until getsockname: setsockopt's int optval before bind. */
 const OPTVAL = 28;
-/** Per request slot: the data RIO_BUF, then the address RIO_BUF. */
-export const SLOT = 2 * STRUCTS.RIO_BUF.size;
+/** Per request slot: the data RIO_BUF, the address RIO_BUF, then the control RIO_BUF. */
+export const SLOT = 3 * STRUCTS.RIO_BUF.size;
 
 /** A socket just opened: bound, with its request queue, charged nothing yet. */
 export interface OpenedSocket {
@@ -96,11 +125,13 @@ export interface OpenedSocket {
   readonly context: bigint;
   /** Scratch (SCRATCH bytes), then one SLOT per request slot. */
   readonly region: NativeRegion;
+  /** What the metadata options turned on. */
+  readonly metadata: RioSocketMetadata;
 }
 
 /**
  * Checks the options, then WSASocketW(WSA_FLAG_REGISTERED_IO), the buffer
- * sizes, IPV6_V6ONLY (IPv6), bind, getsockname and RIOCreateRequestQueue. On failure nothing is
+ * sizes, IPV6_V6ONLY (IPv6), the metadata and URO options, bind, getsockname and RIOCreateRequestQueue. On failure nothing is
  * left open.
  */
 export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): OpenedSocket {
@@ -132,6 +163,13 @@ export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): Op
   const ipv6Only = options.ipv6Only ?? false;
   if (typeof ipv6Only !== "boolean") {
     throw new TypeError(`ipv6Only must be a boolean, got ${String(ipv6Only)}`);
+  }
+  const maxCoalesced = checkInteger("maxCoalescedSize", options.maxCoalescedSize ?? 0, 0, 65535);
+  for (const name of ["packetInfo", "receiveEcn"] as const) {
+    const v = options[name];
+    if (v !== undefined && typeof v !== "boolean") {
+      throw new TypeError(`${name} must be a boolean, got ${String(v)}`);
+    }
   }
   const cqState = cq[INTERNAL];
   if (cqState.charged + maxR + maxS > cq.size) {
@@ -181,6 +219,26 @@ export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): Op
       // Always set on IPv6: Windows' default (IPv6-only) differs from Linux's and Node's.
       const v6only = af === SOCKET.AF_INET6 ? (ipv6Only ? 1 : 0) : undefined;
       option(SOCKET.IPPROTO_IPV6, SOCKET.IPV6_V6ONLY, "setsockopt(IPV6_V6ONLY)", v6only);
+      const v6 = af === SOCKET.AF_INET6;
+      const ip = v6 ? SOCKET.IPPROTO_IPV6 : UDP_OFFLOAD.IPPROTO_IP;
+      const packetInfo = options.packetInfo === true;
+      if (packetInfo) {
+        const name = v6 ? "IPV6_PKTINFO" : "IP_PKTINFO";
+        option(ip, UDP_OFFLOAD.IP_PKTINFO, `setsockopt(${name})`, 1);
+      }
+      // Optional: a Windows that refuses them just receives without (the reason is not
+      // branched on: the last error is best effort from Deno, reference §5.2).
+      const optional = (level: number, name: number, value: number): boolean => {
+        view.setInt32(OPTVAL, value, true);
+        return ws2.setsockopt(s, level, name, optval, 4) === 0;
+      };
+      const receiveEcn = options.receiveEcn === true &&
+        optional(ip, v6 ? UDP_OFFLOAD.IPV6_RECVECN : UDP_OFFLOAD.IP_RECVECN, 1);
+      const maxCoalescedSize = maxCoalesced > 0 &&
+          optional(SOCKET.IPPROTO_UDP, UDP_OFFLOAD.UDP_RECV_MAX_COALESCED_SIZE, maxCoalesced)
+        ? maxCoalesced
+        : 0;
+      const metadata: RioSocketMetadata = { packetInfo, receiveEcn, maxCoalescedSize };
       const broadcast = options.broadcast ? 1 : undefined;
       option(SOCKET.SOL_SOCKET, SOCKOPT.SO_BROADCAST, "setsockopt(SO_BROADCAST)", broadcast);
       checkWinsock(ws2.bind(s, region.pointer, namelen), "bind", ws2);
@@ -214,7 +272,7 @@ export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): Op
         "RIOCreateRequestQueue",
         ws2,
       );
-      return { cqState, maxR, maxS, addr, peer, socket: s, rq, context, region };
+      return { cqState, maxR, maxS, addr, peer, socket: s, rq, context, region, metadata };
     } catch (e) {
       ws2.closesocket(s);
       throw e;

@@ -16,6 +16,12 @@ import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
 import type { RioFunctions } from "../../ffi/windows/rio_table.ts";
 import { addr, type FakeBase, ptr, viewAt } from "./fake_base.ts";
 import type { HandleHooks } from "./fake_kernel.ts";
+import {
+  readSendControl,
+  receiveControlSize,
+  type ReceiveMetadata,
+  writeReceiveControl,
+} from "./fake_rio_control.ts";
 
 // Documented values, copied from the reference (winerror.h, mswsockdef.h, winsock2.h).
 const WSA_OPERATION_ABORTED = 995;
@@ -56,9 +62,14 @@ const IPV6_V6ONLY = 27; // Windows' value (Linux: 26)
 const WSAENETUNREACH = 10051;
 const SO_SNDBUF = 0x1001;
 const SO_RCVBUF = 0x1002;
+const IPPROTO_IP = 0;
+const IP_PKTINFO = 19; // IPV6_PKTINFO at IPPROTO_IPV6 too
+const IP_RECVECN = 50; // IPV6_RECVECN too
+const UDP_RECV_MAX_COALESCED_SIZE = 3;
+/** GRO's and regio's limit; the fake coalesces no more segments into one receive. */
+const MAX_COALESCED_SEGMENTS = 64;
 // Not in the reference: winsock2.h / ws2ipdef.h (mingw-w64), the Windows numbers.
 const SO_BROADCAST = 0x20;
-const IPPROTO_IP = 0;
 const IP_MULTICAST_IF = 9; // also IPV6_MULTICAST_IF
 const IP_MULTICAST_TTL = 10; // also IPV6_MULTICAST_HOPS
 const IP_MULTICAST_LOOP = 11; // also IPV6_MULTICAST_LOOP
@@ -218,6 +229,22 @@ export interface FakeWinsockOptions {
   icmp?: boolean;
   /** The unreachable status `icmp` uses (default: the code space's, see `statusSpace`). */
   icmpStatus?: number;
+  /**
+   * URO (UDP_RECV_MAX_COALESCED_SIZE > 0 on the receiving socket): "info"
+   * (default) coalesces datagrams waiting from one sender and says so with
+   * UDP_COALESCED_INFO; "silent" coalesces without it (the machines
+   * quinn#2092 describes); "absent" refuses the option (WSAENOPROTOOPT), as
+   * a Windows without URO would.
+   */
+  uro?: "info" | "silent" | "absent";
+  /** Refuse IP_RECVECN / IPV6_RECVECN (WSAENOPROTOOPT), as before Windows 11 or under Wine. */
+  noRecvEcn?: boolean;
+  /**
+   * Complete every send with a UDP_SEND_MSG_SIZE cmsg with this status
+   * instead of sending it (a device that cannot segment). Which status real
+   * RIO reports then is UNCONFIRMED.
+   */
+  refuseSegmentation?: number;
 }
 
 /** What WSAGetLastError reports with `lastError: "unrelated"`. */
@@ -253,6 +280,18 @@ export interface FakeSocketOptions {
   memberships?: string[];
 }
 
+/** The metadata and URO options a socket was given (kept apart from {@link FakeSocketOptions}). */
+export interface FakeSocketMetadata {
+  /** IP_PKTINFO / IPV6_PKTINFO on. */
+  pktinfo: boolean;
+  /** IP_RECVECN / IPV6_RECVECN on. */
+  recvEcn: boolean;
+  /** UDP_RECV_MAX_COALESCED_SIZE (0: URO off). */
+  maxCoalesced: number;
+  /** Names of these options set after bind, in order. */
+  afterBind: string[];
+}
+
 interface Registration {
   id: bigint;
   address: bigint;
@@ -276,6 +315,7 @@ interface Request {
   rq: RequestQueue;
   data: Slice | null;
   remote: Slice | null;
+  control: Slice | null;
   flags: number;
   context: bigint;
   regs: Registration[];
@@ -321,6 +361,10 @@ export interface Endpoint {
 interface Datagram {
   bytes: Uint8Array;
   from: Endpoint;
+  /** The ECN codepoint it was sent with. */
+  ecn: number;
+  /** The address it was sent to, as the receiver's family spells it. */
+  to: Uint8Array;
 }
 
 interface Sock {
@@ -336,6 +380,7 @@ interface Sock {
   sends: Request[];
   inbox: Datagram[];
   options: FakeSocketOptions;
+  metadata: FakeSocketMetadata;
   /** ICMP errors waiting for a receive to report them (`icmp`). */
   unreachable: number;
   /** Set by connect: the only sender it hears, the destination of address-less sends. */
@@ -513,6 +558,16 @@ export class FakeWinsock {
     return [...this.#sockets.values()].map((s) => s.options);
   }
 
+  /** The metadata / URO options of every socket created, in order. */
+  socketMetadata(): FakeSocketMetadata[] {
+    return [...this.#sockets.values()].map((s) => s.metadata);
+  }
+
+  /** Kernel receives that completed with more than one datagram in them. */
+  coalescedReceives = 0;
+  /** Sends that carried UDP_SEND_MSG_SIZE and were segmented (or refused). */
+  segmentedSends = 0;
+
   // ---------------------------------------------------------------- ws2_32
 
   ws2(): Ws2 {
@@ -598,6 +653,7 @@ export class FakeWinsock {
           sends: [],
           inbox: [],
           options: { afterBind: [] },
+          metadata: { pktinfo: false, recvEcn: false, maxCoalesced: 0, afterBind: [] },
           unreachable: 0,
           peer: null,
         });
@@ -640,6 +696,8 @@ export class FakeWinsock {
         if (!needStartup()) return SOCKET_ERROR;
         const k = sock(s);
         if (!k) return SOCKET_ERROR;
+        const meta = self.#metadataOption(k, level, optname, optval, optlen);
+        if (meta !== undefined) return meta;
         if (
           level === IPPROTO_IP || (level === IPPROTO_IPV6 && optname !== IPV6_V6ONLY) ||
           (level === SOL_SOCKET && optname === SO_BROADCAST)
@@ -750,6 +808,35 @@ export class FakeWinsock {
     const code = this.#forced.get(call);
     this.#forced.delete(call);
     return code;
+  }
+
+  /** IP_PKTINFO / IPV6_PKTINFO, IP_RECVECN / IPV6_RECVECN, UDP_RECV_MAX_COALESCED_SIZE (ints). */
+  #metadataOption(
+    k: Sock,
+    level: number,
+    name: number,
+    optval: Deno.PointerValue,
+    optlen: number,
+  ): number | undefined {
+    const ipLevel = k.af === AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+    const which = level === ipLevel && name === IP_PKTINFO
+      ? "pktinfo"
+      : level === ipLevel && name === IP_RECVECN
+      ? "recvEcn"
+      : level === IPPROTO_UDP && name === UDP_RECV_MAX_COALESCED_SIZE
+      ? "maxCoalesced"
+      : undefined;
+    if (which === undefined) return undefined;
+    if (optval === null || optlen < 4) return this.#fail(WSAEFAULT);
+    if (which === "recvEcn" && this.options.noRecvEcn) return this.#fail(WSAENOPROTOOPT);
+    if (which === "maxCoalesced" && this.options.uro === "absent") {
+      return this.#fail(WSAENOPROTOOPT);
+    }
+    const value = viewAt(optval, 4).getInt32(0, true);
+    if (which === "maxCoalesced") k.metadata.maxCoalesced = value;
+    else k.metadata[which] = value !== 0;
+    if (k.bound) k.metadata.afterBind.push(which);
+    return 0;
   }
 
   #ephemeralPort(k: Sock): number {
@@ -925,7 +1012,18 @@ export class FakeWinsock {
     const remote = pRemote === null ? null : this.#decodeRioBuf(pRemote);
     if (typeof remote === "number") return fail(remote);
     if (remote && remote.length < SOCKADDR_INET_SIZE) return fail(WSAEINVAL);
-    for (const p of [pLocal, pControl, pFlags]) {
+    const control = pControl === null ? null : this.#decodeRioBuf(pControl);
+    if (typeof control === "number") return fail(control);
+    if (control) {
+      // WSACMSGHDRs are read and written in place: the slice must be 8-aligned (WSA_CMSGHDR_ALIGN).
+      if ((control.reg.address + BigInt(control.offset)) % 8n !== 0n) {
+        this.#violation(`a ${kind} control slice at an address that is not 8-aligned`);
+      }
+      if ([data, remote].some((x) => x !== null && overlaps(x, control))) {
+        this.#violation(`a ${kind} control slice overlaps its own data or address slice`);
+      }
+    }
+    for (const p of [pLocal, pFlags]) {
       if (p !== null) {
         const s = this.#decodeRioBuf(p);
         if (typeof s === "number") return fail(s);
@@ -936,15 +1034,17 @@ export class FakeWinsock {
     ) {
       return fail(this.options.rqLimitError ?? WSAENOBUFS);
     }
-    const regs = [...new Set([data?.reg, remote?.reg].filter((r) => r !== undefined))];
+    const regs = [
+      ...new Set([data?.reg, remote?.reg, control?.reg].filter((r) => r !== undefined)),
+    ];
     // Microsoft's sharing rule is per RIO_BUF, not per registration (reference §5.7): a
     // slice of a pending send must not be named again, and a pending receive's slice must
     // not be read (sent from) until it completes. Other parts of the registration are free.
-    const mine = [data, remote].filter((x) => x !== null);
+    const mine = [data, remote, control].filter((x) => x !== null);
     for (const r of regs) {
       for (const other of r.pending) {
         if (kind !== "send" && other.kind !== "send") continue;
-        const theirs = [other.data, other.remote].filter((x) => x !== null);
+        const theirs = [other.data, other.remote, other.control].filter((x) => x !== null);
         if (mine.some((a) => theirs.some((b) => overlaps(a, b)))) {
           this.#violation(
             `a ${kind} on buffer ${hex(r.id)} names bytes of a ${other.kind} still in flight ` +
@@ -953,7 +1053,16 @@ export class FakeWinsock {
         }
       }
     }
-    const request: Request = { kind, rq, data, remote, flags, context: BigInt(context), regs };
+    const request: Request = {
+      kind,
+      rq,
+      data,
+      remote,
+      control,
+      flags,
+      context: BigInt(context),
+      regs,
+    };
     for (const r of regs) {
       r.refs++;
       r.pending.add(request);
@@ -1006,11 +1115,44 @@ export class FakeWinsock {
       ? decodeSockaddr(new DataView(dest.buffer, dest.byteOffset, dest.byteLength), 0)
       : from.peer;
     if (!to || to.af !== from.af) return this.#complete(r, WSAEAFNOSUPPORT, 0);
-    this.onTransmit?.(to, payload.slice());
+    let segment = 0, ecn = 0, chosen: Uint8Array | null = null;
+    if (r.control) {
+      const bytes = this.#read(r.control);
+      if (!bytes) return this.#complete(r, WSAEFAULT, 0);
+      const c = readSendControl(bytes);
+      if (typeof c === "string") {
+        this.#violation(`RIOSendEx control slice: ${c}`);
+        return this.#complete(r, WSAEINVAL, 0);
+      }
+      ({ segment, ecn, source: chosen } = c);
+      if (segment > 0) {
+        this.segmentedSends++;
+        if (this.options.refuseSegmentation !== undefined) {
+          return this.#complete(r, this.options.refuseSegmentation, 0);
+        }
+      }
+    }
     const self = from.bound!;
+    if (chosen) {
+      // The source a reply asks for must be one of this host's addresses the socket may use.
+      const ok = chosen.length === (self.af === AF_INET ? 4 : 16) &&
+        (isWildcard(self.address)
+          ? isLoopback(self.af, chosen) ||
+            (unmapped(chosen) !== null && unmapped(chosen)![0] === 127)
+          : sameBytes(chosen, self.address));
+      if (!ok) return this.#complete(r, WSAEINVAL, 0);
+    }
+    // USO: one RIO_BUF, cut into segment-size datagrams (the last shorter or equal).
+    const pieces: Uint8Array[] = [];
+    if (segment > 0 && payload.length > segment) {
+      for (let at = 0; at < payload.length; at += segment) {
+        pieces.push(payload.subarray(at, Math.min(payload.length, at + segment)));
+      }
+    } else pieces.push(payload);
+    for (const piece of pieces) this.onTransmit?.(to, piece.slice());
     let source: Endpoint = {
       af: self.af,
-      address: isWildcard(self.address) ? loopbackOf(self.af) : self.address,
+      address: chosen ?? (isWildcard(self.address) ? loopbackOf(self.af) : self.address),
       port: self.port,
     };
     // A dual-stack socket reaches IPv4 through mapped addresses, and is seen there as IPv4.
@@ -1018,10 +1160,11 @@ export class FakeWinsock {
     if (v4) {
       if (!dualStack(from)) return this.#complete(r, WSAENETUNREACH, 0);
       to = { af: AF_INET, address: v4, port: to.port };
-      source = { af: AF_INET, address: loopbackOf(AF_INET), port: self.port };
+      const from4 = chosen ? unmapped(chosen) : null;
+      source = { af: AF_INET, address: from4 ?? loopbackOf(AF_INET), port: self.port };
     }
     if (isMulticast(to.af, to.address) || isBroadcast(to.af, to.address)) {
-      return this.#complete(r, this.#fanOut(from, to, source, payload), payload.length);
+      return this.#complete(r, this.#fanOut(from, to, source, payload, ecn), payload.length);
     }
     const found = this.#receiver(to);
     // A connected socket hears its peer only.
@@ -1030,10 +1173,13 @@ export class FakeWinsock {
     if (target && target.af !== source.af) {
       source = { af: AF_INET6, address: mapped(source.address), port: source.port };
     }
+    const seen = target && target.af !== to.af ? mapped(to.address) : to.address;
     // UDP: a datagram to nobody is dropped, and the send still succeeds.
-    if (target && target.inbox.length < 256) {
-      target.inbox.push({ bytes: payload.slice(), from: source });
-    } else if (!found && this.options.icmp) from.unreachable++;
+    for (const piece of pieces) {
+      if (target && target.inbox.length < 256) {
+        target.inbox.push({ bytes: piece.slice(), from: source, ecn: ecn & 3, to: seen });
+      } else if (!found && this.options.icmp) from.unreachable++;
+    }
     this.#complete(r, 0, payload.length);
   }
 
@@ -1041,7 +1187,7 @@ export class FakeWinsock {
    * A send to a group or a broadcast address: a copy for every socket bound
    * to the port on the wildcard address that may hear it. Returns the status.
    */
-  #fanOut(from: Sock, to: Endpoint, source: Endpoint, payload: Uint8Array): number {
+  #fanOut(from: Sock, to: Endpoint, source: Endpoint, payload: Uint8Array, ecn: number): number {
     const group = isMulticast(to.af, to.address);
     if (!group && !from.options.broadcast) return WSAEACCES;
     for (const s of this.#sockets.values()) {
@@ -1050,7 +1196,9 @@ export class FakeWinsock {
       // Windows applies IP_MULTICAST_LOOP to the receiving socket; every fake socket is local.
       const hears = !group || (s.options.multicastLoop !== 0 &&
         (s.options.memberships ?? []).some((m) => memberOf(m, to.address, source.address)));
-      if (hears && s.inbox.length < 256) s.inbox.push({ bytes: payload.slice(), from: source });
+      if (hears && s.inbox.length < 256) {
+        s.inbox.push({ bytes: payload.slice(), from: source, ecn: ecn & 3, to: to.address });
+      }
     }
     return 0;
   }
@@ -1119,9 +1267,13 @@ export class FakeWinsock {
       this.#complete(s.receives.shift()!, status, 0);
     }
     while (!s.closed && s.inbox.length > 0 && s.receives.length > 0) {
-      const d = s.inbox.shift()!;
       const r = s.receives.shift()!;
+      const [d, segment] = this.#coalesce(s);
       let status = 0, bytes = 0;
+      if (r.control && !this.#writeControl(s, r.control, d, segment)) {
+        this.#complete(r, WSAEFAULT, 0);
+        continue;
+      }
       if (r.data) {
         const at = r.data.reg.address + BigInt(r.data.offset);
         bytes = Math.min(d.bytes.length, r.data.length);
@@ -1149,6 +1301,65 @@ export class FakeWinsock {
       }
       this.#complete(r, status, bytes);
     }
+  }
+
+  /**
+   * The next receive's worth of the inbox: one datagram, or with URO on the
+   * run of datagrams from one sender to one address with one ECN mark, all
+   * of the first one's size but the last (shorter or equal), within
+   * UDP_RECV_MAX_COALESCED_SIZE and 64 segments. Returns it and the segment
+   * size UDP_COALESCED_INFO reports (0: one datagram, or `uro: "silent"`).
+   */
+  #coalesce(s: Sock): [Datagram, number] {
+    const first = s.inbox.shift()!;
+    const max = s.metadata.maxCoalesced;
+    if (max <= 0 || first.bytes.length === 0) return [first, 0];
+    const seg = first.bytes.length;
+    const parts = [first.bytes];
+    let total = seg;
+    while (s.inbox.length > 0 && parts.length < MAX_COALESCED_SEGMENTS) {
+      const n = s.inbox[0];
+      const same = n.from.af === first.from.af && n.from.port === first.from.port &&
+        sameBytes(n.from.address, first.from.address) && sameBytes(n.to, first.to) &&
+        n.ecn === first.ecn;
+      if (!same || n.bytes.length === 0 || n.bytes.length > seg || total + n.bytes.length > max) {
+        break;
+      }
+      parts.push(s.inbox.shift()!.bytes);
+      total += n.bytes.length;
+      if (n.bytes.length < seg) break; // a shorter datagram ends a super-packet
+    }
+    if (parts.length === 1) return [first, 0];
+    this.coalescedReceives++;
+    const bytes = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) (bytes.set(p, at), at += p.length);
+    return [{ ...first, bytes }, this.options.uro === "silent" ? 0 : seg];
+  }
+
+  /** Fills a receive's control slice; false (a violation) when it cannot hold what is due. */
+  #writeControl(s: Sock, control: Slice, d: Datagram, segment: number): boolean {
+    const family = s.af === AF_INET ? 4 : 6;
+    const m: ReceiveMetadata = {
+      family,
+      segment,
+      ecn: s.metadata.recvEcn ? d.ecn : null,
+      pktinfo: s.metadata.pktinfo ? { family, address: d.to, ifindex: 1 } : null,
+    };
+    const need = receiveControlSize(m);
+    if (need > control.length) {
+      this.#violation(
+        `a ${control.length}-byte receive control slice cannot hold the ${need} bytes due`,
+      );
+      return false;
+    }
+    const at = control.reg.address + BigInt(control.offset);
+    if (!this.base.isMapped(at, control.length)) {
+      this.#violation(`write to freed memory (buffer ${hex(control.reg.id)})`);
+      return false;
+    }
+    writeReceiveControl(new Uint8Array(viewAt(ptr(at), control.length).buffer), m);
+    return true;
   }
 
   #complete(r: Request, status: number, bytes: number): void {
