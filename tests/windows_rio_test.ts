@@ -933,6 +933,7 @@ Deno.test("the sharing rule's comments cite Microsoft's per-RIO_BUF rule, and ca
   const files = [
     "../src/windows/rio_buffer.ts",
     "../src/windows/rio_socket.ts",
+    "../src/windows/rio_requests.ts",
     "../src/windows/rio_context.ts",
     "../src/udp/windows.ts",
     "../src/udp/windows_send.ts",

@@ -5,6 +5,10 @@
  * to callbacks with a reused message object, so the hot path allocates
  * nothing; SQEs queue up and go to the kernel in one batch per tick.
  *
+ * This module holds the endpoint: its options, tokens, in-flight counts,
+ * completions and teardown. What each op looks like to the kernel is in
+ * datagram_receive.ts (RECVMSG) and datagram_send.ts (SEND, SENDMSG).
+ *
  * @module
  */
 
@@ -16,81 +20,30 @@ import {
   IORING_ASYNC_CANCEL,
   IORING_CQE,
   IORING_OP,
-  IORING_RECVSEND,
-  IOSQE,
-  IOVEC,
-  MSGHDR,
-  SOCK,
-  UDP_OPT,
 } from "../../ffi/linux/abi.ts";
-import { NativeRegion } from "../memory.ts";
+import type { NativeRegion } from "../memory.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import type { RingCore } from "./ring.ts";
 import { type Child, KIND, type Sink, type UseCounter } from "./ring_contracts.ts";
-import { type FileTable, type FileTableState, liveFileTable } from "./files.ts";
-import { type BufferRingState, liveBufferRing, type ProvidedBufferRing } from "./buf_ring.ts";
-import { SOCKADDR_MAX } from "./sockaddr.ts";
+import type { FileTableState } from "./files.ts";
+import type { BufferRingState, ProvidedBufferRing } from "./buf_ring.ts";
+import { checkEndpointOptions, type DatagramEndpointOptions } from "./datagram_options.ts";
 import { newReceivedDatagram, type ReceivedDatagram } from "./received.ts";
+import {
+  HEADER,
+  prepReceive,
+  readReceived,
+  rearmsAfter,
+  receiveTemplate,
+} from "./datagram_receive.ts";
+import { DatagramSender, MSG_AREA } from "./datagram_send.ts";
+
+// Where src/udp/linux.ts takes them from.
+export { isPeerErrno } from "./datagram_receive.ts";
+export { MSG_AREA } from "./datagram_send.ts";
 
 const RECV = 0xffffffff; // token of the multishot receive
 const REPLY = 0x80000000; // token bit: a reply whose buffer is recycled on completion
-const HEADER = IO_URING_RECVMSG_OUT.SIZE;
-const MAX_LEN = 0x7fffffff; // sqe.len is a u32 and cqe.res an s32
-/** A SENDMSG's msghdr and its one iovec, before the caller's control data. */
-export const MSG_AREA = MSGHDR.SIZE + IOVEC.SIZE;
-
-/**
- * Errors a UDP receive reports once for an ICMP message about the connected
- * peer (ip(7): port/host/net unreachable …); the kernel clears them as it
- * reports them, so the receive is armed again.
- */
-const PEER_ERRORS: ReadonlySet<number> = new Set([
-  ERRNO.ECONNREFUSED,
-  ERRNO.EHOSTUNREACH,
-  ERRNO.ENETUNREACH,
-  ERRNO.EHOSTDOWN,
-  ERRNO.ENONET,
-  ERRNO.ENOPROTOOPT,
-]);
-
-/** True for an errno that reports an ICMP error about a connected UDP socket's peer. */
-export function isPeerErrno(errno: number): boolean {
-  return PEER_ERRORS.has(errno);
-}
-
-/** Options for `Uring.openDatagramEndpoint`. */
-export interface DatagramEndpointOptions {
-  /** The file table holding the UDP socket. */
-  files: FileTable;
-  /** The socket's slot in `files`. */
-  index: number;
-  /**
-   * The provided buffers receives land in; `sendTo` offsets are in its region
-   * too, so sends count as operations on it (it cannot be disposed under them).
-   */
-  buffers: ProvidedBufferRing;
-  /** Room reserved for the peer address in each buffer (default 28, `sockaddr_in6`). */
-  nameLength?: number;
-  /**
-   * Room reserved for control messages in each buffer, after the address
-   * (default 0: none). The kernel stores the cmsgs the socket asked for
-   * there (`msg_controllen` of the template); see `ReceivedDatagram.controlOffset`.
-   */
-  controlLength?: number;
-  /** Called for each datagram; the buffer is the application's until recycled or replied from. */
-  onMessage(message: ReceivedDatagram): void;
-  /**
-   * Called when a send completes: `result` is bytes sent or `-errno`. For
-   * {@link DatagramEndpoint.reply}, `token` is the buffer ID (already recycled).
-   */
-  onSent?(token: number, result: number, isReply: boolean): void;
-  /**
-   * Called when the receive fails for a reason other than cancellation or a
-   * dry buffer ring, and once with the fatal `io_uring_enter` error if the
-   * ring fails for good (every op of the endpoint is then settled; close it).
-   */
-  onError?(error: ErrnoError): void;
-}
 
 let construct: (core: RingCore, options: DatagramEndpointOptions) => DatagramEndpoint;
 
@@ -111,11 +64,11 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   readonly #buffers: ProvidedBufferRing;
   readonly #region: NativeRegion;
   readonly #view: DataView;
-  readonly #base: number; // region address as a number
   readonly #nameLength: number;
   readonly #controlLength: number;
   readonly #msghdr: NativeRegion;
   readonly #sinkId: number;
+  readonly #sender: DatagramSender;
   readonly #onMessage: (message: ReceivedDatagram) => void;
   readonly #onSent: ((token: number, result: number, isReply: boolean) => void) | undefined;
   readonly #onError: ((error: ErrnoError) => void) | undefined;
@@ -134,34 +87,21 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
 
   private constructor(core: RingCore, o: DatagramEndpointOptions) {
     core.assertOpen();
-    if (typeof o.onMessage !== "function") throw new TypeError("onMessage must be a function");
-    this.#files = liveFileTable(core, o.files);
-    checkInteger("file index", o.index, 0, this.#files.slots.length - 1);
-    if (this.#files.slots[o.index] < 0) throw new RangeError(`file slot ${o.index} is empty`);
-    this.#ring = liveBufferRing(core, o.buffers);
-    this.#nameLength = checkInteger("nameLength", o.nameLength ?? SOCKADDR_MAX, 0, 128);
-    this.#controlLength = checkInteger("controlLength", o.controlLength ?? 0, 0, 4096);
-    if (o.buffers.bufferSize <= HEADER + this.#nameLength + this.#controlLength) {
-      throw new RangeError(
-        `bufferSize ${o.buffers.bufferSize} leaves no room for a payload after the ` +
-          `${HEADER}-byte header, ${this.#nameLength} bytes of address and ` +
-          `${this.#controlLength} bytes of control`,
-      );
-    }
+    const { files, ring, nameLength, controlLength } = checkEndpointOptions(core, o);
+    this.#files = files;
+    this.#ring = ring;
+    this.#nameLength = nameLength;
+    this.#controlLength = controlLength;
     this.#core = core;
     this.#index = o.index;
     this.#buffers = o.buffers;
     this.#region = o.buffers.region;
     this.#view = this.#region.view;
-    this.#base = Number(this.#region.address);
     this.#onMessage = o.onMessage;
     this.#onSent = o.onSent;
     this.#onError = o.onError;
     this.message = newReceivedDatagram(this.#region);
-    // The msghdr only reserves room (namelen, controllen); the kernel reads it at submission.
-    this.#msghdr = NativeRegion.allocate(MSGHDR.SIZE);
-    this.#msghdr.view.setUint32(MSGHDR.namelen, this.#nameLength, true);
-    this.#msghdr.view.setBigUint64(MSGHDR.controllen, BigInt(this.#controlLength), true);
+    this.#msghdr = receiveTemplate(this.#nameLength, this.#controlLength);
     const sink: Sink = {
       complete: (token, res, flags) => this.#complete(token, res, flags),
       inFlight: () => this.#inFlight,
@@ -169,6 +109,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
       fail: (error) => this.#fail(error),
     };
     this.#sinkId = core.addSink(sink);
+    this.#sender = new DatagramSender(core, o.index, this.#sinkId, this.#region);
     this.#stopWatching = this.#ring.onRecycle(() => {
       if (this.#wanted && !this.#armed && !this.#closing) this.#arm();
     });
@@ -204,20 +145,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
 
   #arm(): void {
     if (this.#files.life.disposed || this.#ring.life.disposed) return;
-    const core = this.#core;
-    const w = core.prep(
-      IORING_OP.RECVMSG,
-      IOSQE.FIXED_FILE | IOSQE.BUFFER_SELECT,
-      this.#index,
-      this.#sinkId,
-      RECV,
-    );
-    core.set16(w, IO_URING_SQE.ioprio, IORING_RECVSEND.RECV_MULTISHOT);
-    core.set64(w, IO_URING_SQE.addr, Number(this.#msghdr.address));
-    core.set32(w, IO_URING_SQE.len, 1);
-    // MSG_TRUNC makes payloadlen the datagram's full length.
-    core.set32(w, IO_URING_SQE.op_flags, SOCK.MSG_TRUNC);
-    core.set16(w, IO_URING_SQE.buf_group, this.#ring.groupId);
+    prepReceive(this.#core, this.#index, this.#sinkId, RECV, this.#msghdr, this.#ring.groupId);
     this.#armed = true;
     this.#begin();
   }
@@ -231,10 +159,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
    */
   sendTo(offset: number, length: number, addrOffset: number, addrLength: number, token = 0): void {
     this.#assertOpen();
-    this.#region.checkRange(offset, length);
-    checkInteger("length", length, 0, MAX_LEN); // the region may be larger than the u32 `len`
-    this.#region.checkRange(addrOffset, addrLength, 2);
-    checkInteger("addrLength", addrLength, 2, 128);
+    this.#sender.checkSlices(offset, length, addrOffset, addrLength);
     checkInteger("token", token, 0, REPLY - 1);
     this.#send(offset, length, addrOffset, addrLength, token);
   }
@@ -285,34 +210,19 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     token = 0,
   ): void {
     this.#assertOpen();
-    this.#region.checkRange(offset, length);
-    checkInteger("length", length, 0, MAX_LEN);
-    this.#region.checkRange(addrOffset, addrLength, 2);
-    checkInteger("addrLength", addrLength, 2, 128);
+    this.#sender.checkSlices(offset, length, addrOffset, addrLength);
     checkInteger("controlLength", controlLength, 0, 4096);
     this.#region.checkRange(headerOffset, MSG_AREA + controlLength, 8);
     checkInteger("token", token, 0, REPLY - 1);
-    const v = this.#view;
-    const b = this.#base;
-    const iov = headerOffset + MSGHDR.SIZE;
-    v.setBigUint64(headerOffset + MSGHDR.name, BigInt(b + addrOffset), true);
-    v.setUint32(headerOffset + MSGHDR.namelen, addrLength, true);
-    v.setUint32(headerOffset + MSGHDR.namelen + 4, 0, true);
-    v.setBigUint64(headerOffset + MSGHDR.iov, BigInt(b + iov), true);
-    v.setBigUint64(headerOffset + MSGHDR.iovlen, 1n, true);
-    v.setBigUint64(
-      headerOffset + MSGHDR.control,
-      controlLength ? BigInt(b + iov + IOVEC.SIZE) : 0n,
-      true,
+    this.#sender.sendMsg(
+      token,
+      offset,
+      length,
+      addrOffset,
+      addrLength,
+      headerOffset,
+      controlLength,
     );
-    v.setBigUint64(headerOffset + MSGHDR.controllen, BigInt(controlLength), true);
-    v.setBigUint64(headerOffset + MSGHDR.flags, 0n, true);
-    v.setBigUint64(iov + IOVEC.base, BigInt(b + offset), true);
-    v.setBigUint64(iov + IOVEC.len, BigInt(length), true);
-    const core = this.#core;
-    const w = core.prep(IORING_OP.SENDMSG, IOSQE.FIXED_FILE, this.#index, this.#sinkId, token);
-    core.set64(w, IO_URING_SQE.addr, b + headerOffset);
-    core.set32(w, IO_URING_SQE.len, 1);
     this.#begin();
   }
 
@@ -328,12 +238,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     addrLength: number,
     token: number,
   ): void {
-    const core = this.#core;
-    const w = core.prep(IORING_OP.SEND, IOSQE.FIXED_FILE, this.#index, this.#sinkId, token);
-    core.set64(w, IO_URING_SQE.addr, this.#base + offset);
-    core.set32(w, IO_URING_SQE.len, length);
-    core.set64(w, IO_URING_SQE.addr2, this.#base + addrOffset);
-    core.set16(w, IO_URING_SQE.addr_len, addrLength);
+    this.#sender.send(token, offset, length, addrOffset, addrLength);
     this.#begin();
   }
 
@@ -390,7 +295,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     if (!this.#wanted || this.#closing) return;
     if (res === -ERRNO.ENOBUFS) {
       if (this.#ring.available() > 0) this.#arm(); // otherwise the next recycle re-arms
-    } else if (res >= 0 || res === -ERRNO.EINTR || res === -ERRNO.EAGAIN || PEER_ERRORS.has(-res)) {
+    } else if (rearmsAfter(res)) {
       this.#arm();
     } else {
       this.#wanted = false; // cancelled or failed: stop (reported above)
@@ -398,25 +303,9 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
   }
 
   #deliver(bid: number, res: number): void {
-    const v = this.#view;
     const at = this.#buffers.offset + bid * this.#buffers.bufferSize;
     const m = this.message;
-    const namelen = v.getUint32(at + IO_URING_RECVMSG_OUT.namelen, true);
-    const payloadlen = v.getUint32(at + IO_URING_RECVMSG_OUT.payloadlen, true);
-    const msgFlags = v.getUint32(at + IO_URING_RECVMSG_OUT.flags, true);
-    m.bufferId = bid;
-    m.nameOffset = at + HEADER;
-    m.nameLength = Math.min(namelen, this.#nameLength);
-    m.controlOffset = at + HEADER + this.#nameLength;
-    m.controlLength = Math.min(
-      v.getUint32(at + IO_URING_RECVMSG_OUT.controllen, true),
-      this.#controlLength,
-    );
-    m.controlTruncated = (msgFlags & UDP_OPT.MSG_CTRUNC) !== 0;
-    m.payloadOffset = m.controlOffset + this.#controlLength;
-    m.length = res - HEADER - this.#nameLength - this.#controlLength;
-    m.datagramLength = payloadlen;
-    m.truncated = (msgFlags & SOCK.MSG_TRUNC) !== 0 || payloadlen > m.length;
+    readReceived(this.#view, at, bid, res, this.#nameLength, this.#controlLength, m);
     try {
       this.#onMessage(m);
     } catch (e) {

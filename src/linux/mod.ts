@@ -34,7 +34,8 @@ export { type FsyncOptions, Uring, type UringCapabilities, type UringOptions } f
 export { FileTable } from "./files.ts";
 export { BufferTable } from "./buffers.ts";
 export { type BufferRingOptions, ProvidedBufferRing } from "./buf_ring.ts";
-export { DatagramEndpoint, type DatagramEndpointOptions } from "./datagram.ts";
+export { DatagramEndpoint } from "./datagram.ts";
+export { type DatagramEndpointOptions } from "./datagram_options.ts";
 export { ReceivedDatagram } from "./received.ts";
 export { type BindUdpOptions, SocketFd } from "./socket.ts";
 export { FileFd, type FileOpenOptions } from "./file_fd.ts";

@@ -23,11 +23,8 @@ import { RingCore } from "./ring.ts";
 import { type FileTable, type FileTableState, liveFileTable, registerFiles } from "./files.ts";
 import { type BufferTable, liveBufferTable, registerBuffers } from "./buffers.ts";
 import { type BufferRingOptions, type ProvidedBufferRing, registerBufferRing } from "./buf_ring.ts";
-import {
-  type DatagramEndpoint,
-  type DatagramEndpointOptions,
-  openDatagramEndpoint,
-} from "./datagram.ts";
+import { type DatagramEndpoint, openDatagramEndpoint } from "./datagram.ts";
+import type { DatagramEndpointOptions } from "./datagram_options.ts";
 
 /** Options for {@link Uring.create}. */
 export interface UringOptions {

@@ -3,35 +3,30 @@
  * bind, RIOCreateRequestQueue, and RIOReceiveEx / RIOSendEx with remote
  * addresses in registered memory.
  *
- * Each posted request takes a request slot: its two RIO_BUF descriptors live
- * in native memory owned by the socket until the completion is dequeued.
- * Whether RIO reads a RIO_BUF only during the call is UNCONFIRMED (deferred
- * requests might read it at commit), so descriptors are never reused early.
- * The slot index is the RequestContext; the caller's context stays in JS.
- * Options and opening (WSASocketW through RIOCreateRequestQueue) are in
- * rio_socket_open.ts.
+ * This module holds the socket as the caller sees it: the limits and
+ * argument checks of each request, the completions, options set once open,
+ * and the close order. The request slots, the RIO calls that post and
+ * commit, and regio's sharing rule are in rio_requests.ts; options and
+ * opening (WSASocketW through RIOCreateRequestQueue) in rio_socket_open.ts.
  *
  * @module
  */
 
-import { RIO, type SocketAddress, STRUCTS, writeRioBuf, WSA_ERROR } from "../../ffi/windows/abi.ts";
+import type { SocketAddress } from "../../ffi/windows/abi.ts";
 import { BusyError, checkInteger, DisposedError, WinsockError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import type { NativeRegion } from "../memory.ts";
-import { checkRioBool, checkWinsock, lastWinsockError } from "./check.ts";
-import { type BufferState, checkOpen, INTERNAL, type RioContext } from "./rio_context.ts";
+import { checkWinsock } from "./check.ts";
+import { checkOpen, INTERNAL, type RioContext } from "./rio_context.ts";
 import type { RioAddressSlice, RioSlice } from "./rio_buffer.ts";
+import { RECEIVE, RioRequestQueue, SEND } from "./rio_requests.ts";
 import {
   openUdpSocket,
   type RioSocketMetadata,
   type RioSocketQueue,
   type RioUdpSocketOptions,
   SCRATCH,
-  SLOT,
 } from "./rio_socket_open.ts";
-
-/** One RIO_BUF descriptor; a request slot holds the data, address and control ones in a row. */
-const BUF = STRUCTS.RIO_BUF.size;
 
 /** A dequeued request: what it was, how it ended, and the slices it used. */
 export interface RioCompletion {
@@ -81,9 +76,6 @@ export interface RioSendOptions extends RioReceiveOptions {
   length?: number;
 }
 
-const RECEIVE = 1;
-const SEND = 2;
-
 let makeRioUdpSocket: (ctx: RioContext, options: RioUdpSocketOptions) => RioUdpSocket;
 
 /**
@@ -113,26 +105,12 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   readonly maxOutstandingSend: number;
   readonly #ctx: RioContext;
   readonly #socket: bigint;
-  readonly #rq: Deno.PointerObject;
   readonly #context: bigint;
   readonly #region: NativeRegion;
   readonly #view: DataView;
-  readonly #dataPtr: Deno.PointerObject[] = [];
-  readonly #addrPtr: Deno.PointerObject[] = [];
-  readonly #ctrlPtr: Deno.PointerObject[] = [];
-  readonly #requestContext: bigint[] = [];
-  readonly #free: number[] = [];
-  readonly #kind: Uint8Array;
-  readonly #userContext: unknown[];
-  readonly #data: (RioSlice | null)[];
-  readonly #remote: (RioAddressSlice | null)[];
-  readonly #control: (RioSlice | null)[];
+  readonly #requests: RioRequestQueue;
   /** Which of the receive metadata options took. */
   readonly metadata: RioSocketMetadata;
-  #receives = 0;
-  #sends = 0;
-  #deferredReceives = 0;
-  #deferredSends = 0;
   #closing = false;
   #closed = false;
 
@@ -153,7 +131,6 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     this.addr = addr;
     this.peer = peer;
     this.#socket = socket;
-    this.#rq = rq;
     this.#context = context;
     this.cq = options.cq;
     this.maxOutstandingReceive = maxR;
@@ -161,19 +138,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     this.#ctx = ctx;
     this.#region = region;
     this.#view = region.view;
-    // Pointer objects and contexts made once, not per request.
-    for (let i = 0; i < slots; i++) {
-      this.#dataPtr.push(Deno.UnsafePointer.offset(region.pointer, SCRATCH + i * SLOT)!);
-      this.#addrPtr.push(Deno.UnsafePointer.offset(region.pointer, SCRATCH + i * SLOT + BUF)!);
-      this.#ctrlPtr.push(Deno.UnsafePointer.offset(region.pointer, SCRATCH + i * SLOT + 2 * BUF)!);
-      this.#requestContext.push(BigInt(i));
-      this.#free.push(slots - 1 - i);
-    }
-    this.#kind = new Uint8Array(slots);
-    this.#userContext = new Array(slots).fill(undefined);
-    this.#data = new Array(slots).fill(null);
-    this.#remote = new Array(slots).fill(null);
-    this.#control = new Array(slots).fill(null);
+    this.#requests = new RioRequestQueue(ctx, rq, cqState, region, maxR, maxS);
     cqState.charged += slots;
     cqState.sockets.set(
       this.#context,
@@ -191,22 +156,22 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
 
   /** Receives posted and not yet dequeued (deferred ones included). */
   get receivesOutstanding(): number {
-    return this.#receives;
+    return this.#requests.receives;
   }
 
   /** Sends posted and not yet dequeued (deferred ones included). */
   get sendsOutstanding(): number {
-    return this.#sends;
+    return this.#requests.sends;
   }
 
   /** How many more receives may be posted now. */
   get receivesAvailable(): number {
-    return this.maxOutstandingReceive - this.#receives;
+    return this.maxOutstandingReceive - this.#requests.receives;
   }
 
   /** How many more sends may be posted now. */
   get sendsAvailable(): number {
-    return this.maxOutstandingSend - this.#sends;
+    return this.maxOutstandingSend - this.#requests.sends;
   }
 
   #check(): void {
@@ -227,13 +192,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     options?: RioReceiveOptions,
   ): void {
     this.#check();
-    if (this.#receives >= this.maxOutstandingReceive) {
-      throw new WinsockError(
-        WSA_ERROR.WSAENOBUFS,
-        "RIOReceiveEx",
-        `${this.#receives} receives are outstanding (maxOutstandingReceive); dequeue completions first`,
-      );
-    }
+    this.#requests.checkRoom(RECEIVE);
     this.#post(RECEIVE, data, data.length, remote, context, options);
   }
 
@@ -271,13 +230,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
     options: RioSendOptions | undefined,
   ): void {
     this.#check();
-    if (this.#sends >= this.maxOutstandingSend) {
-      throw new WinsockError(
-        WSA_ERROR.WSAENOBUFS,
-        "RIOSendEx",
-        `${this.#sends} sends are outstanding (maxOutstandingSend); dequeue completions first`,
-      );
-    }
+    this.#requests.checkRoom(SEND);
     const length = options?.length === undefined
       ? data.length
       : checkInteger("length", options.length, 0, data.length);
@@ -299,65 +252,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
       : options?.controlLength === undefined
       ? control.length
       : checkInteger("controlLength", options.controlLength, 1, control.length);
-    const d = data.buffer[INTERNAL];
-    const r = remote ? remote.buffer[INTERNAL] : null;
-    const c = control ? control.buffer[INTERNAL] : null;
-    checkUsable(d, kind);
-    if (r && r !== d) checkUsable(r, kind);
-    if (c && c !== d && c !== r) checkUsable(c, kind);
-    const slot = this.#free.pop()!; // a slot per allowed request, so never empty here
-    const at = SCRATCH + slot * SLOT;
-    writeRioBuf(this.#view, at, d.id, data.offset, length);
-    if (remote) writeRioBuf(this.#view, at + BUF, r!.id, remote.offset, remote.length);
-    if (control) writeRioBuf(this.#view, at + 2 * BUF, c!.id, control.offset, controlLength);
-    const flags = defer ? RIO.RIO_MSG_DEFER : 0;
-    const { fn, ws2 } = this.#ctx;
-    const remotePtr = remote ? this.#addrPtr[slot] : null;
-    const controlPtr = control ? this.#ctrlPtr[slot] : null;
-    const ok = kind === RECEIVE
-      ? fn.RIOReceiveEx(
-        this.#rq,
-        this.#dataPtr[slot],
-        1,
-        null,
-        remotePtr,
-        controlPtr,
-        null,
-        flags,
-        this.#requestContext[slot],
-      )
-      : fn.RIOSendEx(
-        this.#rq,
-        this.#dataPtr[slot],
-        1,
-        null,
-        remotePtr,
-        controlPtr,
-        null,
-        flags,
-        this.#requestContext[slot],
-      );
-    if (ok === 0) {
-      const error = lastWinsockError(ws2, kind === RECEIVE ? "RIOReceiveEx" : "RIOSendEx");
-      this.#free.push(slot);
-      throw error;
-    }
-    this.#kind[slot] = kind;
-    this.#userContext[slot] = context;
-    this.#data[slot] = data;
-    this.#remote[slot] = remote;
-    this.#control[slot] = control;
-    hold(d, kind, 1, this);
-    if (r && r !== d) hold(r, kind, 1, this);
-    if (c && c !== d && c !== r) hold(c, kind, 1, this);
-    if (kind === RECEIVE) {
-      this.#receives++;
-      this.#deferredReceives = defer ? this.#deferredReceives + 1 : 0;
-    } else {
-      this.#sends++;
-      this.#deferredSends = defer ? this.#deferredSends + 1 : 0;
-    }
-    this.cq[INTERNAL].outstanding++;
+    this.#requests.post(kind, data, length, remote, context, defer, control, controlLength, this);
   }
 
   /**
@@ -367,28 +262,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
    */
   commit(): void {
     this.#check();
-    this.#commit();
-  }
-
-  #commit(): void {
-    const { fn, ws2 } = this.#ctx;
-    const only = RIO.RIO_MSG_COMMIT_ONLY;
-    if (this.#deferredReceives > 0) {
-      checkRioBool(
-        fn.RIOReceiveEx(this.#rq, null, 0, null, null, null, null, only, 0n),
-        "RIOReceiveEx",
-        ws2,
-      );
-      this.#deferredReceives = 0;
-    }
-    if (this.#deferredSends > 0) {
-      checkRioBool(
-        fn.RIOSendEx(this.#rq, null, 0, null, null, null, null, only, 0n),
-        "RIOSendEx",
-        ws2,
-      );
-      this.#deferredSends = 0;
-    }
+    this.#requests.commit();
   }
 
   /**
@@ -409,28 +283,16 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
 
   /** Called by the completion queue for each dequeued RIORESULT of this socket. */
   #complete(slot: number, status: number, bytes: number): RioCompletion {
-    const kind = this.#kind[slot];
-    const data = this.#data[slot]!;
-    const remote = this.#remote[slot];
-    const context = this.#userContext[slot];
+    const requests = this.#requests;
+    const kind = requests.kind[slot];
+    const data = requests.data[slot]!;
+    const remote = requests.remote[slot];
+    const context = requests.context[slot];
     if (kind === 0) {
       throw new WinsockError(status, "RIODequeueCompletion", `no request in slot ${slot}`);
     }
-    const control = this.#control[slot];
-    const d = data.buffer[INTERNAL];
-    const r = remote ? remote.buffer[INTERNAL] : null;
-    const c = control ? control.buffer[INTERNAL] : null;
-    hold(d, kind, -1, this);
-    if (r && r !== d) hold(r, kind, -1, this);
-    if (c && c !== d && c !== r) hold(c, kind, -1, this);
-    if (kind === RECEIVE) this.#receives--;
-    else this.#sends--;
-    this.#kind[slot] = 0;
-    this.#userContext[slot] = undefined;
-    this.#data[slot] = null;
-    this.#remote[slot] = null;
-    this.#control[slot] = null;
-    this.#free.push(slot);
+    const control = requests.control[slot];
+    requests.release(slot, this);
     const call = kind === RECEIVE ? "RIOReceiveEx" : "RIOSendEx";
     return {
       socket: this,
@@ -451,7 +313,7 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
    */
   close(): void {
     if (this.#closed) return;
-    const n = this.#receives + this.#sends;
+    const n = this.#requests.receives + this.#requests.sends;
     if (n > 0) {
       throw new BusyError(
         "RioUdpSocket",
@@ -496,46 +358,16 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closed) return;
     if (!this.#closing) {
-      this.#commit();
+      this.#requests.commit();
       this.#closesocket();
     }
     const cq = this.cq[INTERNAL];
-    while (this.#receives + this.#sends > 0) {
-      if (cq.pump() === 0 && this.#receives + this.#sends > 0) await cq.idle();
+    const requests = this.#requests;
+    while (requests.receives + requests.sends > 0) {
+      if (cq.pump() === 0 && requests.receives + requests.sends > 0) await cq.idle();
     }
     this.#finish();
   }
-}
-
-/**
- * regio's sharing rule, stricter than RIO's per-RIO_BUF rule (rio_buffer.ts):
- * a registration a new request may use is live, has no send in flight, and,
- * for a send, no request in flight at all.
- */
-function checkUsable(s: BufferState, kind: number): void {
-  if (s.closed) throw new DisposedError(s.label);
-  if (s.sendsInFlight > 0) {
-    throw new BusyError(
-      s.label,
-      s.sendsInFlight,
-      "send(s) in flight on this registration; regio lets nothing else use it until they complete",
-    );
-  }
-  if (kind === SEND && s.inFlight > 0) {
-    throw new BusyError(
-      s.label,
-      s.inFlight,
-      "request(s) in flight use it, and regio starts a send only on a registration nothing else uses",
-    );
-  }
-}
-
-function hold(s: BufferState, kind: number, delta: number, socket: RioUdpSocket): void {
-  s.inFlight += delta;
-  if (kind === SEND) s.sendsInFlight += delta;
-  const n = (s.users.get(socket) ?? 0) + delta;
-  if (n === 0) s.users.delete(socket);
-  else s.users.set(socket, n);
 }
 
 /** Makes a {@link RioUdpSocket} (its constructor is not public). */
