@@ -29,7 +29,7 @@ import type {
   Membership,
   UdpBackend,
 } from "./backend.ts";
-import { isPeerErrno } from "../linux/datagram.ts";
+import { isPeerErrno } from "../linux/datagram_receive.ts";
 import { pktinfoAddress, readReceiveControl, ReceiveControl } from "../linux/cmsg.ts";
 import { enableUdpMetadata } from "../linux/udp_metadata.ts";
 import { refRing, Uring } from "../linux/uring.ts";

@@ -10,7 +10,7 @@
 
 import { IO_URING_RECVMSG_OUT } from "../../ffi/linux/abi.ts";
 import { RECEIVE_CONTROL_ROOM, SEND_CONTROL_ROOM } from "../linux/cmsg.ts";
-import { MSG_AREA } from "../linux/datagram.ts";
+import { MSG_AREA } from "../linux/datagram_send.ts";
 import { SOCKADDR_MAX } from "../linux/sockaddr.ts";
 
 /** io_uring_recvmsg_out, at the start of each receive buffer. */
