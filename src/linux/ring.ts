@@ -345,17 +345,20 @@ export class RingCore {
     if (this.#reaping || this.#closed) return 0;
     this.#reaping = true;
     let n = 0;
+    const m = this.#memory;
+    const cq = m.cq, cqI = m.cqI, mask = m.cqMask, cqes = m.cqes, cqHead = m.cqHead;
+    let head = cq[cqHead];
+    let published = head;
     try {
-      const m = this.#memory;
-      const cq = m.cq, cqI = m.cqI, mask = m.cqMask, cqes = m.cqes, cqHead = m.cqHead;
-      let head = cq[cqHead];
       let tail = Atomics.load(cq, m.cqTail);
       while (head !== tail && !this.#closing) {
         do {
           const i = cqes + ((head & mask) << 2);
           const token = cq[i], kind = cq[i + 1], res = cqI[i + 2], flags = cq[i + 3];
           head = (head + 1) >>> 0;
-          Atomics.store(cq, cqHead, head);
+          // Hand the entry back before its callback runs (the callback may submit, and the
+          // kernel may post into it), but in one atomic store per few: each is a builtin call.
+          if ((n & 7) === 7 || head === tail) Atomics.store(cq, cqHead, published = head);
           n++;
           if (!this.#failed) this.#dispatcher.dispatch(kind, token, res, flags); // #fail settled all
         } while (head !== tail && !this.#closing);
@@ -367,6 +370,7 @@ export class RingCore {
         }
       }
     } finally {
+      if (published !== head) Atomics.store(cq, cqHead, head); // stopped early (closing)
       this.#reaping = false;
       // Closed from a callback with no wait loop to hand the release to: release now.
       if (this.#closing && !this.#closed && !this.#loop.running) this.#release();
