@@ -183,6 +183,7 @@ const CHECKS: Check[] = [
   ...constants("IORING_FEAT_", A.IORING_FEAT, true),
   ...constants("IORING_ENTER_", A.IORING_ENTER, true),
   ...constants("IORING_SQ_", A.IORING_SQ, true),
+  ...constants("IORING_CQ_", A.IORING_CQ, true),
   ...constants("IORING_OP_", A.IORING_OP, false),
   ...constants("IOSQE_", A.IOSQE, true),
   ...constants("IORING_FSYNC_", A.IORING_FSYNC, true),

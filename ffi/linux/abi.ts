@@ -266,6 +266,11 @@ export const IORING_SQ = {
   TASKRUN: 4,
 } as const;
 
+/** CQ ring flags (application-written, at `cq_off.flags`). */
+export const IORING_CQ = {
+  EVENTFD_DISABLED: 1,
+} as const;
+
 /** `struct io_uring_getevents_arg` (24 B) and `__kernel_timespec` (16 B). */
 export const IO_URING_GETEVENTS_ARG = {
   SIZE: 24,

@@ -154,6 +154,11 @@ export class RingCore {
     this.#waiter.ref(on);
   }
 
+  /** Whether new CQEs wake the eventfd wait (off while a caller polls the ring itself). */
+  eventfdSignals(on: boolean): void {
+    if (!this.#closed) this.#memory.eventfdSignals(on);
+  }
+
   /** Completions still expected: operations in flight plus resource tags. */
   get expected(): number {
     return this.#dispatcher.expected;

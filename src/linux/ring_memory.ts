@@ -13,6 +13,7 @@ import {
   IO_URING_CQE,
   IO_URING_PARAMS,
   IO_URING_SQE,
+  IORING_CQ,
   IORING_FEAT,
   IORING_OFF,
   IORING_SETUP,
@@ -49,6 +50,8 @@ export class RingMemory {
   readonly cqTail: number;
   /** CQ ring mask. */
   readonly cqMask: number;
+  /** Word index of the CQ flags in {@link RingMemory.cq} (-1: the kernel has none). */
+  readonly cqFlags: number;
   /** Word index of the first CQE in {@link RingMemory.cq}. */
   readonly cqes: number;
 
@@ -96,6 +99,7 @@ export class RingMemory {
     this.cqHead = cq(CQO.head) >>> 2;
     this.cqTail = cq(CQO.tail) >>> 2;
     this.cqMask = this.cq[cq(CQO.ring_mask) >>> 2];
+    this.cqFlags = cq(CQO.flags) > 0 ? cq(CQO.flags) >>> 2 : -1;
     this.cqes = cq(CQO.cqes) >>> 2;
     if (!noArray) {
       // Identity index array, filled once (as liburing does).
@@ -107,6 +111,18 @@ export class RingMemory {
     this.sqe16 = new Uint16Array(sqeBuf);
     this.sqe32 = new Uint32Array(sqeBuf);
     this.sqeI = new Int32Array(sqeBuf);
+  }
+
+  /**
+   * Whether the kernel signals the registered eventfd when it posts CQEs
+   * (clears or sets IORING_CQ_EVENTFD_DISABLED; a no-op without CQ flags).
+   */
+  eventfdSignals(on: boolean): void {
+    const at = this.cqFlags;
+    if (at < 0) return;
+    const flags = Atomics.load(this.cq, at);
+    const next = on ? flags & ~IORING_CQ.EVENTFD_DISABLED : flags | IORING_CQ.EVENTFD_DISABLED;
+    if (next !== flags) Atomics.store(this.cq, at, next);
   }
 
   /** Unmaps everything (the views are revoked); once no request can touch it. */

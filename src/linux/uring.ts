@@ -361,3 +361,12 @@ export class Uring implements Disposable, AsyncDisposable {
 export function refRing(ring: Uring, on: boolean): void {
   coreOf(ring).ref(on);
 }
+
+/**
+ * Whether new completions of `ring` wake its eventfd wait: off while the
+ * caller polls the ring itself (each wake is a blocking-pool round trip).
+ * Not part of the Linux entry point.
+ */
+export function ringWakeups(ring: Uring, on: boolean): void {
+  coreOf(ring).eventfdSignals(on);
+}

@@ -4,13 +4,15 @@
  * Deno's blocking pool costs tens of microseconds, a poll one
  * `io_uring_enter`; timers and other I/O still run between polls. After
  * {@link SPIN_IDLE} empty polls in a row the ring's own eventfd wait takes
- * over again.
+ * over again. While polling, the kernel does not signal the eventfd
+ * (IORING_CQ_EVENTFD_DISABLED): the polls reap everything, and each signal
+ * would cost the wait a blocking-pool round trip and the reads that follow.
  *
  * @module
  */
 
 import { setImmediate } from "node:timers";
-import type { Uring } from "../linux/uring.ts";
+import { ringWakeups, type Uring } from "../linux/uring.ts";
 
 /** Polls in a row that may find nothing before the socket goes back to waiting on the eventfd. */
 const SPIN_IDLE = 64;
@@ -25,21 +27,19 @@ export class RingPoller {
   #idlePolls = 0;
   #refed = true;
   readonly #poll = (): void => {
-    if (this.#stopped()) {
-      this.#polling = false;
-      return;
-    }
+    if (this.#stopped()) return this.#stop(true);
     const before = this.#completions;
     try {
       this.#ring.submit();
     } catch (e) {
       this.#polling = false;
+      ringWakeups(this.#ring, true);
       this.#failed(e as Error);
       return;
     }
     this.#idlePolls = this.#completions === before ? this.#idlePolls + 1 : 0;
     if (this.#idlePolls < SPIN_IDLE) this.#pollSoon();
-    else this.#polling = false;
+    else this.#stop(false);
   };
 
   /**
@@ -71,7 +71,24 @@ export class RingPoller {
   #startPolling(): void {
     this.#polling = true;
     this.#idlePolls = 0;
+    ringWakeups(this.#ring, false);
     this.#pollSoon();
+  }
+
+  /**
+   * Stops polling and gives waking back to the eventfd, then submits once
+   * more to pick up what completed while the eventfd was quiet: the kernel
+   * signals it only when its deferred work goes from none to some. `closing`:
+   * the socket is closing (a failed submit is the close's to report).
+   */
+  #stop(closing: boolean): void {
+    this.#polling = false;
+    ringWakeups(this.#ring, true);
+    try {
+      this.#ring.submit(); // a datagram reaped here starts polling again
+    } catch (e) {
+      if (!closing) this.#failed(e as Error);
+    }
   }
 
   #pollSoon(): void {
