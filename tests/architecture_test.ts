@@ -14,7 +14,7 @@ const SOURCE_DIRS = ["src", "ffi", "examples", "bench", "tools", "tests"];
 /** The package's entry points (deno.json "exports"). */
 const ENTRY_POINTS = ["mod.ts", "src/windows/mod.ts", "src/linux/mod.ts"];
 /** The house rule is "about 500 lines"; this is the hard limit. */
-const MAX_LINES = 550;
+const MAX_LINES = 500;
 
 /** Repo-relative path → repo-relative paths it imports (`code` and `type` dependencies). */
 type Graph = Map<string, Set<string>>;

@@ -38,10 +38,6 @@ import {
 } from "./datagram_receive.ts";
 import { DatagramSender, MSG_AREA } from "./datagram_send.ts";
 
-// Where src/udp/linux.ts takes them from.
-export { isPeerErrno } from "./datagram_receive.ts";
-export { MSG_AREA } from "./datagram_send.ts";
-
 const RECV = 0xffffffff; // token of the multishot receive
 const REPLY = 0x80000000; // token bit: a reply whose buffer is recycled on completion
 

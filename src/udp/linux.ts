@@ -2,23 +2,22 @@
  * The io_uring engine behind `UdpSocket` on Linux: one ring per socket, the
  * socket as fixed file 0, a provided-buffer ring (REGISTER_PBUF_RING) carved
  * from one native region for the receive slots, and the send slots in the
- * same region after it, then the send descriptors (msghdr + iovec + cmsgs
- * of the SENDMSGs in flight). Receives are one multishot RECVMSG whose
- * template reserves a control area, so the UDP_GRO segment size, the TOS /
- * traffic class and (on a wildcard bind) the packet info land in each
- * buffer next to the peer address. A send that needs no cmsg (no segments,
- * no ECN mark, no source to pick) is SEND + addr2 straight from the slot,
- * as before; the others are SENDMSG with UDP_SEGMENT / IP_TOS / IPV6_TCLASS
- * / IP_PKTINFO / IPV6_PKTINFO cmsgs (src/linux/cmsg.ts). The portable layer
- * decides when a receive buffer goes back to the kernel.
+ * same region after it, then the send descriptors (linux_layout.ts says
+ * where each is). Receives are one multishot RECVMSG whose template
+ * reserves a control area, so the UDP_GRO segment size, the TOS / traffic
+ * class and (on a wildcard bind) the packet info land in each buffer next
+ * to the peer address. Sends are SEND or SENDMSG from the same region
+ * (linux_send.ts); while traffic flows the ring is polled (linux_poll.ts).
+ * The portable layer decides when a receive buffer goes back to the kernel.
  *
  * Sends copy in the kernel (copying SEND), not SEND_ZC: for small
  * datagrams zero-copy costs a second CQE and is slower (io_uring.md §2.2–2.3).
  *
+ * This module opens the engine, receives, and closes it.
+ *
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import type { SocketAddress } from "../../ffi/inet.ts";
 import { ERRNO, IO_URING_RECVMSG_OUT, UDP_LIMITS } from "../../ffi/linux/abi.ts";
 import { ErrnoError } from "../errors.ts";
@@ -30,17 +29,8 @@ import type {
   Membership,
   UdpBackend,
 } from "./backend.ts";
-import { isPeerErrno, MSG_AREA } from "../linux/datagram.ts";
-import {
-  pktinfoAddress,
-  readReceiveControl,
-  RECEIVE_CONTROL_ROOM,
-  ReceiveControl,
-  SEND_CONTROL_ROOM,
-  writeReplyPktinfo,
-  writeSegment,
-  writeTrafficClass,
-} from "../linux/cmsg.ts";
+import { isPeerErrno } from "../linux/datagram_receive.ts";
+import { pktinfoAddress, readReceiveControl, ReceiveControl } from "../linux/cmsg.ts";
 import { enableUdpMetadata } from "../linux/udp_metadata.ts";
 import { refRing, Uring } from "../linux/uring.ts";
 import { socketDrops, SocketFd } from "../linux/socket.ts";
@@ -53,25 +43,10 @@ import {
   setMulticastLoopback,
   setMulticastTtl,
 } from "../linux/multicast.ts";
-import { decodeSockaddr, encodeSockaddr, SOCKADDR_MAX } from "../linux/sockaddr.ts";
-
-const HEADER = IO_URING_RECVMSG_OUT.SIZE; // io_uring_recvmsg_out
-const NAME = SOCKADDR_MAX; // room for a sockaddr_in6 in each receive buffer
-const CONTROL = RECEIVE_CONTROL_ROOM; // cmsg room in each receive buffer, after the name
-const ADDR_AREA = 32; // a send slot starts with its destination sockaddr
-const ALIGN = 64;
-/** A send descriptor: msghdr, iovec, then the cmsgs. */
-const DESC = Math.ceil((MSG_AREA + SEND_CONTROL_ROOM) / ALIGN) * ALIGN;
-/** Endpoint-token bit: the send used descriptor `token & ~WITH_DESC`. */
-const WITH_DESC = 0x40000000;
-/** A whole GRO super-packet (liburing#1096: each provided buffer must hold one). */
-const GRO_ROOM = 65535;
-/** Polls in a row that may find nothing before the socket goes back to waiting on the eventfd. */
-const SPIN_IDLE = 64;
-
-function roundUp(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
-}
+import { decodeSockaddr } from "../linux/sockaddr.ts";
+import { ADDR_AREA, CONTROL, GRO_ROOM, HEADER, NAME, RegionLayout } from "./linux_layout.ts";
+import { RingPoller } from "./linux_poll.ts";
+import { LinuxSends } from "./linux_send.ts";
 
 /** Test seams: conditions real kernels have, forced on a loopback socket. */
 export interface LinuxBackendSeams {
@@ -86,17 +61,6 @@ export interface LinuxBackendSeams {
    * 64 KiB super-packet: a super-packet larger than it arrives truncated.
    */
   groRoom?: number;
-}
-
-/** A send waiting for a free descriptor (rare: only when more SENDMSGs are in flight than descriptors). */
-interface Deferred {
-  slot: number;
-  offset: number;
-  length: number;
-  remote: SocketAddress | null;
-  segment: number;
-  ecn: number;
-  token: number;
 }
 
 function pow2(n: number): number {
@@ -123,55 +87,19 @@ class LinuxBackend implements UdpBackend {
   readonly #ring: Uring;
   readonly #files: FileTable;
   readonly #buffers: ProvidedBufferRing;
-  readonly #bufferSize: number;
-  readonly #sendBase: number;
-  readonly #sendStride: number;
+  readonly #layout: RegionLayout;
   readonly #payloads: Uint8Array[] = [];
-  // The destination last written into each send slot, so repeated sends to one peer encode once.
-  readonly #slotHost: (string | undefined)[];
-  readonly #slotPort: Int32Array;
-  readonly #slotAddrLen: Uint8Array;
   // Where each receive buffer's packet info is (-1: none) and which struct it is.
   readonly #pktinfo: Int32Array;
   readonly #pktinfoFamily: Uint8Array;
   readonly #control = new ReceiveControl();
-  readonly #descBase: number;
-  readonly #freeDesc: number[] = [];
-  readonly #descToken: Int32Array;
-  #deferred: Deferred[] = [];
+  readonly #sends: LinuxSends;
+  readonly #poller: RingPoller;
   #endpoint: DatagramEndpoint | undefined;
   #events: BackendEvents | undefined;
   #closing: Promise<void> | undefined;
   /** The drop count read just before the socket closed (null if that read failed). */
   #finalDrops: number | null | undefined;
-  #completions = 0; // datagrams and send completions seen (for the poll loop)
-  #polling = false;
-  #idlePolls = 0;
-  #refed = true;
-  /**
-   * While traffic flows, poll the ring from `setImmediate` instead of
-   * waiting for the eventfd: a wake-up through Deno's blocking pool costs
-   * tens of microseconds, a poll one `io_uring_enter`. Timers and other I/O
-   * still run between polls. After {@link SPIN_IDLE} empty polls in a row
-   * the ring's own eventfd wait takes over again.
-   */
-  readonly #poll = (): void => {
-    if (this.#closing) {
-      this.#polling = false;
-      return;
-    }
-    const before = this.#completions;
-    try {
-      this.#ring.submit();
-    } catch (e) {
-      this.#polling = false;
-      this.#events?.failed(e as Error);
-      return;
-    }
-    this.#idlePolls = this.#completions === before ? this.#idlePolls + 1 : 0;
-    if (this.#idlePolls < SPIN_IDLE) this.#pollSoon();
-    else this.#polling = false;
-  };
 
   constructor(o: BackendOptions, seams: LinuxBackendSeams) {
     const receiveSlots = pow2(o.slots); // a provided-buffer ring's size is a power of two
@@ -200,14 +128,9 @@ class LinuxBackend implements UdpBackend {
       throw e;
     }
     const receiveRoom = gro ? Math.max(o.slotSize, seams.groRoom ?? GRO_ROOM) : o.slotSize;
-    const bufferSize = HEADER + NAME + CONTROL + receiveRoom;
-    const sendBase = roundUp(receiveSlots * bufferSize, ALIGN);
-    const sendStride = roundUp(ADDR_AREA + o.slotSize, ALIGN);
-    const descBase = sendBase + o.sendSlots * sendStride;
-    // Every slot sending at once, plus spare for a coalesced receive replied in pieces.
-    const descriptors = receiveSlots + o.sendSlots + 64;
+    const layout = new RegionLayout(receiveSlots, o.sendSlots, o.slotSize, receiveRoom);
     try {
-      const region = NativeRegion.allocate(descBase + descriptors * DESC);
+      const region = NativeRegion.allocate(layout.size);
       opened.push(() => region.free());
       const slots = receiveSlots + o.sendSlots;
       const ring = Uring.create({
@@ -217,7 +140,11 @@ class LinuxBackend implements UdpBackend {
       opened.push(() => ring.close());
       const files = ring.registerFiles([sock.fd]);
       opened.push(() => files.close());
-      const buffers = ring.registerBufferRing({ region, count: receiveSlots, bufferSize });
+      const buffers = ring.registerBufferRing({
+        region,
+        count: receiveSlots,
+        bufferSize: layout.bufferSize,
+      });
       this.#sock = sock;
       this.#region = region;
       this.#view = region.view;
@@ -239,24 +166,22 @@ class LinuxBackend implements UdpBackend {
     this.maxTrainBytes = this.family === 6 ? UDP_LIMITS.MAX_PAYLOAD_V6 : UDP_LIMITS.MAX_PAYLOAD_V4;
     this.#pktinfo = new Int32Array(receiveSlots).fill(-1);
     this.#pktinfoFamily = new Uint8Array(receiveSlots);
-    this.#descBase = descBase;
-    this.#descToken = new Int32Array(descriptors);
-    for (let d = descriptors - 1; d >= 0; d--) this.#freeDesc.push(d);
-    this.#bufferSize = bufferSize;
-    this.#sendBase = sendBase;
-    this.#sendStride = sendStride;
+    this.#layout = layout;
     const bytes = this.#region.bytes;
     for (let s = 0; s < receiveSlots; s++) {
-      const at = s * bufferSize + HEADER + NAME + CONTROL;
+      const at = layout.buffer(s) + HEADER + NAME + CONTROL;
       this.#payloads.push(bytes.subarray(at, at + receiveRoom));
     }
     for (let i = 0; i < o.sendSlots; i++) {
-      const at = sendBase + i * sendStride + ADDR_AREA;
+      const at = layout.sendSlot(i) + ADDR_AREA;
       this.#payloads.push(bytes.subarray(at, at + o.slotSize));
     }
-    this.#slotHost = new Array(o.sendSlots).fill(undefined);
-    this.#slotPort = new Int32Array(o.sendSlots).fill(-1);
-    this.#slotAddrLen = new Uint8Array(o.sendSlots);
+    this.#sends = new LinuxSends(this.#view, layout, this, this.#pktinfo, this.#pktinfoFamily);
+    this.#poller = new RingPoller(
+      this.#ring,
+      () => this.#closing !== undefined,
+      (error) => this.#events?.failed(error),
+    );
   }
 
   start(events: BackendEvents): void {
@@ -268,8 +193,7 @@ class LinuxBackend implements UdpBackend {
       nameLength: NAME,
       controlLength: CONTROL,
       onMessage: (m) => {
-        this.#completions++;
-        if (!this.#polling) this.#startPolling();
+        this.#poller.received();
         const c = this.#control;
         readReceiveControl(this.#view, m.controlOffset, m.controlLength, c);
         this.#pktinfo[m.bufferId] = c.pktinfo;
@@ -277,23 +201,10 @@ class LinuxBackend implements UdpBackend {
         events.received(m.bufferId, m.length, m.datagramLength, c.segment, c.ecn);
       },
       onSent: (endpointToken, result) => {
-        this.#completions++;
-        let token = endpointToken;
-        let call = "IORING_OP_SEND";
-        if (token & WITH_DESC) {
-          const d = token & ~WITH_DESC;
-          token = this.#descToken[d];
-          call = "IORING_OP_SENDMSG";
-          this.#freeDesc.push(d);
-        }
-        if (result >= 0) events.sent(token, result, null);
-        else {
-          const error = new ErrnoError(-result, call);
-          events.sent(token, 0, error);
-          // The kernel reports a peer's ICMP error once, to whichever call comes first.
-          if (this.peer && isPeerErrno(-result)) events.peerError(error);
-        }
-        if (this.#deferred.length > 0 && !this.#closing) this.#sendDeferred();
+        this.#poller.sent();
+        const sends = this.#sends;
+        sends.completed(endpointToken, result);
+        if (sends.deferred && !this.#closing) sends.sendDeferred();
       },
       onError: (error) => {
         // The endpoint decides whether the multishot goes on; look after it has.
@@ -306,22 +217,12 @@ class LinuxBackend implements UdpBackend {
       },
     });
     this.#endpoint = endpoint;
+    this.#sends.start(endpoint, events);
     endpoint.start();
   }
 
-  #startPolling(): void {
-    this.#polling = true;
-    this.#idlePolls = 0;
-    this.#pollSoon();
-  }
-
-  #pollSoon(): void {
-    const next = setImmediate(this.#poll);
-    if (!this.#refed) next.unref(); // traffic alone must not keep an unref'd socket's process alive
-  }
-
   ref(on: boolean): void {
-    this.#refed = on;
+    this.#poller.ref(on);
     refRing(this.#ring, on);
   }
 
@@ -330,7 +231,7 @@ class LinuxBackend implements UdpBackend {
   }
 
   remote(slot: number): SocketAddress {
-    const at = slot * this.#bufferSize;
+    const at = this.#layout.buffer(slot);
     const namelen = this.#view.getUint32(at + IO_URING_RECVMSG_OUT.namelen, true);
     return decodeSockaddr(this.#view, at + HEADER, Math.min(namelen, NAME));
   }
@@ -354,76 +255,7 @@ class LinuxBackend implements UdpBackend {
     ecn: number,
     token: number,
   ): void {
-    const at = slot * this.#bufferSize;
-    const name = at + HEADER;
-    const nameLength = Math.min(
-      this.#view.getUint32(at + IO_URING_RECVMSG_OUT.namelen, true),
-      NAME,
-    );
-    const payload = name + NAME + CONTROL + offset;
-    const pktinfo = this.#pktinfo[slot];
-    if (segment === 0 && ecn === 0 && pktinfo < 0) {
-      this.#endpoint!.sendTo(payload, length, name, nameLength, token);
-      return;
-    }
-    const d = this.#freeDesc.pop();
-    if (d === undefined) {
-      this.#deferred.push({ slot, offset, length, remote: null, segment, ecn, token });
-      return;
-    }
-    const family = this.#pktinfoFamily[slot] as 4 | 6;
-    this.#sendMsg(d, payload, length, name, nameLength, segment, ecn, pktinfo, family, token);
-  }
-
-  #sendMsg(
-    d: number,
-    payload: number,
-    length: number,
-    name: number,
-    nameLength: number,
-    segment: number,
-    ecn: number,
-    pktinfo: number,
-    pktinfoFamily: 4 | 6,
-    token: number,
-  ): void {
-    const v = this.#view;
-    const header = this.#descBase + d * DESC;
-    let at = header + MSG_AREA;
-    if (segment > 0) at += writeSegment(v, at, segment);
-    if (ecn !== 0) at += writeTrafficClass(v, at, this.family, ecn);
-    if (pktinfo >= 0) at += writeReplyPktinfo(v, at, pktinfoFamily, pktinfo);
-    this.#descToken[d] = token;
-    try {
-      this.#endpoint!.sendMsg(
-        payload,
-        length,
-        name,
-        nameLength,
-        header,
-        at - header - MSG_AREA,
-        WITH_DESC | d,
-      );
-    } catch (e) {
-      this.#freeDesc.push(d);
-      throw e;
-    }
-  }
-
-  /** Descriptors came free: send what waited for one, in order. */
-  #sendDeferred(): void {
-    const waiting = this.#deferred;
-    this.#deferred = [];
-    for (let i = 0; i < waiting.length; i++) {
-      const w = waiting[i];
-      try {
-        if (w.remote) {
-          this.sendTo(w.slot, w.offset, w.length, w.remote, w.segment, w.ecn, w.token);
-        } else this.reply(w.slot, w.offset, w.length, w.segment, w.ecn, w.token);
-      } catch (e) {
-        this.#events?.sent(w.token, 0, e as Error);
-      }
-    }
+    this.#sends.reply(slot, offset, length, segment, ecn, token);
   }
 
   refusedSegmentation(error: Error): boolean {
@@ -441,33 +273,7 @@ class LinuxBackend implements UdpBackend {
     ecn: number,
     token: number,
   ): void {
-    // A connected socket's peer, named explicitly: the same destination, and one send path.
-    const remote = to ?? this.peer!;
-    const i = slot - this.receiveSlots;
-    const at = this.#sendBase + i * this.#sendStride;
-    if (this.#slotHost[i] !== remote.hostname || this.#slotPort[i] !== remote.port) {
-      this.#slotHost[i] = undefined; // half-written if encoding throws
-      const n = encodeSockaddr(remote, this.#view, at);
-      if ((n === SOCKADDR_MAX) !== (this.family === 6)) {
-        throw new TypeError(
-          `an IPv${this.family} socket cannot send to ${remote.hostname} (another address family)`,
-        );
-      }
-      this.#slotHost[i] = remote.hostname;
-      this.#slotPort[i] = remote.port;
-      this.#slotAddrLen[i] = n;
-    }
-    const payload = at + ADDR_AREA + offset;
-    if (segment === 0 && ecn === 0) {
-      this.#endpoint!.sendTo(payload, length, at, this.#slotAddrLen[i], token);
-      return;
-    }
-    const d = this.#freeDesc.pop();
-    if (d === undefined) {
-      this.#deferred.push({ slot, offset, length, remote, segment, ecn, token });
-      return;
-    }
-    this.#sendMsg(d, payload, length, at, this.#slotAddrLen[i], segment, ecn, -1, 4, token);
+    this.#sends.sendTo(slot, offset, length, to, segment, ecn, token);
   }
 
   setMembership(join: boolean, membership: Membership): void {

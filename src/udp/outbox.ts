@@ -26,6 +26,13 @@
  * refusals) and re-sends that train one datagram per send from the same
  * memory; so does every later train.
  *
+ * ## Send errors
+ *
+ * UDP sends are fire-and-forget: a send the kernel rejects (no route,
+ * ENETUNREACH / WSAENETUNREACH …) frees its slot and is counted in
+ * `stats.sendErrors` (the latest is {@link UdpSocket.lastSendError}); it
+ * never throws later.
+ *
  * @module
  */
 

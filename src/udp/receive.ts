@@ -12,6 +12,27 @@
  * of microtasks, and timers and other I/O would starve. Once the budget is
  * spent, the next batch waits for a turn of the event loop.
  *
+ * ## Oversized and empty datagrams
+ *
+ * A datagram longer than `slotSize` is delivered **truncated**: `data` is
+ * its first `slotSize` bytes, `truncated` is true and `stats.truncated`
+ * counts it. Replying to it sends the truncated bytes (the echo example
+ * drops such datagrams instead). Zero-length datagrams are delivered and
+ * can be replied to like any other.
+ *
+ * ## Offloads and per-datagram metadata
+ *
+ * Receive coalescing (UDP_GRO on Linux, `bind({ gro })`, on by default;
+ * URO on Windows, off unless `bind({ gro: true })`) lets one kernel receive
+ * carry many datagrams; each still arrives as its own `UdpDatagram` (a view
+ * of its segment). Replies to the datagrams of one coalesced receive, in
+ * order, go back as one segmented send (UDP_SEGMENT / USO) without a copy,
+ * and {@link UdpSocket.sendMany} packs datagrams into such trains (outbox.ts
+ * says when a train forms and leaves). Each datagram carries its ECN
+ * codepoint (`ecn`) and the address it arrived at (`local`), and a reply
+ * leaves from that address. `UdpSocket.offloads` and `support()` say which
+ * of these a socket has.
+ *
  * @module
  */
 

@@ -4,6 +4,28 @@
  * behind `stats`, and the `pool` snapshot. Shared state only; the sides
  * (receive.ts, send.ts) decide when a slot moves.
  *
+ * ## Slot ownership
+ *
+ * The socket owns a fixed pool of slots. Receive slots belong to the kernel
+ * until a datagram lands in one; the datagram then **holds its slot** until
+ * you {@link UdpSocket.reply} from it or {@link UdpSocket.release} it.
+ * Anything still held when you ask for the next batch (`receive()` or the
+ * next turn of `for await`) is released automatically, and its `data`
+ * becomes invalid: copy what you keep. A reply's slot goes back to the
+ * kernel when the kernel has finished sending it, never earlier.
+ *
+ * Send slots carry fresh data: {@link UdpSocket.send} copies bytes into one
+ * (the only copy), or fill one yourself from {@link UdpSocket.acquire}. A
+ * send slot is free again when the kernel reports the send done.
+ *
+ * ## Backpressure
+ *
+ * Nothing queues without bound. When every receive slot is held or
+ * replying, the kernel stops receiving into the pool (the socket's own
+ * receive buffer then fills, then the kernel drops; counted as a
+ * `poolEmpty` event here). When every send slot is busy, `send()` and
+ * `acquire()` wait for one.
+ *
  * @module
  */
 

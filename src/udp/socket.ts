@@ -3,46 +3,13 @@
  * to end — received into registered memory, echoed from that same memory,
  * never copied in JS — on io_uring (Linux) and Winsock RIO (Windows).
  *
- * ## Slot ownership
- *
- * The socket owns a fixed pool of slots. Receive slots belong to the kernel
- * until a datagram lands in one; the datagram then **holds its slot** until
- * you {@link UdpSocket.reply} from it or {@link UdpSocket.release} it.
- * Anything still held when you ask for the next batch (`receive()` or the
- * next turn of `for await`) is released automatically, and its `data`
- * becomes invalid: copy what you keep. A reply's slot goes back to the
- * kernel when the kernel has finished sending it, never earlier.
- *
- * Send slots carry fresh data: {@link UdpSocket.send} copies bytes into one
- * (the only copy), or fill one yourself from {@link UdpSocket.acquire}. A
- * send slot is free again when the kernel reports the send done.
- *
- * ## Backpressure
- *
- * Nothing queues without bound. When every receive slot is held or
- * replying, the kernel stops receiving into the pool (the socket's own
- * receive buffer then fills, then the kernel drops; counted as a
- * `poolEmpty` event here). When every send slot is busy, `send()` and
- * `acquire()` wait for one.
- *
- * ## Oversized and empty datagrams
- *
- * A datagram longer than `slotSize` is delivered **truncated**: `data` is
- * its first `slotSize` bytes, `truncated` is true and `stats.truncated`
- * counts it. Replying to it sends the truncated bytes (the echo example
- * drops such datagrams instead). Zero-length datagrams are delivered and
- * can be replied to like any other.
- *
- * ## Errors
- *
- * UDP sends are fire-and-forget: a send the kernel rejects (no route,
- * ENETUNREACH / WSAENETUNREACH …) frees its slot and is counted in
- * `stats.sendErrors` (the latest is {@link UdpSocket.lastSendError}); it
- * never throws later. A peer that vanished is not an error on Linux
- * (unconnected sockets ignore ICMP); on Windows a receive that completes
- * with WSAECONNRESET is counted in `stats.receiveErrors` and the slot is
- * posted again. Bad arguments throw `TypeError`/`RangeError` synchronously,
- * before anything reaches the kernel.
+ * This module is the facade over the parts parts.ts builds on one backend
+ * (platform.ts picks it). What the socket promises is said where it is
+ * kept: slot ownership and backpressure in slots.ts; oversized and empty
+ * datagrams, offloads and per-datagram metadata in receive.ts; send errors,
+ * trains and the segmentation fallback in outbox.ts; receive errors and a
+ * failed engine in parts.ts. Bad arguments throw `TypeError`/`RangeError`
+ * synchronously, before anything reaches the kernel.
  *
  * ## Lifetime
  *
@@ -53,44 +20,22 @@
  * exit anyway. A socket dropped without closing is reported as leaked when
  * it is garbage-collected (its kernel resources stay open until the process ends).
  *
- * A socket whose engine fails for good (its receive cannot be re-armed, its
- * completion queue is corrupt …) stops: `receive()` rejects with that error,
- * and so do `send()`, `acquire()`, `tryAcquire()` and the sends waiting for
- * a slot (a busy slot may never come back). Close it and bind a new one.
- *
- * ## Offloads and per-datagram metadata
- *
- * Linux: receive coalescing (UDP_GRO, `bind({ gro })`, on by default) lets
- * one kernel receive carry many datagrams; each still arrives as its own
- * `UdpDatagram` (a view of its segment). Replies to the datagrams of one
- * coalesced receive, in order, go back as one segmented send (UDP_SEGMENT)
- * without a copy, and {@link UdpSocket.sendMany} packs datagrams into such
- * trains (outbox.ts says when a train forms and leaves). Each datagram
- * carries its ECN codepoint (`ecn`) and the address it arrived at
- * (`local`), and a reply leaves from that address. Windows (RIO): none of
- * these yet (`support()` says so).
- *
- * This module is the facade: it composes the slot table (slots.ts), the
- * receive side (receive.ts), the send side (send.ts) and the sends in
- * flight (outbox.ts) over one backend.
- *
  * @module
  */
 
-import { BusyError, DisposedError, UnsupportedError } from "../errors.ts";
+import { BusyError, DisposedError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
 import { assertCanUnref } from "../loop_ref.ts";
 import type { SocketAddress } from "../../ffi/inet.ts";
 import type { BackendFactory, BackendOptions, UdpBackend } from "./backend.ts";
-import { openLinuxBackend } from "./linux.ts";
 import { membership, type UdpMembershipOptions } from "./multicast.ts";
 import { backendOptions, connectOptions, type UdpSocketOptions } from "./options.ts";
-import { Outbox } from "./outbox.ts";
-import { ReceiveSide, type UdpReceiveOptions, type UdpReplyOptions } from "./receive.ts";
-import { SendSide, type UdpSendManyOptions, type UdpSendOptions } from "./send.ts";
-import { Slots, type UdpPoolState, type UdpStats } from "./slots.ts";
+import { assembleParts } from "./parts.ts";
+import { platformBackend } from "./platform.ts";
+import type { ReceiveSide, UdpReceiveOptions, UdpReplyOptions } from "./receive.ts";
+import type { SendSide, UdpSendManyOptions, UdpSendOptions } from "./send.ts";
+import type { Slots, UdpPoolState, UdpStats } from "./slots.ts";
 import { UdpDatagram, UdpSendSlot } from "./views.ts";
-import { openWindowsBackend } from "./windows.ts";
 
 let construct: (backend: UdpBackend) => UdpSocket;
 
@@ -171,32 +116,16 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
     this.sendSlots = backend.sendSlots;
     this.slotSize = backend.slotSize;
     this.offloads = { ...backend.offloads };
-    const slots = (this.#slots = new Slots(backend));
     // The engine must not keep the socket itself reachable: a socket dropped
     // without close could then never be collected and reported (leak.ts).
     const self = new WeakRef(this);
-    const outbox = new Outbox(slots, (slot) => send.sent(slot), (error) => {
+    const parts = assembleParts(backend, (error) => {
       const socket = self.deref();
       if (socket) socket.lastSendError = error;
     });
-    const receive = (this.#receive = new ReceiveSide(slots, outbox));
-    const send: SendSide = (this.#send = new SendSide(slots, outbox));
-    backend.start({
-      received: (slot, length, fullLength, segment, ecn) =>
-        receive.received(slot, length, fullLength, segment, ecn),
-      sent: (token, bytes, error) => outbox.sent(token, bytes, error),
-      receiveError: () => slots.receiveErrors++,
-      peerError: (error) => {
-        slots.receiveErrors++;
-        receive.peerError(error);
-      },
-      failed: (error) => {
-        slots.failure ??= error;
-        // A send slot may never come back (on RIO nothing is dequeued any more).
-        send.reject(error);
-        receive.reject(error);
-      },
-    });
+    this.#slots = parts.slots;
+    this.#receive = parts.receive;
+    this.#send = parts.send;
     trackLeak(this, `a UdpSocket bound to port ${this.addr.port}`);
   }
 
@@ -212,11 +141,7 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
    * @throws {UnsupportedError} on other operating systems, or when io_uring / RIO is unavailable.
    */
   static bind(options: UdpSocketOptions = {}): UdpSocket {
-    const os = Deno.build.os;
-    if (os !== "linux" && os !== "windows") {
-      throw new UnsupportedError("UdpSocket", `Linux (io_uring) or Windows (RIO), not ${os}`);
-    }
-    return bindUdpWith(os === "windows" ? openWindowsBackend : openLinuxBackend, options);
+    return bindUdpWith(platformBackend(), options);
   }
 
   /**
@@ -233,11 +158,7 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
    *   the other family and the kernel's `connect` error (e.g. ENETUNREACH).
    */
   static connect(peer: SocketAddress, options: UdpSocketOptions = {}): UdpSocket {
-    const os = Deno.build.os;
-    if (os !== "linux" && os !== "windows") {
-      throw new UnsupportedError("UdpSocket", `Linux (io_uring) or Windows (RIO), not ${os}`);
-    }
-    return connectUdpWith(os === "windows" ? openWindowsBackend : openLinuxBackend, peer, options);
+    return connectUdpWith(platformBackend(), peer, options);
   }
 
   /**
