@@ -99,3 +99,59 @@ Deno.test({
     for (let i = 0; i < 3; i++) assert.equal(await ring.read(req), 4096);
   },
 });
+
+/** What `call` throws synchronously, or null when it returns a promise (then handled here). */
+function thrown(call: () => Promise<unknown>): unknown {
+  try {
+    call().catch(() => {});
+    return null;
+  } catch (e) {
+    return e;
+  }
+}
+
+Deno.test({
+  name:
+    "files: an overlapping read is a synchronous RangeError when the ring is full too; a read that fits waits",
+  ignore,
+  async fn(): Promise<void> {
+    using dir = tempDir();
+    const fifo = `${dir.path}/fifo`;
+    mkfifo(fifo);
+    const ring = FileRing.open({ depth: 2 });
+    try {
+      const files = await ring.openFiles([fifo], { write: true }); // reads wait for data
+      const pool = await ring.registerBuffers({ count: 2, size: 64 });
+      const r = (buffer: number, bufferOffset: number, length: number): IoRequest => ({
+        file: 0,
+        buffer,
+        bufferOffset,
+        length,
+        position: 0,
+      });
+      const first = ring.readMany([r(0, 0, 32), r(1, 32, 32)]).catch((e) => e);
+      await new Promise((res) => setTimeout(res, 20));
+      assert.equal(ring.inFlight, 2, "the ring is full");
+      // Overlapping a read in flight: thrown now, not after waiting for room.
+      const e = thrown(() => ring.read(r(0, 16, 1)));
+      assert.ok(e instanceof RangeError, `read: a synchronous RangeError, got ${e}`);
+      assert.match(e.message, /a read still in flight/);
+      const many = thrown(() => ring.readMany([r(0, 31, 2)]));
+      assert.ok(many instanceof RangeError, `readMany: a synchronous RangeError, got ${many}`);
+      // Overlapping another request of the same call, which would have to wait: the same.
+      const own = thrown(() => ring.readMany([r(1, 0, 8), r(1, 4, 8)]));
+      assert.ok(own instanceof RangeError, `same call: a synchronous RangeError, got ${own}`);
+      assert.match(own.message, /requests\[0\] of this call/);
+      // A read that overlaps nothing waits for room, and claims nothing while it waits.
+      const waiting = ring.read(r(1, 0, 8)).catch((e) => e);
+      const alsoWaiting = ring.read(r(1, 0, 8)).catch((e) => e);
+      assert.equal(ring.inFlight, 2, "nothing more was submitted");
+      await within(5000, ring[Symbol.asyncDispose](), "async dispose");
+      for (const p of [first, waiting, alsoWaiting]) assert.ok(!(await p instanceof RangeError));
+      files[Symbol.dispose]();
+      pool[Symbol.dispose]();
+    } finally {
+      await ring[Symbol.asyncDispose]();
+    }
+  },
+});

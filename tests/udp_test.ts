@@ -162,3 +162,63 @@ test("ipv6Only true: IPV6_V6ONLY = 1, an IPv4 client is not received, and the IP
   await using v4 = UdpSocket.bind({ hostname: "127.0.0.1", port: server.addr.port, slots: 4 });
   assert.equal(v4.addr.port, server.addr.port);
 });
+
+/** getsockopt(fd, level, name) as an int (level and name as the caller writes them). */
+function intOption(fd: number, level: number, name: number): number {
+  const value = new Int32Array(1), len = new Uint32Array([4]);
+  const rc = libc().getsockopt(
+    fd,
+    level,
+    name,
+    Deno.UnsafePointer.of(value),
+    Deno.UnsafePointer.of(len),
+  );
+  assert.equal(rc, 0, `getsockopt(${level}, ${name})`);
+  assert.equal(len[0], 4, "an int came back");
+  return value[0];
+}
+
+// From ip(7) / ipv6(7) / socket(7) and <linux/in.h>, <linux/in6.h>, <asm-generic/socket.h>,
+// written here rather than taken from the ABI module, so a wrong constant there fails too.
+const SOL_SOCKET = 1, SO_BROADCAST = 6;
+const IPPROTO_IP = 0, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
+const IPPROTO_IPV6 = 41, IPV6_MULTICAST_HOPS = 18, IPV6_MULTICAST_LOOP = 19;
+
+test("multicastTTL, multicastLoopback and broadcast reach the kernel: read back with getsockopt", async () => {
+  {
+    await using s = UdpSocket.bind({ hostname: "127.0.0.1" });
+    const fd = socketFd(s.addr.port);
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_TTL), 1, "kernel default TTL 1");
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_LOOP), 1, "kernel default: looped");
+    assert.equal(intOption(fd, SOL_SOCKET, SO_BROADCAST), 0, "kernel default: no broadcast");
+  }
+  {
+    await using s = UdpSocket.bind({
+      hostname: "127.0.0.1",
+      multicastTTL: 200,
+      multicastLoopback: false,
+      broadcast: true,
+    });
+    const fd = socketFd(s.addr.port);
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_TTL), 200);
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_LOOP), 0);
+    assert.equal(intOption(fd, SOL_SOCKET, SO_BROADCAST), 1);
+  }
+  {
+    // 0 is a TTL (this host only), not "unset".
+    await using s = UdpSocket.bind({ hostname: "127.0.0.1", multicastTTL: 0 });
+    assert.equal(intOption(socketFd(s.addr.port), IPPROTO_IP, IP_MULTICAST_TTL), 0);
+  }
+  {
+    await using s = UdpSocket.bind({ hostname: "::1", multicastTTL: 9, multicastLoopback: false });
+    const fd = socketFd(s.addr.port);
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 9);
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP), 0);
+  }
+  {
+    await using s = UdpSocket.bind({ hostname: "::1" });
+    const fd = socketFd(s.addr.port);
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 1, "kernel default hops 1");
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP), 1, "kernel default: looped");
+  }
+});

@@ -3,7 +3,8 @@
  * into overlapping bytes would race in the kernel (which bytes win is not
  * defined), so a read whose range overlaps one still in flight, or another
  * of the same call, is refused before anything is submitted. A read is in
- * flight from its call until its promise settles.
+ * flight from its submission until its promise settles; one that waits for
+ * room in the ring is checked before it waits and claims when submitted.
  *
  * @module
  */
@@ -58,6 +59,15 @@ export class ReadRanges {
       made.push(claim);
     }
     return made;
+  }
+
+  /**
+   * Throws what {@link ReadRanges.claim} would, and claims nothing: for a call
+   * that must wait for room before it is submitted (and claims then).
+   * @throws {RangeError} like {@link ReadRanges.claim}.
+   */
+  check(checked: Float64Array, n: number, size: number): void {
+    this.release(this.claim(checked, n, size));
   }
 
   /** Gives the ranges back (the reads settled, or their call was refused). */

@@ -236,12 +236,14 @@ export class FileRing implements Disposable, AsyncDisposable {
    *
    * Two reads may not write into the same bytes at once: a request whose
    * buffer range overlaps another of the call, or a read still in flight
-   * (from its call until its promise settles), is refused. Empty reads and
-   * ranges that only touch are fine.
+   * (from its submission until its promise settles), is refused. Empty
+   * reads and ranges that only touch are fine.
    * @throws {RangeError} (synchronously, before anything is submitted) for
    *   a bad request, overlapping reads, or more requests than
-   *   {@link FileRing.depth}. A call that waited for room in the ring
-   *   rejects with the RangeError instead.
+   *   {@link FileRing.depth}, whether or not the call has to wait for room
+   *   in the ring. A call that waits claims its ranges only when it is
+   *   submitted: if a read into the same bytes started meanwhile, it rejects
+   *   with the RangeError then.
    */
   readMany(requests: readonly IoRequest[]): Promise<number[]> {
     return this.#start(false, requests);
@@ -303,6 +305,8 @@ export class FileRing implements Disposable, AsyncDisposable {
     const checked = checkRequests(requests, files.paths.length, pool.count, pool.size);
     if (n === 0) return Promise.resolve([]);
     if (!this.#ops.fits(n)) {
+      // Refused now, as when there is room; a waiting read holds no claim.
+      if (!write) this.#reads.check(checked, n, pool.size);
       return this.#ops.room(n).then(() => this.#start(write, requests));
     }
     if (write) return this.#ops.submitIo(this.#b, write, files, pool, checked, n);
