@@ -3,10 +3,10 @@
 // type, data, padding to 8), and the decoder reads literal receive areas.
 
 import assert from "node:assert/strict";
+import { ReceiveControl } from "../src/receive_control.ts";
 import {
   pktinfoAddress,
   readReceiveControl,
-  ReceiveControl,
   SEND_CONTROL_ROOM,
   writeReplyPktinfo,
   writeSegment,

@@ -7,12 +7,12 @@
 // IP_PKTINFO / IPV6_PKTINFO 19, IP_ECN / IPV6_ECN 50.
 
 import assert from "node:assert/strict";
+import { ReceiveControl } from "../src/receive_control.ts";
 import {
   firstCmsg,
   pktinfoAddress,
   readReceiveControl,
   RECEIVE_CONTROL_ROOM,
-  ReceiveControl,
   SEND_CONTROL_ROOM,
   writeControlHeader,
   writeEcn,

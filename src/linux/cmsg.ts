@@ -11,6 +11,7 @@
 
 import { CMSGHDR, IN6_PKTINFO, IN_PKTINFO, UDP_OPT } from "../../ffi/linux/abi.ts";
 import { formatIpv6 } from "../../ffi/inet.ts";
+import type { ReceiveControl } from "../receive_control.ts";
 
 /** `CMSG_ALIGN(n)`. */
 export function cmsgAlign(n: number): number {
@@ -27,18 +28,6 @@ export const RECEIVE_CONTROL_ROOM = 128;
 
 /** Room for the cmsgs of one send (UDP_SEGMENT, TOS/TCLASS, PKTINFO). */
 export const SEND_CONTROL_ROOM = cmsgSpace(2) + cmsgSpace(4) + cmsgSpace(IN6_PKTINFO.SIZE);
-
-/** What {@link readReceiveControl} found (reused: one instance per socket). */
-export class ReceiveControl {
-  /** GRO segment size, or 0 when the receive was not coalesced. */
-  segment = 0;
-  /** The ECN codepoint (low two bits of TOS / traffic class), 0 when absent. */
-  ecn = 0;
-  /** Offset of the `in_pktinfo` / `in6_pktinfo` data in the view, or -1 when absent. */
-  pktinfo = -1;
-  /** 4 or 6: which struct {@link ReceiveControl.pktinfo} points at. */
-  pktinfoFamily: 4 | 6 = 4;
-}
 
 /**
  * Walks the `length` bytes of control data at `offset` (what the kernel

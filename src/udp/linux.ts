@@ -30,7 +30,8 @@ import type {
   UdpBackend,
 } from "./backend.ts";
 import { isPeerErrno } from "../linux/datagram_receive.ts";
-import { pktinfoAddress, readReceiveControl, ReceiveControl } from "../linux/cmsg.ts";
+import { pktinfoAddress, readReceiveControl } from "../linux/cmsg.ts";
+import { ReceiveControl } from "../receive_control.ts";
 import { enableUdpMetadata } from "../linux/udp_metadata.ts";
 import { refRing, Uring } from "../linux/uring.ts";
 import { socketDrops, SocketFd } from "../linux/socket.ts";

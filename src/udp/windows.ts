@@ -38,12 +38,8 @@ import { rioStatusKind } from "../windows/rio_status.ts";
 import type { RioBufferPool, RioSlot } from "../windows/rio_buffer.ts";
 import { refQueue, type RioCompletion, type RioCompletionQueue } from "../windows/rio_queue.ts";
 import type { RioReceiveOptions, RioUdpSocket } from "../windows/rio_socket.ts";
-import {
-  pktinfoAddress,
-  readReceiveControl,
-  RECEIVE_CONTROL_ROOM,
-  ReceiveControl,
-} from "../windows/cmsg.ts";
+import { pktinfoAddress, readReceiveControl, RECEIVE_CONTROL_ROOM } from "../windows/cmsg.ts";
+import { ReceiveControl } from "../receive_control.ts";
 import type {
   BackendEvents,
   BackendOffloads,

@@ -25,6 +25,7 @@ import {
   wsaCmsgSpace,
 } from "../../ffi/windows/abi.ts";
 import { formatIpv6 } from "../../ffi/inet.ts";
+import type { ReceiveControl } from "../receive_control.ts";
 
 const HDR = STRUCTS.WSACMSGHDR.fields;
 const HDR_SIZE = STRUCTS.WSACMSGHDR.size;
@@ -45,18 +46,6 @@ export const RECEIVE_CONTROL_ROOM = 128;
 /** Room of a send's control slice: the base, UDP_SEND_MSG_SIZE, IP_ECN and IN6_PKTINFO. */
 export const SEND_CONTROL_ROOM: number = BASE + wsaCmsgSpace(4) + wsaCmsgSpace(4) +
   wsaCmsgSpace(IN6.size);
-
-/** What {@link readReceiveControl} found (reused: one instance per socket). */
-export class ReceiveControl {
-  /** URO segment size (`UDP_COALESCED_INFO`), or 0 when the receive carried none. */
-  segment = 0;
-  /** The ECN codepoint (low two bits of `IP_ECN` / `IPV6_ECN`), 0 when absent. */
-  ecn = 0;
-  /** Offset of the `IN_PKTINFO` / `IN6_PKTINFO` data in the view, or -1 when absent. */
-  pktinfo = -1;
-  /** 4 or 6: which struct {@link ReceiveControl.pktinfo} points at. */
-  pktinfoFamily: 4 | 6 = 4;
-}
 
 /**
  * Walks the control slice of `room` bytes at `offset` (what RIOReceiveEx
