@@ -55,3 +55,13 @@ export async function within<T>(ms: number, promise: Promise<T>, what: string): 
     clearTimeout(timer);
   }
 }
+
+/** The drops column of /proc/net/udp for the socket bound to 127.0.0.1:`port`, or null when absent. */
+export function procDrops(port: number): number | null {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n").slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[1] === local) return Number(cols[cols.length - 1]);
+  }
+  return null;
+}

@@ -353,7 +353,6 @@ Deno.test("property: UdpSocket.send on the RIO fake: bad sends change nothing; g
         const v: Outcome = "ok" in r ? r : "ok" in d ? d : { ok: true, ...r, length: d.length };
         fake.base.log.clear(); // it grows with every call: counts would cost O(runs)
         const before = snapshot(sock);
-        const calls = fake.base.log.count("RIOSendEx");
         const nSent = sent.length;
         const args: unknown[] = [data, buildRemote(rs)];
         if (ds.length !== ABSENT) args.push(ds.length);
@@ -368,7 +367,7 @@ Deno.test("property: UdpSocket.send on the RIO fake: bad sends change nothing; g
         if (!p) {
           await Promise.resolve();
           assert.deepEqual(snapshot(sock), before, "a refused send changes nothing");
-          assert.equal(fake.base.log.count("RIOSendEx"), calls, "no RIO call");
+          assert.equal(fake.base.log.count("RIOSendEx"), 0, "no RIO call");
           if (ds.kind === "slot") sock.release(slot!); // still acquired: the caller's to release
           return;
         }

@@ -7,17 +7,7 @@ import { UdpSocket } from "../mod.ts";
 import { bindUdpWith } from "../src/udp/socket.ts";
 import { openWindowsBackend } from "../src/udp/windows.ts";
 import { installFakeWindows } from "./fakes/windows.ts";
-import { ignore, within } from "./linux_util.ts";
-
-/** The drops column of /proc/net/udp for the socket bound to 127.0.0.1:`port`, or null when absent. */
-function procDrops(port: number): number | null {
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n").slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    if (cols[1] === local) return Number(cols[cols.length - 1]);
-  }
-  return null;
-}
+import { ignore, procDrops, within } from "./linux_util.ts";
 
 Deno.test({
   name: "udp (io_uring): stats.kernelDrops is the kernel's drop count, also after close",
