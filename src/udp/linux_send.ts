@@ -16,7 +16,7 @@ import { writeReplyPktinfo, writeSegment, writeTrafficClass } from "../linux/cms
 import type { DatagramEndpoint } from "../linux/datagram.ts";
 import { isPeerErrno } from "../linux/datagram_receive.ts";
 import { MSG_AREA } from "../linux/datagram_send.ts";
-import { encodeSockaddr, SOCKADDR_MAX } from "../linux/sockaddr.ts";
+import { encodeSockaddr } from "../linux/sockaddr.ts";
 import type { BackendEvents } from "./backend.ts";
 import { ADDR_AREA, CONTROL, HEADER, NAME, type RegionLayout } from "./linux_layout.ts";
 
@@ -131,12 +131,8 @@ export class LinuxSends {
     const at = this.#layout.sendSlot(i);
     if (this.#slotHost[i] !== remote.hostname || this.#slotPort[i] !== remote.port) {
       this.#slotHost[i] = undefined; // half-written if encoding throws
+      // `remote` was checked by the portable layer (numeric, this family, port 1–65535).
       const n = encodeSockaddr(remote, this.#view, at);
-      if ((n === SOCKADDR_MAX) !== (this.#family === 6)) {
-        throw new TypeError(
-          `an IPv${this.#family} socket cannot send to ${remote.hostname} (another address family)`,
-        );
-      }
       this.#slotHost[i] = remote.hostname;
       this.#slotPort[i] = remote.port;
       this.#slotAddrLen[i] = n;

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
+import type { SocketAddress } from "../../ffi/inet.ts";
 import type { RioSlice, RioSlot } from "../windows/rio_buffer.ts";
 import type { RioCompletion } from "../windows/rio_queue.ts";
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
@@ -72,7 +72,8 @@ export class RioSends {
   /** Per slot: a send is in flight; the sends waiting for it, in order. */
   readonly #busy: Uint8Array;
   readonly #waiting: (Waiting[] | undefined)[];
-  readonly #tokenSlot = new Map<number, number>();
+  // The slot of each send in flight, by token (tokens are small reused integers).
+  readonly #tokenSlot: number[] = [];
   #events: BackendEvents | undefined;
 
   /**
@@ -139,15 +140,8 @@ export class RioSends {
       else this.#issue(slot, offset, length, segment, ecn, token, false);
       return;
     }
-    const family = this.#host.family;
-    const v6 = parseIpv4(remote.hostname) === null && parseIpv6(remote.hostname) !== null;
-    if (v6 !== (family === 6) && (v6 || parseIpv4(remote.hostname) !== null)) {
-      throw new TypeError(
-        `an IPv${family} socket cannot send to ${remote.hostname} (another address family)`,
-      );
-    }
+    // `remote` was checked by the portable layer (numeric, this family, port 1–65535).
     if (this.#busy[slot]) {
-      this.#writeCheck(remote);
       this.#wait(slot, { offset, length, segment, ecn, token, reply: false, remote });
       return;
     }
@@ -159,8 +153,7 @@ export class RioSends {
   completed(c: RioCompletion): void {
     const events = this.#events!;
     const token = c.context as number;
-    const from = this.#tokenSlot.get(token)!;
-    this.#tokenSlot.delete(token);
+    const from = this.#tokenSlot[token];
     this.#busy[from] = 0;
     events.sent(token, c.bytes, c.error);
     if (c.error && this.#host.peer && rioStatusKind(c.status) === "unreachable") {
@@ -223,7 +216,7 @@ export class RioSends {
     if (this.#host.peer) this.#sock.send(this.#data(s, offset), token, options);
     else this.#sock.sendEx(this.#data(s, offset), s.address, token, options);
     this.#busy[slot] = 1;
-    this.#tokenSlot.set(token, slot);
+    this.#tokenSlot[token] = slot;
     this.#host.commitSoon();
   }
 
@@ -239,15 +232,5 @@ export class RioSends {
     this.#slots[slot].address.write(remote); // TypeError / RangeError for a bad address
     this.#slotHost[i] = remote.hostname;
     this.#slotPort[i] = remote.port;
-  }
-
-  /** What writing `remote` would throw, thrown now (the slot's address area is busy). */
-  #writeCheck(remote: SocketAddress): void {
-    if (parseIpv4(remote.hostname) === null && parseIpv6(remote.hostname) === null) {
-      throw new TypeError(`not a numeric IPv4 or IPv6 address: ${JSON.stringify(remote.hostname)}`);
-    }
-    if (!Number.isInteger(remote.port) || remote.port < 0 || remote.port > 65535) {
-      throw new RangeError(`port must be an integer in [0, 65535], got ${String(remote.port)}`);
-    }
   }
 }
