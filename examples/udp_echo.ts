@@ -37,7 +37,8 @@ const USAGE = `Usage: deno run -A examples/udp_echo.ts [options]
   --slot-size <n>    bytes per slot; longer datagrams are dropped (default 2048)
   --rcvbuf <bytes>   the socket's receive buffer, SO_RCVBUF (default: the OS's)
   --sndbuf <bytes>   the socket's send buffer, SO_SNDBUF (default: the OS's)
-  --gro / --no-gro   receive coalescing on or off (default on where supported)
+  --gro / --no-gro   receive coalescing on or off (default: the library's, on for Linux
+                     GRO, off for Windows URO)
   --quiet            no per-second stats line
   --json             print the start line and the final summary as JSON
   --tick-ms <n>      run a timer every n ms and report ticks seen vs expected (0: off)
@@ -107,12 +108,21 @@ async function main(): Promise<number> {
   if (values.gro === true && values["no-gro"] === true) {
     throw new UsageError("--gro and --no-gro contradict each other");
   }
-  const gro = values["no-gro"] !== true;
+  // Neither flag: the library's default (on for Linux GRO, off for Windows URO).
+  const gro = values["no-gro"] === true ? false : values.gro === true ? true : undefined;
   const host = values.host as string;
   const workers = intFlag(values, "workers", 1);
   if (workers < 1 || workers > 64) throw new UsageError("--workers must be 1 to 64");
   if (workers > 1) {
-    const options = { hostname: host, port, slots, slotSize, receiveBufferSize, sendBufferSize };
+    const options = {
+      hostname: host,
+      port,
+      slots,
+      slotSize,
+      receiveBufferSize,
+      sendBufferSize,
+      gro,
+    };
     const live = !values.quiet && !json && Deno.stdout.isTerminal();
     return await runWorkers(workers, options, { json, live });
   }
