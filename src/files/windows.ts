@@ -19,7 +19,7 @@ import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
 import { NativeRegion } from "../memory.ts";
 import { windowsAllocator, windowsApi } from "../windows/api.ts";
 import { IoRing } from "../windows/ioring.ts";
-import type { IoRingCompletion, IoRingOperation } from "../windows/ioring_op.ts";
+import { type IoRingCompletion, type IoRingOperation, onSettled } from "../windows/ioring_op.ts";
 import type { BufferTable, FileHandleTable, FileRef } from "../windows/ioring_tables.ts";
 import {
   type Backend,
@@ -185,7 +185,8 @@ export class WindowsBackend implements Backend {
   }
 
   #watch(op: IoRingOperation, write: boolean, batch: Batch, index: number): void {
-    void op.done.then((c: IoRingCompletion) => {
+    // Not op.done: that promise is charged to the budget, and BatchSettler charges it again.
+    onSettled(op, (c: IoRingCompletion) => {
       if (c.ok) this.#done(batch, index, c.information);
       else if (!write && c.result === HR_EOF) this.#done(batch, index, 0); // EOF reads 0 bytes
       else this.#done(batch, index, 0, new HResultError(c.result, op.call));

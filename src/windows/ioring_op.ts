@@ -39,6 +39,8 @@ let settle: (op: IoRingOperation, state: IoRingOpState, c?: IoRingCompletion) =>
 
 let makeIoRingOperation: (kind: IoRingOpKind, userData: bigint, call: string) => IoRingOperation;
 
+let watchOperation: (op: IoRingOperation, f: (c: IoRingCompletion) => void) => void;
+
 /**
  * An operation built on an {@link IoRing}. Made by the ring's builders
  * (`read`, `write`, `cancel`, …).
@@ -54,12 +56,15 @@ export class IoRingOperation {
   #completion: IoRingCompletion | undefined;
   #done: Promise<IoRingCompletion> | undefined;
   #resolve: ((c: IoRingCompletion) => void) | undefined;
+  #watcher: ((c: IoRingCompletion) => void) | undefined;
 
   static {
     settle = (op, state, c) => {
       op.#state = state;
       if (!c) return;
       op.#completion = c;
+      // A watcher (the file ring) charges the budget itself, once per operation.
+      op.#watcher?.(c);
       const resolve = op.#resolve;
       if (!resolve) return;
       // Charged to the shared budget: completions are often popped inline.
@@ -70,6 +75,11 @@ export class IoRingOperation {
 
   static {
     makeIoRingOperation = (kind, userData, call) => new IoRingOperation(kind, userData, call);
+    watchOperation = (op, f) => {
+      const c = op.#completion;
+      if (c) queueMicrotask(() => f(c));
+      else op.#watcher = f;
+    };
   }
 
   // Made by the ring's builders.
@@ -130,4 +140,13 @@ export function newIoRingOperation(
   call: string,
 ): IoRingOperation {
   return makeIoRingOperation(kind, userData, call);
+}
+
+/**
+ * Calls `f` with `op`'s completion as soon as it is popped, without going
+ * through the budget: for a caller that charges the budget itself (the file
+ * ring's `BatchSettler`), so an operation is charged once, not twice.
+ */
+export function onSettled(op: IoRingOperation, f: (c: IoRingCompletion) => void): void {
+  watchOperation(op, f);
 }
