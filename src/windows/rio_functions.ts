@@ -13,18 +13,12 @@
  * @module
  */
 
-import {
-  INVALID_SOCKET,
-  KERNEL,
-  RIO,
-  SOCKET,
-  STRUCTS,
-  WSAID_MULTIPLE_RIO,
-} from "../../ffi/windows/abi.ts";
+import { INVALID_SOCKET, RIO, SOCKET, STRUCTS, WSAID_MULTIPLE_RIO } from "../../ffi/windows/abi.ts";
 import type { Kernelbase } from "../../ffi/windows/kernelbase.ts";
 import { RIO_TABLE_NAMES, rioDefinitions, type RioFunctions } from "../../ffi/windows/rio_table.ts";
 import type { Ws2 } from "../../ffi/windows/ws2_32.ts";
 import { UnsupportedError, type WinsockError } from "../errors.ts";
+import { NativeRegion, virtualAllocator } from "../memory.ts";
 import { lastWinsockError } from "./check.ts";
 
 /**
@@ -36,20 +30,19 @@ export function queryRioTable(kernel: Kernelbase, ws2: Ws2): bigint[] {
   const T = STRUCTS.RIO_EXTENSION_FUNCTION_TABLE;
   // guid (16) | table (112) | bytesReturned (4), all in native memory.
   const size = 16 + T.size + 8;
-  const mem = kernel.VirtualAlloc(
-    null,
-    BigInt(size),
-    KERNEL.MEM_COMMIT | KERNEL.MEM_RESERVE,
-    KERNEL.PAGE_READWRITE,
-  );
-  if (!mem) {
-    throw new UnsupportedError("Registered I/O (RIO)", "VirtualAlloc failed for the RIO table");
+  // Through NativeRegion, so the JS view is revoked before the pages go, on every path.
+  let region: NativeRegion;
+  try {
+    region = NativeRegion.allocate(size, { allocator: virtualAllocator(kernel) });
+  } catch (cause) {
+    throw new UnsupportedError("Registered I/O (RIO)", "VirtualAlloc failed for the RIO table", {
+      cause,
+    });
   }
   try {
-    const buf = Deno.UnsafePointerView.getArrayBuffer(mem, size);
-    const bytes = new Uint8Array(buf);
-    bytes.set(WSAID_MULTIPLE_RIO, 0);
-    const view = new DataView(buf);
+    const mem = region.pointer;
+    region.bytes.set(WSAID_MULTIPLE_RIO, 0);
+    const view = region.view;
     view.setUint32(16 + T.fields.cbSize, T.size, true);
     const s = ws2.WSASocketW(
       SOCKET.AF_INET,
@@ -93,8 +86,6 @@ export function queryRioTable(kernel: Kernelbase, ws2: Ws2): bigint[] {
       );
     }
     const addresses = RIO_TABLE_NAMES.map((name) => view.getBigUint64(16 + T.fields[name], true));
-    bytes.fill(0);
-    buf.transfer(0);
     if (addresses.some((a) => a === 0n)) {
       throw new UnsupportedError(
         "Registered I/O (RIO)",
@@ -103,7 +94,7 @@ export function queryRioTable(kernel: Kernelbase, ws2: Ws2): bigint[] {
     }
     return addresses;
   } finally {
-    kernel.VirtualFree(mem, 0n, KERNEL.MEM_RELEASE);
+    region.free();
   }
 }
 
