@@ -70,6 +70,12 @@ export function parseIpv6(hostname: string): Uint8Array | null {
   return out;
 }
 
+/** True for 0.0.0.0 and ::, where the OS, not the bind, picks each datagram's local address. */
+export function isWildcard(hostname: string): boolean {
+  const b = parseIpv4(hostname) ?? parseIpv6(hostname);
+  return b !== null && b.every((x) => x === 0);
+}
+
 /** Formats 16 IPv6 bytes in the canonical compressed form (RFC 5952). */
 export function formatIpv6(bytes: Uint8Array): string {
   const words: number[] = [];

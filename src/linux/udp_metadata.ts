@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseIpv4, parseIpv6 } from "../../ffi/inet.ts";
+import { isWildcard } from "../../ffi/inet.ts";
 import { SOCK, UDP_OPT } from "../../ffi/linux/abi.ts";
 import { ErrnoError } from "../errors.ts";
 import type { SocketFd } from "./socket.ts";
@@ -30,12 +30,6 @@ export interface UdpMetadata {
   gro: boolean;
   /** Each receive carries its packet info (the socket is bound to a wildcard address). */
   local: boolean;
-}
-
-/** True for 0.0.0.0 and ::, where the kernel, not the bind, picks each datagram's local address. */
-export function isWildcard(hostname: string): boolean {
-  const b = parseIpv4(hostname) ?? parseIpv6(hostname);
-  return b !== null && b.every((x) => x === 0);
 }
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { parseIpv4, parseIpv6 } from "../../ffi/inet.ts";
+import { isWildcard } from "../../ffi/inet.ts";
 import { UnsupportedError } from "../errors.ts";
 import { Rio } from "../windows/rio.ts";
 import type { RioBufferPool } from "../windows/rio_buffer.ts";
@@ -106,10 +106,4 @@ export function openRioParts(o: BackendOptions): RioParts {
     for (const undo of opened.reverse()) undo();
     throw e;
   }
-}
-
-/** True for 0.0.0.0 and ::, where Winsock, not the bind, picks each datagram's local address. */
-function isWildcard(hostname: string): boolean {
-  const b = parseIpv4(hostname) ?? parseIpv6(hostname);
-  return b !== null && b.every((x) => x === 0);
 }
