@@ -25,10 +25,24 @@ export interface Harness {
   rejectedSend?: { to: SocketAddress; is(e: unknown): boolean };
 }
 
-interface Got {
+/** A received datagram, copied out of its slot. */
+export interface Got {
   data: Uint8Array;
   remote: SocketAddress;
+  offset: number;
+  ecn: number;
   truncated: boolean;
+}
+
+/** `count` payloads of `size` bytes (the last `last` bytes), each its own pattern. */
+export function train(count: number, size: number, last: number, seed: number): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => pattern(i === count - 1 ? last : size, seed + i));
+}
+
+/** The datagrams received are exactly the payloads sent, in order. */
+export function assertSame(got: Got[], sent: Uint8Array[]): void {
+  assert.equal(got.length, sent.length, "datagram count");
+  for (let i = 0; i < sent.length; i++) assert.deepEqual(got[i].data, sent[i], `datagram ${i}`);
 }
 
 /** Echoes everything (truncated datagrams too) until the socket closes. */
@@ -38,20 +52,26 @@ export function echo(server: UdpSocket): Promise<void> {
   })();
 }
 
-/** Receives until `n` datagrams arrived (copied), failing after `ms`. */
+/** Receives until `n` datagrams arrived (copied, in arrival order), failing after `ms`. */
 export async function collect(socket: UdpSocket, n: number, ms = 5000): Promise<Got[]> {
   const got: Got[] = [];
-  await within(
-    ms,
-    (async () => {
-      while (got.length < n) {
-        for (const d of await socket.receive({ timeoutMs: 50 })) {
-          got.push({ data: d.data.slice(), remote: d.remote, truncated: d.truncated });
+  try {
+    await within(
+      ms,
+      (async () => {
+        while (got.length < n) {
+          for (const d of await socket.receive({ timeoutMs: 50 })) {
+            const { remote, offset, ecn, truncated } = d;
+            got.push({ data: d.data.slice(), remote, offset, ecn, truncated });
+          }
         }
-      }
-    })(),
-    `receiving ${n} datagrams (got ${got.length})`,
-  );
+      })(),
+      `receiving ${n} datagrams`,
+    );
+  } catch (e) {
+    // The count as it was when the wait failed, not when it began.
+    throw new Error(`receiving ${n} datagrams (got ${got.length})`, { cause: e });
+  }
   return got;
 }
 

@@ -11,7 +11,8 @@ import type { UdpSocketOptions } from "../src/udp/options.ts";
 import { bindUdpWith } from "../src/udp/socket.ts";
 import { type LinuxBackendSeams, openLinuxBackendWith } from "../src/udp/linux.ts";
 import { fdCount, ignore, pattern, within } from "./linux_util.ts";
-import { assertPoolFull, echo } from "./udp_cases.ts";
+import { assertPoolFull, assertSame, collect, echo, train } from "./udp_cases.ts";
+import * as cases from "./udp_offload_cases.ts";
 
 function test(name: string, fn: () => void | Promise<void>): void {
   Deno.test({
@@ -29,167 +30,42 @@ function bindWith(seams: LinuxBackendSeams, options: UdpSocketOptions): UdpSocke
   return bindUdpWith((o) => openLinuxBackendWith(o, seams), options);
 }
 
-/** `count` payloads of `size` bytes (the last `last` bytes), each its own pattern. */
-function train(count: number, size: number, last: number, seed: number): Uint8Array[] {
-  return Array.from({ length: count }, (_, i) => pattern(i === count - 1 ? last : size, seed + i));
-}
-
-interface Got {
-  data: Uint8Array;
-  offset: number;
-  ecn: number;
-  truncated: boolean;
-}
-
-/** Receives until `n` datagrams arrived (copied, in arrival order). */
-async function take(socket: UdpSocket, n: number, max?: number): Promise<Got[]> {
-  const got: Got[] = [];
-  await within(
-    5000,
-    (async () => {
-      while (got.length < n) {
-        for (const d of await socket.receive({ timeoutMs: 50, max })) {
-          got.push({ data: d.data.slice(), offset: d.offset, ecn: d.ecn, truncated: d.truncated });
-        }
-      }
-    })(),
-    `receiving ${n} datagrams (got ${got.length})`,
-  );
-  return got;
-}
-
-function assertSame(got: Got[], sent: Uint8Array[]): void {
-  assert.equal(got.length, sent.length, "datagram count");
-  for (let i = 0; i < sent.length; i++) assert.deepEqual(got[i].data, sent[i], `datagram ${i}`);
-}
+const linux: cases.OffloadHarness = { bind: (options) => UdpSocket.bind(options), gro: {} };
 
 for (const [family, host] of [["IPv4", "127.0.0.1"], ["IPv6", "::1"]] as const) {
   test(`${family}: a coalesced receive splits into exactly the datagrams sent`, async () => {
-    await using server = UdpSocket.bind({ hostname: host, slots: 8, slotSize: 1500 });
-    await using client = UdpSocket.bind({ hostname: host, slots: 8, slotSize: 16384 });
-    assert.equal(server.offloads.gro, true, "GRO is on by default");
-    const sent = train(40, 300, 123, 1); // 11,823 bytes: one train, one super-packet
-    await client.sendMany(server.addr, sent);
-    const got = await take(server, sent.length);
-    assertSame(got, sent);
-    got.forEach((g, i) => assert.equal(g.offset, i * 300, "each datagram views its own segment"));
-    assert.equal(server.stats.datagramsIn, 40);
-    assert.equal(server.stats.receives, 1, "one kernel receive");
-    assert.equal(server.stats.bytesIn, 39 * 300 + 123);
-    assert.equal(client.stats.trains, 1);
-    assert.equal(client.stats.sends, 1);
-    assert.equal(client.stats.datagramsOut, 40);
-    await assertPoolFull(server);
-    await assertPoolFull(client);
+    const { offloads, client } = await cases.coalescedSplit(linux, host);
+    assert.equal(offloads.gro, true, "GRO is on by default");
+    assert.equal(client.datagramsOut, 40);
   });
 
   test(`${family}: echoed trains arrive as sent (replies leave as one segmented send)`, async () => {
-    await using server = UdpSocket.bind({ hostname: host, slots: 8, slotSize: 1500 });
-    await using client = UdpSocket.bind({ hostname: host, slots: 8, slotSize: 65535 });
-    const done = echo(server);
-    const sent = [...train(64, 500, 500, 7), ...train(10, 64, 20, 100)];
-    await client.sendMany(server.addr, sent); // two trains (the second shorter segments)
-    const got = await take(client, sent.length);
-    assertSame(got, sent);
-    await assertPoolFull(server, true);
-    assert.equal(server.stats.datagramsOut, sent.length);
-    assert.equal(server.stats.trains, 2, "each coalesced receive went back as one train");
-    assert.equal(server.stats.sends, 2);
-    assert.equal(client.stats.receives, 2);
-    await server.close();
-    await done;
-    await assertPoolFull(client);
+    await cases.echoedTrains(linux, host);
   });
 
-  test(`${family}: ECN round trip of all four codepoints`, async () => {
-    await using server = UdpSocket.bind({ hostname: host, slots: 8 });
-    await using client = UdpSocket.bind({ hostname: host, slots: 8 });
-    for (const ecn of [0, 1, 2, 3]) {
-      await client.send(pattern(10, ecn), server.addr, { ecn });
-      const [d] = await server.receive({ timeoutMs: 2000 });
-      assert.equal(d.ecn, ecn, `received codepoint ${ecn}`);
-      server.reply(d, { ecn: 3 - ecn });
-      const [back] = await client.receive({ timeoutMs: 2000 });
-      assert.equal(back.ecn, 3 - ecn, `reply marked ${3 - ecn}`);
-      assert.deepEqual(back.data, pattern(10, ecn));
-    }
-    await client.sendMany(server.addr, train(3, 50, 50, 9), { ecn: 1 });
-    const got = await take(server, 3);
-    assert.deepEqual(got.map((g) => g.ecn), [1, 1, 1], "a train carries its mark");
-    // The length form still works, and an options object with a length.
-    await client.send(pattern(30, 1), server.addr, 5);
-    await client.send(pattern(30, 1), server.addr, { length: 6, ecn: 2 });
-    const two = await take(server, 2);
-    assert.deepEqual(two.map((g) => [g.data.length, g.ecn]), [[5, 0], [6, 2]]);
-    assert.throws(() => client.send(pattern(1, 1), server.addr, { ecn: 4 }), RangeError);
-    await assertPoolFull(server);
-    await assertPoolFull(client);
-  });
+  test(`${family}: ECN round trip of all four codepoints`, () =>
+    cases.ecnRoundTrip(linux, host, async (server, client) => {
+      // The length form still works, and an options object with a length.
+      await client.send(pattern(30, 1), server.addr, 5);
+      await client.send(pattern(30, 1), server.addr, { length: 6, ecn: 2 });
+      const two = await collect(server, 2);
+      assert.deepEqual(two.map((g) => [g.data.length, g.ecn]), [[5, 0], [6, 2]]);
+      assert.throws(() => client.send(pattern(1, 1), server.addr, { ecn: 4 }), RangeError);
+    }));
 
   test(`${family}: a peer sending plain datagrams to a coalescing socket`, async () => {
-    await using server = UdpSocket.bind({ hostname: host, slots: 32, slotSize: 512 });
-    await using client = UdpSocket.bind({ hostname: host, slots: 32 });
-    const sent = train(20, 200, 200, 40);
-    for (const p of sent) await client.send(p, server.addr);
-    const got = await take(server, 20);
-    assertSame(got, sent);
-    assert.ok(got.every((g) => g.offset === 0 && !g.truncated));
-    assert.equal(server.stats.receives, server.stats.datagramsIn, "loopback does not coalesce");
-    await assertPoolFull(server);
-    await assertPoolFull(client);
+    const { server } = await cases.plainToCoalescing(linux, host);
+    assert.equal(server.receives, server.datagramsIn, "loopback does not coalesce");
   });
 }
 
 test("IPv4: a wildcard-bound socket reports 127.0.0.2 as the local address and replies from it", async () => {
-  await using server = UdpSocket.bind({ hostname: "0.0.0.0", slots: 8 });
-  await using client = UdpSocket.bind({ hostname: "127.0.0.1", slots: 8 });
-  assert.equal(server.offloads.local, true);
-  const to = { hostname: "127.0.0.2", port: server.addr.port };
-  await client.send(pattern(20, 3), to);
-  const [d] = await server.receive({ timeoutMs: 2000 });
-  assert.deepEqual(d.local, to);
-  assert.deepEqual(d.remote, client.addr);
-  server.reply(d);
-  const [back] = await client.receive({ timeoutMs: 2000 });
-  assert.deepEqual(back.remote, to, "the reply comes from the address the client used");
-  // A train to 127.0.0.2 is echoed from 127.0.0.2 too.
-  const done = echo(server);
-  const sent = train(8, 100, 40, 60);
-  await client.sendMany(to, sent);
-  const got: UdpDatagram[][] = [];
-  let n = 0;
-  await within(
-    5000,
-    (async () => {
-      while (n < 8) {
-        const batch = await client.receive({ timeoutMs: 50 });
-        for (const b of batch) assert.deepEqual(b.remote, to);
-        n += batch.length;
-        got.push(batch);
-      }
-    })(),
-    "the echoed train",
-  );
-  await assertPoolFull(server, true);
-  await server.close();
-  await done;
-  await assertPoolFull(client);
+  const { offloads } = await cases.wildcardLocalIPv4(linux);
+  assert.equal(offloads.local, true);
 });
 
-test("IPv6: a wildcard-bound socket reports ::1 as the local address and replies from it", async () => {
-  await using server = UdpSocket.bind({ hostname: "::", slots: 8 });
-  await using client = UdpSocket.bind({ hostname: "::1", slots: 8 });
-  const to = { hostname: "::1", port: server.addr.port };
-  await client.send(pattern(20, 3), to);
-  const [d] = await server.receive({ timeoutMs: 2000 });
-  assert.deepEqual(d.local, to);
-  server.reply(d);
-  const [back] = await client.receive({ timeoutMs: 2000 });
-  assert.deepEqual(back.remote, to);
-  assert.deepEqual(back.data, pattern(20, 3));
-  await assertPoolFull(server);
-  await assertPoolFull(client);
-});
+test("IPv6: a wildcard-bound socket reports ::1 as the local address and replies from it", () =>
+  cases.wildcardLocalIPv6(linux));
 
 test("a specific bind: local is the bound address, no packet info asked for", async () => {
   await using server = UdpSocket.bind({ hostname: "127.0.0.1", slots: 4 });
@@ -208,7 +84,7 @@ test("segmentation refused at run time: one send per datagram, counted in stats"
   const done = echo(server);
   const sent = train(30, 400, 77, 5);
   await client.sendMany(server.addr, sent);
-  assertSame(await take(client, sent.length), sent);
+  assertSame(await collect(client, sent.length), sent);
   await assertPoolFull(server, true);
   assert.equal(server.stats.segmentation, false, "segmentation is off");
   assert.equal(server.stats.segmentationFallbacks, 1, "one refused train");
@@ -218,9 +94,9 @@ test("segmentation refused at run time: one send per datagram, counted in stats"
   // Later trains go out one by one from the start, sendMany too.
   const more = train(5, 100, 100, 90);
   await client.sendMany(server.addr, more);
-  assertSame(await take(client, 5), more);
+  assertSame(await collect(client, 5), more);
   await server.sendMany(client.addr, more);
-  assertSame(await take(client, 5), more);
+  assertSame(await collect(client, 5), more);
   await assertPoolFull(server, true);
   assert.equal(server.stats.segmentationFallbacks, 1);
   assert.equal(server.stats.trains, 0);
@@ -239,7 +115,7 @@ test("IPv6: sendMany refused segmentation at run time falls back the same way", 
   const done = echo(server);
   const sent = train(20, 300, 10, 70);
   await client.sendMany(server.addr, sent);
-  assertSame(await take(client, sent.length), sent);
+  assertSame(await collect(client, sent.length), sent);
   await assertPoolFull(server, true);
   const s = client.stats;
   assert.deepEqual([s.segmentation, s.segmentationFallbacks, s.sendErrors], [false, 1, 0]);
@@ -255,7 +131,7 @@ test("a super-packet larger than the buffer is truncated: whole datagrams kept, 
   await using client = UdpSocket.bind({ slots: 4, slotSize: 4096 });
   const sent = train(10, 200, 200, 11);
   await client.sendMany(server.addr, sent);
-  const got = await take(server, 6);
+  const got = await collect(server, 6);
   assert.equal(got.length, 6);
   for (let i = 0; i < 5; i++) {
     assert.deepEqual(got[i].data, sent[i]);
@@ -303,7 +179,7 @@ test("gro: false receives one datagram per kernel receive; support() says what i
   assert.equal(server.offloads.gro, false);
   const sent = train(6, 300, 10, 31);
   await client.sendMany(server.addr, sent);
-  assertSame(await take(server, 6), sent);
+  assertSame(await collect(server, 6), sent);
   assert.equal(server.stats.receives, 6, "the kernel re-segmented the train");
   assert.throws(() => UdpSocket.bind({ gro: 1 as unknown as boolean }), TypeError);
   const u = support().udp;

@@ -15,8 +15,9 @@ import type { UdpSocket } from "../src/udp/socket.ts";
 import type { UdpSocketOptions } from "../src/udp/options.ts";
 import { bindUdpWith } from "../src/udp/socket.ts";
 import { openWindowsBackend } from "../src/udp/windows.ts";
-import { assertPoolFull, echo } from "./udp_cases.ts";
-import { pattern, within } from "./linux_util.ts";
+import { assertPoolFull, assertSame, collect, echo, train } from "./udp_cases.ts";
+import * as cases from "./udp_offload_cases.ts";
+import { pattern } from "./linux_util.ts";
 
 type Fake = ReturnType<typeof installFakeWindows>;
 
@@ -40,38 +41,7 @@ function test(
   });
 }
 
-/** `count` payloads of `size` bytes (the last `last` bytes), each its own pattern. */
-function train(count: number, size: number, last: number, seed: number): Uint8Array[] {
-  return Array.from({ length: count }, (_, i) => pattern(i === count - 1 ? last : size, seed + i));
-}
-
-interface Got {
-  data: Uint8Array;
-  offset: number;
-  ecn: number;
-  truncated: boolean;
-}
-
-async function take(socket: UdpSocket, n: number): Promise<Got[]> {
-  const got: Got[] = [];
-  await within(
-    5000,
-    (async () => {
-      while (got.length < n) {
-        for (const d of await socket.receive({ timeoutMs: 50 })) {
-          got.push({ data: d.data.slice(), offset: d.offset, ecn: d.ecn, truncated: d.truncated });
-        }
-      }
-    })(),
-    `receiving ${n} datagrams (got ${got.length})`,
-  );
-  return got;
-}
-
-function assertSame(got: Got[], sent: Uint8Array[]): void {
-  assert.equal(got.length, sent.length, "datagram count");
-  for (let i = 0; i < sent.length; i++) assert.deepEqual(got[i].data, sent[i], `datagram ${i}`);
-}
+const rio: cases.OffloadHarness = { bind, gro: { gro: true } };
 
 test("URO is off by default (quinn#2092); USO, ECN and the local address are on", async (fake) => {
   await using plain = bind({ hostname: "0.0.0.0", slots: 4 });
@@ -93,120 +63,28 @@ test("URO is off by default (quinn#2092); USO, ECN and the local address are on"
 
 for (const [family, host] of [["IPv4", "127.0.0.1"], ["IPv6", "::1"]] as const) {
   test(`${family}: a coalesced receive splits into exactly the datagrams sent`, async (fake) => {
-    await using server = bind({ hostname: host, slots: 8, slotSize: 1500, gro: true });
-    await using client = bind({ hostname: host, slots: 8, slotSize: 16384 });
-    const sent = train(40, 300, 123, 1); // 11,823 bytes: one train, one RIO_BUF
-    await client.sendMany(server.addr, sent);
-    const got = await take(server, sent.length);
-    assertSame(got, sent);
-    got.forEach((g, i) => assert.equal(g.offset, i * 300, "each datagram views its own segment"));
-    assert.equal(server.stats.datagramsIn, 40);
-    assert.equal(server.stats.receives, 1, "one RIO receive");
-    assert.equal(server.stats.bytesIn, 39 * 300 + 123);
-    assert.equal(client.stats.trains, 1);
-    assert.equal(client.stats.sends, 1, "one RIOSendEx");
+    await cases.coalescedSplit(rio, host);
     assert.equal(fake.winsock.segmentedSends, 1);
-    await assertPoolFull(server);
-    await assertPoolFull(client);
   });
 
   test(`${family}: echoed trains arrive as sent (replies leave as one USO send)`, async (fake) => {
-    await using server = bind({ hostname: host, slots: 8, slotSize: 1500, gro: true });
-    await using client = bind({ hostname: host, slots: 8, slotSize: 65535, gro: true });
-    const done = echo(server);
-    const sent = [...train(64, 500, 500, 7), ...train(10, 64, 20, 100)];
-    await client.sendMany(server.addr, sent);
-    const got = await take(client, sent.length);
-    assertSame(got, sent);
-    await assertPoolFull(server, true);
-    assert.equal(server.stats.datagramsOut, sent.length);
-    assert.equal(server.stats.trains, 2, "each coalesced receive went back as one train");
-    assert.equal(server.stats.sends, 2);
-    assert.equal(client.stats.receives, 2);
+    await cases.echoedTrains(rio, host);
     assert.equal(fake.winsock.segmentedSends, 4, "two trains each way");
-    await server.close();
-    await done;
-    await assertPoolFull(client);
   });
 
-  test(`${family}: ECN round trip of all four codepoints`, async () => {
-    await using server = bind({ hostname: host, slots: 8 });
-    await using client = bind({ hostname: host, slots: 8 });
-    for (const ecn of [0, 1, 2, 3]) {
-      await client.send(pattern(10, ecn), server.addr, { ecn });
-      const [d] = await server.receive({ timeoutMs: 2000 });
-      assert.equal(d.ecn, ecn, `received codepoint ${ecn}`);
-      server.reply(d, { ecn: 3 - ecn });
-      const [back] = await client.receive({ timeoutMs: 2000 });
-      assert.equal(back.ecn, 3 - ecn, `reply marked ${3 - ecn}`);
-      assert.deepEqual(back.data, pattern(10, ecn));
-    }
-    await client.sendMany(server.addr, train(3, 50, 50, 9), { ecn: 1 });
-    const got = await take(server, 3);
-    assert.deepEqual(got.map((g) => g.ecn), [1, 1, 1], "a train carries its mark");
-    await assertPoolFull(server);
-    await assertPoolFull(client);
-  });
+  test(`${family}: ECN round trip of all four codepoints`, () => cases.ecnRoundTrip(rio, host));
 
   test(`${family}: a peer sending plain datagrams to a coalescing socket`, async () => {
-    await using server = bind({ hostname: host, slots: 32, slotSize: 512, gro: true });
-    await using client = bind({ hostname: host, slots: 32 });
-    const sent = train(20, 200, 200, 40);
-    for (const p of sent) await client.send(p, server.addr);
-    const got = await take(server, 20);
-    assertSame(got, sent);
-    assert.ok(got.every((g) => g.offset === 0 && !g.truncated));
-    await assertPoolFull(server);
-    await assertPoolFull(client);
+    await cases.plainToCoalescing(rio, host);
   });
 }
 
 test("IPv4: a wildcard-bound socket reports 127.0.0.2 as the local address and replies from it", async () => {
-  await using server = bind({ hostname: "0.0.0.0", slots: 8, gro: true });
-  await using client = bind({ hostname: "127.0.0.1", slots: 8 });
-  const to = { hostname: "127.0.0.2", port: server.addr.port };
-  await client.send(pattern(20, 3), to);
-  const [d] = await server.receive({ timeoutMs: 2000 });
-  assert.deepEqual(d.local, to);
-  assert.deepEqual(d.remote, client.addr);
-  server.reply(d);
-  const [back] = await client.receive({ timeoutMs: 2000 });
-  assert.deepEqual(back.remote, to, "the reply comes from the address the client used");
-  const done = echo(server);
-  const sent = train(8, 100, 40, 60);
-  await client.sendMany(to, sent);
-  let n = 0;
-  await within(
-    5000,
-    (async () => {
-      while (n < 8) {
-        const batch = await client.receive({ timeoutMs: 50 });
-        for (const b of batch) assert.deepEqual(b.remote, to, "the train is echoed from it too");
-        n += batch.length;
-      }
-    })(),
-    "the echoed train",
-  );
-  await assertPoolFull(server, true);
-  await server.close();
-  await done;
-  await assertPoolFull(client);
+  await cases.wildcardLocalIPv4(rio);
 });
 
-test("IPv6: a wildcard-bound socket reports ::1 as the local address and replies from it", async () => {
-  await using server = bind({ hostname: "::", slots: 8 });
-  await using client = bind({ hostname: "::1", slots: 8 });
-  const to = { hostname: "::1", port: server.addr.port };
-  await client.send(pattern(20, 3), to);
-  const [d] = await server.receive({ timeoutMs: 2000 });
-  assert.deepEqual(d.local, to);
-  server.reply(d);
-  const [back] = await client.receive({ timeoutMs: 2000 });
-  assert.deepEqual(back.remote, to);
-  assert.deepEqual(back.data, pattern(20, 3));
-  await assertPoolFull(server);
-  await assertPoolFull(client);
-});
+test("IPv6: a wildcard-bound socket reports ::1 as the local address and replies from it", () =>
+  cases.wildcardLocalIPv6(rio));
 
 // Which status a device that cannot segment gives is UNCONFIRMED (src/udp/windows.ts):
 // each one the engine takes as "refused", Winsock's and Win32's, is covered.
@@ -225,7 +103,7 @@ for (
       const done = echo(server);
       const sent = train(30, 400, 77, 5);
       await client.sendMany(server.addr, sent);
-      const back = await take(client, sent.length);
+      const back = await collect(client, sent.length);
       assertSame(back, sent);
       await assertPoolFull(server, true);
       assert.equal(client.stats.segmentation, false, "the client's train was refused");
@@ -237,7 +115,7 @@ for (
       // Later trains go out one by one from the start.
       const more = train(5, 100, 100, 90);
       await client.sendMany(server.addr, more);
-      assertSame(await take(client, 5), more);
+      assertSame(await collect(client, 5), more);
       assert.equal(client.stats.segmentationFallbacks, 1);
       await server.close();
       await done;
@@ -254,7 +132,7 @@ test(
     await using client = bind({ slots: 4, slotSize: 8192 });
     const sent = train(6, 600, 600, 70); // 3,600 bytes coalesced, no segment size said
     await client.sendMany(server.addr, sent);
-    const got = await take(server, 1);
+    const got = await collect(server, 1);
     assert.equal(fake.winsock.coalescedReceives, 1);
     assert.equal(got.length, 1, "one receive, no segment info: one datagram");
     assert.equal(got[0].truncated, true, "longer than slotSize: flagged truncated");
@@ -276,7 +154,7 @@ test(
     assert.deepEqual([server.offloads.gro, server.offloads.ecn], [false, false]);
     const sent = train(5, 300, 30, 3);
     await client.sendMany(server.addr, sent);
-    assertSame(await take(server, 5), sent);
+    assertSame(await collect(server, 5), sent);
     assert.equal(server.stats.receives, 5);
     assert.throws(() => client.send(pattern(1, 1), server.addr, { ecn: 1 }), UnsupportedError);
     await assertPoolFull(server);
@@ -292,10 +170,10 @@ test(
     await using client = bind({ slots: 4, slotSize: 4096, sendSlots: 1 });
     const sent = train(8, 200, 50, 12);
     await client.sendMany(server.addr, sent); // refused: falls back within the one send slot
-    assertSame(await take(server, 8), sent);
+    assertSame(await collect(server, 8), sent);
     assert.equal(client.stats.segmentationFallbacks, 1);
     await client.sendMany(server.addr, sent); // now one by one from the start
-    assertSame(await take(server, 8), sent);
+    assertSame(await collect(server, 8), sent);
     await assertPoolFull(server);
     await assertPoolFull(client);
   },
