@@ -96,14 +96,17 @@ function probeLinux(): UdpOffloadSupport {
 const UNCONFIRMED = "through the RIO control slice: UNCONFIRMED on current Windows builds " +
   "(MsQuic's removed RIO datapath is the evidence, reference §5.10)";
 
-/** Opens a RIO socket on 0.0.0.0 asking for every option, and reads back what took. */
+/**
+ * Opens a RIO socket asking for every option, and reads back what took. It
+ * binds loopback: a wildcard bind could raise a Windows Firewall prompt.
+ */
 function probeWindowsOffloads(): UdpOffloadSupport {
   let metadata;
   try {
     using rio = Rio.open();
     using cq = rio.createCompletionQueue({ size: 2, notify: "poll" });
     using sock = rio.udpSocket({
-      hostname: "0.0.0.0",
+      hostname: "127.0.0.1",
       port: 0,
       cq,
       maxOutstandingReceive: 1,

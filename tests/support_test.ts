@@ -25,7 +25,7 @@ Deno.test({
 });
 
 Deno.test("support() reports the Windows I/O ring version and what it allows", () => {
-  using _ = installFakeWindows({ ioring: { maxVersion: 1 } });
+  using fake = installFakeWindows({ ioring: { maxVersion: 1 } });
   const old = probeWindows();
   assert.equal(old.files.available, true);
   assert.match(old.files.detail, /max version 1 .*read only.*IORING_VERSION_3/);
@@ -38,6 +38,8 @@ Deno.test("support() reports the Windows I/O ring version and what it allows", (
   );
   assert.match(udp.gro.detail, /quinn#2092/);
   assert.match(udp.gso.detail, /UNCONFIRMED/);
+  // Loopback only: a wildcard bind could raise a firewall prompt.
+  assert.deepEqual(fake.winsock.binds, ["127.0.0.1"]);
 });
 
 Deno.test("support() on a Windows without URO or ECN reception says so", () => {

@@ -523,6 +523,9 @@ export class FakeWinsock {
     return SOCKET_ERROR;
   }
 
+  /** The address of every successful bind, in order (IPv4 dotted, IPv6 as hex). */
+  readonly binds: string[] = [];
+
   /** Live (open) sockets. */
   get openSockets(): number {
     return [...this.#sockets.values()].filter((s) => !s.closed).length;
@@ -675,6 +678,11 @@ export class FakeWinsock {
         if (ep.port === 0) ep.port = self.#ephemeralPort(k);
         else if (self.#portInUse(ep, k)) return self.#fail(WSAEADDRINUSE);
         k.bound = ep;
+        self.binds.push(
+          ep.af === AF_INET
+            ? ep.address.join(".")
+            : [...ep.address].map((b) => b.toString(16).padStart(2, "0")).join(""),
+        );
         return 0;
       },
       getsockname: (s, name, namelen): number => {
