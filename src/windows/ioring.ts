@@ -432,7 +432,9 @@ export class IoRing implements Disposable, AsyncDisposable {
     this.#closing = true;
     // Unsubmitted entries: CloseIoRing abandons them; the kernel never saw them.
     const hr = this.#engine.teardown(() => this.#k.CloseIoRing(this.#ring));
-    // The ring's registrations end with it.
+    // The ring's registrations end with it. Even if CloseIoRing failed, nothing
+    // is in flight and nothing more can be submitted, so no operation can
+    // reach the registered memory once it is released.
     this.#registrations.end();
     // Wake the waiter; a pending wait closes the event itself when it returns.
     this.#engine.stop();
