@@ -61,7 +61,7 @@ export type { OffloadSupport, UdpOffloadSupport } from "./src/support_offloads.t
 export type { SocketAddress } from "./ffi/inet.ts";
 export { type UdpOffloads, UdpSocket } from "./src/udp/socket.ts";
 export { UdpDatagram, UdpSendSlot } from "./src/udp/views.ts";
-export type { UdpSocketOptions } from "./src/udp/options.ts";
+export type { UdpSocketOptions, UdpSocketSettings } from "./src/udp/options.ts";
 export type { UdpInterface, UdpMembershipOptions } from "./src/udp/multicast.ts";
 export type { UdpReceiveOptions, UdpReplyOptions } from "./src/udp/receive.ts";
 export type { UdpSendManyOptions, UdpSendOptions } from "./src/udp/send.ts";

@@ -146,6 +146,13 @@ const EXPECTED_STRUCTS: Record<string, Layout> = {
     fields: { imr_multiaddr: 0, imr_sourceaddr: 4, imr_interface: 8 },
   },
   IPV6_MREQ: { size: 20, align: 4, fields: { ipv6mr_multiaddr: 0, ipv6mr_interface: 16 } },
+  // learn.microsoft.com ns-ws2ipdef-group_source_req: {ULONG gsr_interface; SOCKADDR_STORAGE
+  // gsr_group; SOCKADDR_STORAGE gsr_source;}, SOCKADDR_STORAGE 128 bytes with an __int64 member.
+  GROUP_SOURCE_REQ: {
+    size: 264,
+    align: 8,
+    fields: { gsr_interface: 0, gsr_group: 8, gsr_source: 136 },
+  },
 };
 
 /** Constant groups as the module spells them; values from the sections noted. */
@@ -314,6 +321,9 @@ const EXPECTED_GROUPS: Record<string, Record<string, number>> = {
     IPV6_MULTICAST_LOOP: 11,
     IPV6_ADD_MEMBERSHIP: 12,
     IPV6_DROP_MEMBERSHIP: 13,
+    // windows-docs-rs Win32::Networking::WinSock (win32metadata) and ws2ipdef.h line 187.
+    MCAST_JOIN_SOURCE_GROUP: 45,
+    MCAST_LEAVE_SOURCE_GROUP: 46,
   },
   // udp-offloads.md §3 names these but writes no values: IP_TOS, IP_PKTINFO, IPV6_PKTINFO,
   // IP_ECN, IPV6_ECN are from mingw-w64 ws2ipdef.h (checked again by abi:mingw); the rest

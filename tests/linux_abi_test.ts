@@ -238,6 +238,11 @@ const CHECKS: Check[] = [
     multiaddr: "ipv6mr_multiaddr",
     ifindex: "ipv6mr_interface",
   }),
+  ...struct("struct group_source_req", A.GROUP_SOURCE_REQ, {
+    interface: "gsr_interface",
+    group: "gsr_group",
+    source: "gsr_source",
+  }),
   ...constants("PROT_", { READ: A.MMAP.PROT_READ, WRITE: A.MMAP.PROT_WRITE }, true),
   ...constants("", {
     MAP_SHARED: A.MMAP.MAP_SHARED,

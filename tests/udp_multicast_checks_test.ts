@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { interfaceRef, membership } from "../src/udp/multicast.ts";
-import { backendOptions } from "../src/udp/options.ts";
+import { backendOptions, socketSettings } from "../src/udp/options.ts";
 
 Deno.test("multicast checks: groups, interfaces and sources", () => {
   assert.deepEqual(membership(4, "239.1.2.3"), {
@@ -22,7 +22,11 @@ Deno.test("multicast checks: groups, interfaces and sources", () => {
   assert.throws(() => membership(6, "fe80::1"), /not a multicast address/);
   assert.throws(() => membership(4, "ff02::1"), /numeric IPv4/);
   assert.throws(() => membership(6, "ff02::1", { interface: "10.0.0.1" }), /by index/);
-  assert.throws(() => membership(6, "ff02::1", { source: "::1" }), /IPv4 only/);
+  const ssm6 = membership(6, "ff32::8000:1", { interface: 2, source: "fd00::9" });
+  assert.deepEqual(ssm6.source, new Uint8Array([0xfd, ...new Array(14).fill(0), 9]));
+  assert.equal(ssm6.ifindex, 2, "an IPv6 source-specific membership names its interface by index");
+  assert.throws(() => membership(6, "ff32::1", { source: "10.0.0.1" }), /numeric IPv6 address/);
+  assert.throws(() => membership(4, "232.1.1.1", { source: "::1" }), /numeric IPv4 address/);
   assert.throws(() => membership(4, "239.1.1.1", { source: "x" }), TypeError);
   assert.throws(() => membership(4, "239.1.1.1", { interface: 2, source: "10.0.0.1" }), /by IPv4/);
   assert.throws(() => interfaceRef(4, -1), RangeError);
@@ -43,4 +47,19 @@ Deno.test("multicast checks: bind options", () => {
     () => backendOptions({ hostname: "::1", multicastInterface: "1.2.3.4" }),
     /by index/,
   );
+});
+
+Deno.test("multicast checks: setOptions settings", () => {
+  assert.deepEqual(socketSettings(4, { broadcast: false }), {
+    broadcast: false,
+    multicast: undefined,
+  });
+  assert.deepEqual(socketSettings(6, { multicastTTL: 0, multicastInterface: 3 }), {
+    broadcast: undefined,
+    multicast: { ttl: 0, loopback: undefined, interface: { address: null, ifindex: 3 } },
+  });
+  assert.deepEqual(socketSettings(4, {}), { broadcast: undefined, multicast: undefined });
+  assert.throws(() => socketSettings(4, { gro: true } as never), /cannot change gro/);
+  assert.throws(() => socketSettings(4, { multicastLoopback: 1 as never }), /must be a boolean/);
+  assert.throws(() => socketSettings(6, { multicastInterface: "10.0.0.1" }), /by index/);
 });

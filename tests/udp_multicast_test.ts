@@ -1,6 +1,6 @@
 // Multicast and broadcast on the real kernel, inside a network namespace
 // this test makes for itself (`unshare -n` as root, `unshare -rn` otherwise):
-// loopback up, a veth pair v0/v1 with 10.9.0.1, 10.9.0.2 and fd00:9::1 on
+// loopback up, a veth pair v0/v1 with 10.9.0.1, 10.9.0.2, fd00:9::1 and fd00:9::2 on
 // v0, and a multicast route out v0. The checks run in a subprocess there
 // (tests/multicast_netns.ts). The host's network configuration is never
 // touched; everything is sent to the namespace's own addresses. Where the
@@ -16,6 +16,7 @@ const SETUP = [
   "ip addr add 10.9.0.1/24 dev v0",
   "ip addr add 10.9.0.2/24 dev v0",
   "ip -6 addr add fd00:9::1/64 dev v0 nodad",
+  "ip -6 addr add fd00:9::2/64 dev v0 nodad",
   "ip route add 224.0.0.0/4 dev v0",
   "export REGIO_V0_INDEX=$(ip -o link show v0 | cut -d: -f1)",
 ].join(" && ");
@@ -60,6 +61,6 @@ Deno.test({
     const err = new TextDecoder().decode(out.stderr);
     assert.ok(out.success, `${text}\n${err}`);
     const lines = text.trim().split("\n");
-    assert.equal(lines.filter((l) => l.startsWith("ok ")).length, 6, text);
+    assert.equal(lines.filter((l) => l.startsWith("ok ")).length, 8, text);
   },
 });

@@ -2,7 +2,7 @@
 // tests/udp_cases.ts, each checked for leaked fds afterwards.
 
 import assert from "node:assert/strict";
-import { ErrnoError, UdpSocket } from "../mod.ts";
+import { DisposedError, ErrnoError, UdpSocket } from "../mod.ts";
 import { fdCount, ignore } from "./linux_util.ts";
 import * as cases from "./udp_cases.ts";
 import { libc } from "../src/linux/libc.ts";
@@ -221,4 +221,38 @@ test("multicastTTL, multicastLoopback and broadcast reach the kernel: read back 
     assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 1, "kernel default hops 1");
     assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP), 1, "kernel default: looped");
   }
+});
+
+test("setOptions changes them after bind, checks every option first, and refuses the rest", async () => {
+  {
+    await using s = UdpSocket.bind({ hostname: "127.0.0.1", broadcast: true });
+    const fd = socketFd(s.addr.port);
+    s.setOptions({ multicastTTL: 64, multicastLoopback: false, broadcast: false });
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_TTL), 64);
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_LOOP), 0);
+    assert.equal(intOption(fd, SOL_SOCKET, SO_BROADCAST), 0, "false turns SO_BROADCAST off");
+    s.setOptions({ multicastLoopback: true });
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_LOOP), 1);
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_TTL), 64, "left out: unchanged");
+    // One bad value: nothing is applied.
+    assert.throws(() => s.setOptions({ broadcast: true, multicastTTL: 256 }), RangeError);
+    assert.equal(intOption(fd, SOL_SOCKET, SO_BROADCAST), 0);
+    assert.throws(
+      () => s.setOptions({ port: 1 } as never),
+      /setOptions cannot change port \(only broadcast, multicastTTL/,
+    );
+    assert.throws(() => s.setOptions(null as never), /takes an options object/);
+    assert.throws(() => s.setOptions({ multicastInterface: "eth0" }), /not a numeric IPv4/);
+  }
+  {
+    await using s = UdpSocket.bind({ hostname: "::1" });
+    s.setOptions({ multicastTTL: 5, multicastLoopback: false });
+    const fd = socketFd(s.addr.port);
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 5);
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP), 0);
+    assert.throws(() => s.setOptions({ multicastInterface: "::1" }), /by index/);
+  }
+  const closed = UdpSocket.bind({ hostname: "127.0.0.1" });
+  await closed.close();
+  assert.throws(() => closed.setOptions({ multicastTTL: 2 }), DisposedError);
 });

@@ -22,6 +22,17 @@ const bind = (o: UdpSocketOptions = {}) => bindUdpWith(openWindowsBackend, { ...
 const connect = (peer: SocketAddress, o: UdpSocketOptions = {}) =>
   connectUdpWith(openWindowsBackend, peer, { ...small, ...o });
 
+/** Waits until `socket` has counted a refused send (its completion came back). */
+function refused(socket: { readonly stats: { sendErrors: number } }): Promise<void> {
+  return within(
+    2000,
+    (async () => {
+      while (socket.stats.sendErrors === 0) await new Promise((r) => setTimeout(r, 1));
+    })(),
+    "the refused send",
+  );
+}
+
 function assertClean(fake: FakeWindows): void {
   assert.deepEqual(fake.winsock.violations, [], "no RIO contract violation");
   assert.equal(fake.winsock.openSockets, 0, "sockets closed");
@@ -136,6 +147,65 @@ test("multicast: IPv6 (IPV6_MREQ) and loopback off on the receiver", async (fake
   assert.deepEqual(await rx.receive({ timeoutMs: 30 }), []);
 });
 
+test("multicast: IPv6 source-specific (MCAST_JOIN_SOURCE_GROUP with a GROUP_SOURCE_REQ)", async (fake) => {
+  await using rx = bind({ hostname: "::" });
+  await using tx = bind({ hostname: "::1", multicastInterface: 1 });
+  const to = { hostname: "ff32::8000:1", port: rx.addr.port };
+  const heard = async (): Promise<string[]> =>
+    (await rx.receive({ timeoutMs: 30 })).map((d) => dec.decode(d.data));
+  rx.addMembership("ff32::8000:1", { interface: 1, source: "fd00::9" });
+  await tx.send(enc.encode("from ::1"), to);
+  assert.deepEqual(await heard(), [], "another source is filtered out");
+  rx.dropMembership("ff32::8000:1", { interface: 1, source: "fd00::9" });
+  rx.addMembership("ff32::8000:1", { interface: 1, source: "::1" });
+  assert.deepEqual(
+    fake.winsock.socketOptions().find((o) => (o.memberships?.length ?? 0) > 0)!.memberships,
+    ["ff320000000000000000000080000001 from 00000000000000000000000000000001@1"],
+  );
+  await tx.send(enc.encode("from ::1"), to);
+  assert.deepEqual(await heard(), ["from ::1"]);
+  assert.throws(
+    () => rx.dropMembership("ff32::8000:1", { interface: 1, source: "fd00::9" }),
+    (e: unknown) => e instanceof WinsockError && e.codeName === "WSAEADDRNOTAVAIL",
+  );
+  assert.throws(
+    () => rx.addMembership("ff32::8000:1", { source: "127.0.0.1" }),
+    /source must be a numeric IPv6 address/,
+  );
+});
+
+test("setOptions after bind: SO_BROADCAST and the multicast DWORDs, checked first", async (fake) => {
+  await using rx = bind({ hostname: "0.0.0.0" });
+  await using tx = bind();
+  const txOpts = fake.winsock.socketOptions().at(-1)!;
+  assert.throws(() => tx.setOptions({ multicastTTL: 7, broadcast: "yes" as never }), TypeError);
+  assert.equal(txOpts.multicastTtl, undefined, "nothing applied when one option is bad");
+  assert.throws(
+    () => tx.setOptions({ slots: 8 } as never),
+    /setOptions cannot change slots \(only broadcast, multicastTTL/,
+  );
+  tx.setOptions({
+    broadcast: true,
+    multicastTTL: 7,
+    multicastLoopback: false,
+    multicastInterface: "127.0.0.1",
+  });
+  assert.deepEqual(
+    [txOpts.broadcast, txOpts.multicastTtl, txOpts.multicastLoop, txOpts.multicastIf],
+    [true, 7, 0, 0x0100007f],
+  );
+  const to = { hostname: "255.255.255.255", port: rx.addr.port };
+  await tx.send(enc.encode("yes"), to);
+  assert.deepEqual((await within(2000, rx.receive(), "broadcast")).map((d) => dec.decode(d.data)), [
+    "yes",
+  ]);
+  tx.setOptions({ broadcast: false });
+  assert.equal(txOpts.broadcast, false);
+  await tx.send(enc.encode("no"), to);
+  await refused(tx);
+  assert.equal((tx.lastSendError as WinsockError).codeName, "WSAEACCES");
+});
+
 test("broadcast: WSAEACCES without SO_BROADCAST, delivered with it", async (fake) => {
   await using rx = bind({ hostname: "0.0.0.0" });
   await using plain = bind();
@@ -146,13 +216,7 @@ test("broadcast: WSAEACCES without SO_BROADCAST, delivered with it", async (fake
   assert.deepEqual((await within(2000, rx.receive(), "broadcast")).map((d) => dec.decode(d.data)), [
     "yes",
   ]);
-  await within(
-    2000,
-    (async () => {
-      while (plain.stats.sendErrors === 0) await new Promise((r) => setTimeout(r, 1));
-    })(),
-    "the refused send",
-  );
+  await refused(plain);
   assert.equal((plain.lastSendError as WinsockError).codeName, "WSAEACCES");
   assert.ok(fake.winsock.socketOptions().some((o) => o.broadcast === true));
 });

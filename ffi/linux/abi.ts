@@ -480,4 +480,4 @@ export const STATX = {
   S_IFDIR: 0o040000,
 } as const;
 
-export { IP_MREQ_SOURCE, IP_MREQN, IPV6_MREQ, SOCKOPT } from "./abi_sockopt.ts";
+export { GROUP_SOURCE_REQ, IP_MREQ_SOURCE, IP_MREQN, IPV6_MREQ, SOCKOPT } from "./abi_sockopt.ts";

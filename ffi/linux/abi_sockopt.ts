@@ -27,6 +27,8 @@ export const SOCKOPT = {
   IPV6_MULTICAST_LOOP: 19,
   IPV6_ADD_MEMBERSHIP: 20,
   IPV6_DROP_MEMBERSHIP: 21,
+  MCAST_JOIN_SOURCE_GROUP: 46,
+  MCAST_LEAVE_SOURCE_GROUP: 47,
 } as const;
 
 /** `struct ip_mreqn` (12 B): group, local address, interface index (ip(7)). */
@@ -53,4 +55,15 @@ export const IPV6_MREQ = {
   SIZE: 20,
   multiaddr: 0,
   ifindex: 16,
+} as const;
+
+/**
+ * `struct group_source_req` (264 B; RFC 3678): the interface index, then
+ * the group and the source, each a `sockaddr_storage` (128 B, 8-aligned).
+ */
+export const GROUP_SOURCE_REQ = {
+  SIZE: 264,
+  interface: 0,
+  group: 8,
+  source: 136,
 } as const;

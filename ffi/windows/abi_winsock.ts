@@ -87,6 +87,12 @@ export const WINSOCK_STRUCTS = {
     fields: { imr_multiaddr: 0, imr_sourceaddr: 4, imr_interface: 8 },
   },
   IPV6_MREQ: { size: 20, align: 4, fields: { ipv6mr_multiaddr: 0, ipv6mr_interface: 16 } },
+  // SOCKADDR_STORAGE is 128 bytes, 8-aligned (ws2def.h), so the group starts at 8.
+  GROUP_SOURCE_REQ: {
+    size: 264,
+    align: 8,
+    fields: { gsr_interface: 0, gsr_group: 8, gsr_source: 136 },
+  },
 } as const satisfies Record<string, StructLayout>;
 
 /** Winsock error codes. */
@@ -182,6 +188,8 @@ export const SOCKOPT = {
   IPV6_MULTICAST_LOOP: 11,
   IPV6_ADD_MEMBERSHIP: 12,
   IPV6_DROP_MEMBERSHIP: 13,
+  MCAST_JOIN_SOURCE_GROUP: 45,
+  MCAST_LEAVE_SOURCE_GROUP: 46,
 } as const;
 
 /** `INVALID_SOCKET` = `~0` (SOCKET is UINT_PTR). */

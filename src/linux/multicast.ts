@@ -1,13 +1,21 @@
 /**
- * Multicast socket options on a {@link SocketFd} (ip(7), ipv6(7)): group
- * membership (any-source, and source-specific for IPv4), the outgoing
+ * Multicast and broadcast socket options on a {@link SocketFd} (ip(7), ipv6(7), socket(7)): group
+ * membership (any-source and source-specific), the outgoing
  * interface, the TTL / hop limit and loopback of sent datagrams. The
  * structs are encoded from the layouts in ffi/linux/abi.ts.
  *
  * @module
  */
 
-import { IP_MREQ_SOURCE, IP_MREQN, IPV6_MREQ, SOCK, SOCKOPT } from "../../ffi/linux/abi.ts";
+import {
+  GROUP_SOURCE_REQ,
+  IP_MREQ_SOURCE,
+  IP_MREQN,
+  IPV6_MREQ,
+  SOCK,
+  SOCKADDR_IN6,
+  SOCKOPT,
+} from "../../ffi/linux/abi.ts";
 import type { SocketFd } from "./socket.ts";
 
 /** A group to join or leave, with addresses as network-order bytes. */
@@ -18,7 +26,7 @@ export interface GroupMembership {
   address: Uint8Array | null;
   /** The interface index (0: the kernel picks by route). */
   ifindex: number;
-  /** IPv4 only: receive only this sender's datagrams (source-specific), or null. */
+  /** Receive only this sender's datagrams (source-specific; the group's family), or null. */
   source: Uint8Array | null;
 }
 
@@ -28,13 +36,28 @@ function v6(sock: SocketFd): boolean {
 
 /**
  * Joins (`join`) or leaves a group: IP_ADD/DROP_MEMBERSHIP with an
- * `ip_mreqn`, IP_ADD/DROP_SOURCE_MEMBERSHIP with an `ip_mreq_source`, or
- * IPV6_ADD/DROP_MEMBERSHIP with an `ipv6_mreq`.
+ * `ip_mreqn`, IP_ADD/DROP_SOURCE_MEMBERSHIP with an `ip_mreq_source`,
+ * IPV6_ADD/DROP_MEMBERSHIP with an `ipv6_mreq`, or (IPv6 with a source)
+ * MCAST_JOIN/LEAVE_SOURCE_GROUP with a `group_source_req`.
  * @throws {TypeError} for a source with an interface index (ip_mreq_source names the interface by address);
  *   {@link ErrnoError} from `setsockopt` (e.g. EADDRINUSE for a second join, EADDRNOTAVAIL to leave one not joined).
  */
 export function setMembership(sock: SocketFd, join: boolean, m: GroupMembership): void {
   const O = SOCKOPT;
+  if (v6(sock) && m.source) {
+    const G = GROUP_SOURCE_REQ;
+    const b = new Uint8Array(G.SIZE);
+    const view = new DataView(b.buffer);
+    view.setUint32(G.interface, m.ifindex, true);
+    for (const [at, address] of [[G.group, m.group], [G.source, m.source]] as const) {
+      view.setUint16(at + SOCKADDR_IN6.family, SOCK.AF_INET6, true);
+      b.set(address, at + SOCKADDR_IN6.addr);
+    }
+    const name = join ? O.MCAST_JOIN_SOURCE_GROUP : O.MCAST_LEAVE_SOURCE_GROUP;
+    const call = join ? "MCAST_JOIN_SOURCE_GROUP" : "MCAST_LEAVE_SOURCE_GROUP";
+    sock.setOption(O.IPPROTO_IPV6, name, b, call);
+    return;
+  }
   if (v6(sock)) {
     const b = new Uint8Array(IPV6_MREQ.SIZE);
     b.set(m.group, IPV6_MREQ.multiaddr);
@@ -104,4 +127,9 @@ export function setMulticastLoopback(sock: SocketFd, on: boolean): void {
   } else {
     sock.setOption(SOCKOPT.IPPROTO_IP, SOCKOPT.IP_MULTICAST_LOOP, v, "IP_MULTICAST_LOOP");
   }
+}
+
+/** SO_BROADCAST: whether sends to IPv4 broadcast addresses are allowed. */
+export function setBroadcast(sock: SocketFd, on: boolean): void {
+  sock.setOption(SOCK.SOL_SOCKET, SOCKOPT.SO_BROADCAST, on ? 1 : 0, "SO_BROADCAST");
 }

@@ -55,6 +55,14 @@ export interface BackendOptions {
   multicast?: MulticastOptions;
 }
 
+/** What a bound socket may change (validated; undefined: left as it is). */
+export interface SocketSettings {
+  /** SO_BROADCAST. */
+  broadcast?: boolean;
+  /** Multicast send options. */
+  multicast?: MulticastOptions;
+}
+
 /** Multicast send options (validated; undefined: the OS default). */
 export interface MulticastOptions {
   /** IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS, 0–255. */
@@ -77,7 +85,7 @@ export interface InterfaceRef {
 export interface Membership extends InterfaceRef {
   /** The group address (4 or 16 bytes, network order). */
   group: Uint8Array;
-  /** IPv4 source-specific membership: the one sender to accept, or null. */
+  /** Source-specific membership: the one sender to accept (the group's family), or null. */
   source: Uint8Array | null;
 }
 
@@ -188,6 +196,8 @@ export interface UdpBackend {
   refusedSegmentation(error: Error): boolean;
   /** Joins (`join`) or leaves a multicast group. @throws the platform's error. */
   setMembership(join: boolean, membership: Membership): void;
+  /** Applies `settings` to the bound socket, in field order. @throws the platform's error. */
+  setOptions(settings: SocketSettings): void;
   /** Receive slots the kernel currently holds (posted / provided). */
   kernelReceiveSlots(): number;
   /** Requests in flight at the kernel (receives armed/posted plus sends). */

@@ -27,6 +27,7 @@ import type {
   BackendOffloads,
   BackendOptions,
   Membership,
+  SocketSettings,
   UdpBackend,
 } from "./backend.ts";
 import { isPeerErrno } from "../linux/datagram_receive.ts";
@@ -39,6 +40,7 @@ import type { FileTable } from "../linux/files.ts";
 import type { ProvidedBufferRing } from "../linux/buf_ring.ts";
 import type { DatagramEndpoint } from "../linux/datagram.ts";
 import {
+  setBroadcast,
   setMembership,
   setMulticastInterface,
   setMulticastLoopback,
@@ -70,6 +72,14 @@ function pow2(n: number): number {
   return p;
 }
 
+/** Applies bound-socket settings (bind's multicast options too), in field order. */
+function applySettings(sock: SocketFd, s: SocketSettings): void {
+  if (s.broadcast !== undefined) setBroadcast(sock, s.broadcast);
+  const m = s.multicast;
+  if (m?.ttl !== undefined) setMulticastTtl(sock, m.ttl);
+  if (m?.loopback !== undefined) setMulticastLoopback(sock, m.loopback);
+  if (m?.interface) setMulticastInterface(sock, m.interface.address, m.interface.ifindex);
+}
 class LinuxBackend implements UdpBackend {
   readonly engine = "io_uring" as const;
   readonly addr: SocketAddress;
@@ -119,10 +129,7 @@ class LinuxBackend implements UdpBackend {
         gro: o.gro ?? true,
         noChecksum: seams.noChecksum,
       }));
-      const m = o.multicast;
-      if (m?.ttl !== undefined) setMulticastTtl(sock, m.ttl);
-      if (m?.loopback !== undefined) setMulticastLoopback(sock, m.loopback);
-      if (m?.interface) setMulticastInterface(sock, m.interface.address, m.interface.ifindex);
+      applySettings(sock, { multicast: o.multicast });
       if (o.connect) sock.connect(o.connect);
     } catch (e) {
       sock.close();
@@ -279,6 +286,10 @@ class LinuxBackend implements UdpBackend {
 
   setMembership(join: boolean, membership: Membership): void {
     setMembership(this.#sock, join, membership);
+  }
+
+  setOptions(settings: SocketSettings): void {
+    applySettings(this.#sock, settings);
   }
 
   kernelReceiveSlots(): number {

@@ -23,9 +23,10 @@ export interface UdpMembershipOptions {
   /** The interface to join on (default: the system picks by route, index 0). */
   interface?: UdpInterface;
   /**
-   * IPv4 only: a source-specific membership (IP_ADD_SOURCE_MEMBERSHIP):
-   * deliver the group's datagrams from this sender only. Linux names the
-   * interface of a source-specific membership by address, not index.
+   * A source-specific membership: deliver the group's datagrams from this
+   * sender only (a numeric address of the group's family; IPv4:
+   * IP_ADD_SOURCE_MEMBERSHIP, whose interface Linux names by address, not
+   * index; IPv6: MCAST_JOIN_SOURCE_GROUP, interface by index).
    */
   source?: string;
 }
@@ -70,17 +71,20 @@ export function membership(
   }
   let source: Uint8Array | null = null;
   if (options.source !== undefined) {
-    if (family === 6) {
+    const s = typeof options.source !== "string"
+      ? null
+      : family === 4
+      ? parseIpv4(options.source)
+      : parseIpv6(options.source);
+    if (!s) {
       throw new TypeError(
-        "source-specific membership is IPv4 only here (no MCAST_JOIN_SOURCE_GROUP)",
+        `source must be a numeric IPv${family} address, got ${String(options.source)}`,
       );
     }
-    const s = typeof options.source === "string" ? parseIpv4(options.source) : null;
-    if (!s) throw new TypeError(`source must be a numeric IPv4 address, got ${options.source}`);
     source = new Uint8Array(s);
   }
   const at = interfaceRef(family, options.interface);
-  if (source && at.ifindex !== 0) {
+  if (family === 4 && source && at.ifindex !== 0) {
     throw new TypeError("a source-specific membership names its interface by IPv4 address");
   }
   return { group: new Uint8Array(bytes), source, ...at };

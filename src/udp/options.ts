@@ -8,7 +8,7 @@
 
 import { parseIpv4, parseIpv6, type SocketAddress } from "../../ffi/inet.ts";
 import { checkInteger } from "../errors.ts";
-import type { BackendOptions, MulticastOptions } from "./backend.ts";
+import type { BackendOptions, MulticastOptions, SocketSettings } from "./backend.ts";
 import { interfaceRef, type UdpInterface } from "./multicast.ts";
 
 /** Options for {@link UdpSocket.bind}. */
@@ -79,7 +79,7 @@ export interface UdpSocketOptions {
    * flow-spreading equivalent: `UnsupportedError` (see README).
    */
   reusePort?: boolean;
-  /** Allow sending to IPv4 broadcast addresses (`SO_BROADCAST`, set before `bind`). */
+  /** Allow sending to IPv4 broadcast addresses (`SO_BROADCAST`; {@link UdpSocket.setOptions} changes it later). */
   broadcast?: boolean;
   /** TTL (IPv4) or hop limit (IPv6) of multicast datagrams sent, 0–255 (OS default: 1). */
   multicastTTL?: number;
@@ -149,7 +149,36 @@ function flag(name: string, value: unknown): boolean {
   return value;
 }
 
-function multicastOptions(family: 4 | 6, o: UdpSocketOptions): MulticastOptions | undefined {
+/** The options {@link UdpSocket.setOptions} takes: those a bound socket may change. */
+export type UdpSocketSettings = Pick<
+  UdpSocketOptions,
+  "broadcast" | "multicastTTL" | "multicastLoopback" | "multicastInterface"
+>;
+
+/**
+ * Checks the options of `UdpSocket.setOptions` for a socket of `family`,
+ * all before any is applied.
+ * @throws {TypeError} for options that are not an object, an unknown option, or a bad value;
+ *   {@link RangeError} for a TTL outside 0–255.
+ */
+export function socketSettings(family: 4 | 6, options: UdpSocketSettings): SocketSettings {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("UdpSocket.setOptions takes an options object");
+  }
+  for (const key of Object.keys(options)) {
+    if (!SETTINGS.includes(key)) {
+      throw new TypeError(`setOptions cannot change ${key} (only ${SETTINGS.join(", ")})`);
+    }
+  }
+  return {
+    broadcast: options.broadcast === undefined ? undefined : flag("broadcast", options.broadcast),
+    multicast: multicastOptions(family, options),
+  };
+}
+
+const SETTINGS = ["broadcast", "multicastTTL", "multicastLoopback", "multicastInterface"];
+
+function multicastOptions(family: 4 | 6, o: UdpSocketSettings): MulticastOptions | undefined {
   if (
     o.multicastTTL === undefined && o.multicastLoopback === undefined &&
     o.multicastInterface === undefined

@@ -29,7 +29,13 @@ import { assertCanUnref } from "../loop_ref.ts";
 import type { SocketAddress } from "../../ffi/inet.ts";
 import type { BackendFactory, BackendOptions, UdpBackend } from "./backend.ts";
 import { membership, type UdpMembershipOptions } from "./multicast.ts";
-import { backendOptions, connectOptions, type UdpSocketOptions } from "./options.ts";
+import {
+  backendOptions,
+  connectOptions,
+  socketSettings,
+  type UdpSocketOptions,
+  type UdpSocketSettings,
+} from "./options.ts";
 import { assembleParts } from "./parts.ts";
 import { platformBackend } from "./platform.ts";
 import type { ReceiveSide, UdpReceiveOptions, UdpReplyOptions } from "./receive.ts";
@@ -164,7 +170,7 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
   /**
    * Joins the multicast `group` (an IPv4 224.0.0.0/4 or IPv6 ff00::/8
    * address of the socket's family) on `options.interface`; with
-   * `options.source` (IPv4), only that sender's datagrams are delivered.
+   * `options.source`, only that sender's datagrams are delivered.
    * The socket must be bound to the group's port (and to the wildcard
    * address or the group itself to receive it).
    * @throws {TypeError} for an address that is not a multicast address of the
@@ -185,6 +191,28 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
   dropMembership(group: string, options?: UdpMembershipOptions): void {
     if (this.#slots.closed) throw new DisposedError("UdpSocket");
     this.#backend.setMembership(false, membership(this.#backend.family, group, options));
+  }
+
+  /**
+   * Changes options of the bound socket: `broadcast`, `multicastTTL`,
+   * `multicastLoopback` and `multicastInterface`, with the meaning and
+   * checks they have in {@link UdpSocket.bind}. All are checked before any
+   * is applied; options left out stay as they are.
+   *
+   * @example Raise the multicast TTL once the socket is bound
+   * ```ts ignore
+   * import { UdpSocket } from "@regio/regio";
+   *
+   * await using socket = UdpSocket.bind({ hostname: "0.0.0.0" });
+   * socket.setOptions({ multicastTTL: 8, multicastLoopback: false });
+   * ```
+   * @throws {TypeError} for an option `bind` takes but a bound socket cannot
+   *   change (or an unknown one), or a bad value; {@link RangeError} for a TTL
+   *   outside 0–255; the kernel's error.
+   */
+  setOptions(options: UdpSocketSettings): void {
+    if (this.#slots.closed) throw new DisposedError("UdpSocket");
+    this.#backend.setOptions(socketSettings(this.#backend.family, options));
   }
 
   /** True once {@link UdpSocket.close} has begun. */

@@ -45,10 +45,11 @@ import type {
   BackendOffloads,
   BackendOptions,
   Membership,
+  SocketSettings,
   UdpBackend,
 } from "./backend.ts";
 import { setRioMembership } from "../windows/rio_multicast.ts";
-import { openRioParts } from "./windows_open.ts";
+import { applyRioSettings, openRioParts } from "./windows_open.ts";
 import { RioSends, type RioSendsHost } from "./windows_send.ts";
 
 /**
@@ -279,6 +280,10 @@ class WindowsBackend implements UdpBackend, RioSendsHost {
 
   setMembership(join: boolean, membership: Membership): void {
     setRioMembership(this.#sock, join, membership);
+  }
+
+  setOptions(settings: SocketSettings): void {
+    applyRioSettings(this.#sock, settings);
   }
 
   kernelReceiveSlots(): number {

@@ -16,11 +16,12 @@ import type { RioCompletionQueue } from "../windows/rio_queue.ts";
 import type { RioUdpSocket } from "../windows/rio_socket.ts";
 import { RECEIVE_CONTROL_ROOM, SEND_CONTROL_ROOM } from "../windows/cmsg.ts";
 import {
+  setRioBroadcast,
   setRioMulticastInterface,
   setRioMulticastLoopback,
   setRioMulticastTtl,
 } from "../windows/rio_multicast.ts";
-import type { BackendOptions } from "./backend.ts";
+import type { BackendOptions, SocketSettings } from "./backend.ts";
 
 /** A whole URO super-packet (UDP_RECV_MAX_COALESCED_SIZE asked for, and each receive's room). */
 const URO_ROOM = 65535;
@@ -83,10 +84,7 @@ export function openRioParts(o: BackendOptions): RioParts {
       connect: o.connect,
     });
     opened.push(() => sock.close());
-    const m = o.multicast;
-    if (m?.ttl !== undefined) setRioMulticastTtl(sock, m.ttl);
-    if (m?.loopback !== undefined) setRioMulticastLoopback(sock, m.loopback);
-    if (m?.interface) setRioMulticastInterface(sock, m.interface.address, m.interface.ifindex);
+    applyRioSettings(sock, { multicast: o.multicast });
     const uro = sock.metadata.maxCoalescedSize > 0;
     // Receive slots hold a whole super-packet with URO on; each has room for its
     // received control data and, after it, its replies' cmsgs. Send slots: sends' cmsgs.
@@ -106,4 +104,13 @@ export function openRioParts(o: BackendOptions): RioParts {
     for (const undo of opened.reverse()) undo();
     throw e;
   }
+}
+
+/** Applies bound-socket settings (bind's multicast options too), in field order. */
+export function applyRioSettings(sock: RioUdpSocket, s: SocketSettings): void {
+  if (s.broadcast !== undefined) setRioBroadcast(sock, s.broadcast);
+  const m = s.multicast;
+  if (m?.ttl !== undefined) setRioMulticastTtl(sock, m.ttl);
+  if (m?.loopback !== undefined) setRioMulticastLoopback(sock, m.loopback);
+  if (m?.interface) setRioMulticastInterface(sock, m.interface.address, m.interface.ifindex);
 }

@@ -1,6 +1,6 @@
 /**
- * Multicast socket options on a {@link RioUdpSocket} (ws2ipdef.h): group
- * membership (any-source, and source-specific for IPv4), the outgoing
+ * Multicast and broadcast socket options on a {@link RioUdpSocket} (ws2ipdef.h, winsock2.h): group
+ * membership (any-source and source-specific), the outgoing
  * interface, the TTL / hop limit and loopback. The structs are encoded from
  * the layouts in ffi/windows/abi.ts, whose numbers and field order differ
  * from Linux's (IP_MREQ_SOURCE: the source before the interface).
@@ -19,7 +19,7 @@ export interface RioGroupMembership {
   address: Uint8Array | null;
   /** The interface index (0: the default interface). */
   ifindex: number;
-  /** IPv4 only: receive only this sender's datagrams (source-specific), or null. */
+  /** Receive only this sender's datagrams (source-specific; the group's family), or null. */
   source: Uint8Array | null;
 }
 
@@ -37,11 +37,28 @@ function ipv4Interface(address: Uint8Array | null, ifindex: number): Uint8Array 
 
 /**
  * Joins (`join`) or leaves a group: IP_ADD/DROP_MEMBERSHIP (IP_MREQ),
- * IP_ADD/DROP_SOURCE_MEMBERSHIP (IP_MREQ_SOURCE) or IPV6_ADD/DROP_MEMBERSHIP (IPV6_MREQ).
+ * IP_ADD/DROP_SOURCE_MEMBERSHIP (IP_MREQ_SOURCE), IPV6_ADD/DROP_MEMBERSHIP
+ * (IPV6_MREQ), or (IPv6 with a source) MCAST_JOIN/LEAVE_SOURCE_GROUP
+ * (GROUP_SOURCE_REQ, at IPPROTO_IPV6).
  * @throws {WinsockError} from setsockopt.
  */
 export function setRioMembership(sock: RioUdpSocket, join: boolean, m: RioGroupMembership): void {
   const O = SOCKOPT;
+  if (v6(sock) && m.source) {
+    const L = STRUCTS.GROUP_SOURCE_REQ.fields;
+    const A = STRUCTS.SOCKADDR_IN6.fields;
+    const b = new Uint8Array(STRUCTS.GROUP_SOURCE_REQ.size);
+    const view = new DataView(b.buffer);
+    view.setUint32(L.gsr_interface, m.ifindex, true);
+    for (const [at, address] of [[L.gsr_group, m.group], [L.gsr_source, m.source]] as const) {
+      view.setUint16(at + A.sin6_family, SOCKET.AF_INET6, true);
+      b.set(address, at + A.sin6_addr);
+    }
+    const name = join ? O.MCAST_JOIN_SOURCE_GROUP : O.MCAST_LEAVE_SOURCE_GROUP;
+    const call = join ? "MCAST_JOIN_SOURCE_GROUP" : "MCAST_LEAVE_SOURCE_GROUP";
+    sock.setOption(SOCKET.IPPROTO_IPV6, name, b, `setsockopt(${call})`);
+    return;
+  }
   if (v6(sock)) {
     const L = STRUCTS.IPV6_MREQ;
     const b = new Uint8Array(L.size);
@@ -138,4 +155,9 @@ export function setRioMulticastLoopback(sock: RioUdpSocket, on: boolean): void {
       "setsockopt(IP_MULTICAST_LOOP)",
     );
   }
+}
+
+/** SO_BROADCAST (a DWORD): whether sends to IPv4 broadcast addresses are allowed. */
+export function setRioBroadcast(sock: RioUdpSocket, on: boolean): void {
+  sock.setOption(SOCKET.SOL_SOCKET, SOCKOPT.SO_BROADCAST, on ? 1 : 0, "setsockopt(SO_BROADCAST)");
 }

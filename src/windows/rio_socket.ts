@@ -15,7 +15,7 @@
 import type { SocketAddress } from "../../ffi/windows/abi.ts";
 import { BusyError, checkInteger, DisposedError, WinsockError } from "../errors.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
-import type { NativeRegion } from "../memory.ts";
+import { NativeRegion } from "../memory.ts";
 import { checkWinsock } from "./check.ts";
 import { checkOpen, INTERNAL, type RioContext } from "./rio_context.ts";
 import type { RioAddressSlice, RioSlice } from "./rio_buffer.ts";
@@ -268,16 +268,23 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   /**
    * `setsockopt(level, name)` with `value` as the option bytes (a DWORD when
    * a number), e.g. the multicast options of `SOCKOPT`. `call` names it in the error.
-   * @throws {WinsockError} from setsockopt; {@link RangeError} for more than 28 bytes.
+   * @throws {WinsockError} from setsockopt; {@link RangeError} for more than 4096 bytes.
    */
   setOption(level: number, name: number, value: number | Uint8Array, call: string): void {
     this.#check();
     const bytes = typeof value === "number" ? 4 : value.length;
-    checkInteger("option length", bytes, 0, SCRATCH - 4);
+    checkInteger("option length", bytes, 0, 4096);
+    const { ws2 } = this.#ctx;
+    if (typeof value !== "number" && bytes > SCRATCH - 4) {
+      // A bigger struct (GROUP_SOURCE_REQ, 264 B) gets its own region; setsockopt copies it.
+      using own = NativeRegion.allocate(bytes, { allocator: this.#ctx.allocator });
+      own.bytes.set(value);
+      checkWinsock(ws2.setsockopt(this.#socket, level, name, own.pointer, bytes), call, ws2);
+      return;
+    }
     // The scratch area at the front of the region is free once the socket is open.
     if (typeof value === "number") this.#view.setInt32(0, value, true);
     else new Uint8Array(this.#view.buffer, this.#view.byteOffset, bytes).set(value);
-    const { ws2 } = this.#ctx;
     checkWinsock(ws2.setsockopt(this.#socket, level, name, this.#region.pointer, bytes), call, ws2);
   }
 

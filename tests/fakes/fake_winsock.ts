@@ -77,6 +77,8 @@ const IP_ADD_MEMBERSHIP = 12; // also IPV6_ADD_MEMBERSHIP
 const IP_DROP_MEMBERSHIP = 13; // also IPV6_DROP_MEMBERSHIP
 const IP_ADD_SOURCE_MEMBERSHIP = 15;
 const IP_DROP_SOURCE_MEMBERSHIP = 16;
+const MCAST_JOIN_SOURCE_GROUP = 45; // ws2ipdef.h; GROUP_SOURCE_REQ, either family
+const MCAST_LEAVE_SOURCE_GROUP = 46;
 const SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER = 0xc800_0024;
 const WSAID_MULTIPLE_RIO = [
   0x81,
@@ -1242,6 +1244,9 @@ export class FakeWinsock {
       else o.multicastLoop = v;
       return 0;
     }
+    if (optname === MCAST_JOIN_SOURCE_GROUP || optname === MCAST_LEAVE_SOURCE_GROUP) {
+      return this.#sourceGroup(k, optname === MCAST_JOIN_SOURCE_GROUP, optval, optlen);
+    }
     const join = optname === IP_ADD_MEMBERSHIP || optname === IP_ADD_SOURCE_MEMBERSHIP;
     const withSource = optname === IP_ADD_SOURCE_MEMBERSHIP ||
       optname === IP_DROP_SOURCE_MEMBERSHIP;
@@ -1258,7 +1263,32 @@ export class FakeWinsock {
       ? String(new DataView(b.buffer).getUint32(16, true))
       : [...b.subarray(withSource ? 8 : 4, withSource ? 12 : 8)].join(".");
     const key = `${hexBytes(g)}${withSource ? ` from ${hexBytes(b.subarray(4, 8))}` : ""}@${iface}`;
-    const held = (o.memberships ??= []);
+    return this.#hold(k, key, join);
+  }
+
+  /**
+   * MCAST_JOIN/LEAVE_SOURCE_GROUP: GROUP_SOURCE_REQ (264) is gsr_interface
+   * (ULONG) @0, then two SOCKADDR_STORAGE (128 each, 8-aligned) @8 and @136,
+   * each holding a SOCKADDR_IN (address @4) or SOCKADDR_IN6 (address @8).
+   */
+  #sourceGroup(k: Sock, join: boolean, optval: Deno.PointerValue, optlen: number): number {
+    if (optval === null || optlen < 264) return this.#fail(WSAEFAULT);
+    const v = viewAt(optval, 264);
+    const b = new Uint8Array(v.buffer, v.byteOffset, 264).slice();
+    const view = new DataView(b.buffer);
+    if (view.getUint16(8, true) !== k.af || view.getUint16(136, true) !== k.af) {
+      return this.#fail(WSAEINVAL);
+    }
+    const [at, n] = k.af === AF_INET6 ? [8, 16] : [4, 4];
+    const g = b.subarray(8 + at, 8 + at + n);
+    if (!isMulticast(k.af, g)) return this.#fail(WSAEINVAL);
+    const source = hexBytes(b.subarray(136 + at, 136 + at + n));
+    return this.#hold(k, `${hexBytes(g)} from ${source}@${view.getUint32(0, true)}`, join);
+  }
+
+  /** Joins (adds) or leaves (removes) membership `key`, failing as Winsock does. */
+  #hold(k: Sock, key: string, join: boolean): number {
+    const held = (k.options.memberships ??= []);
     const at = held.indexOf(key);
     if (join && at >= 0) return this.#fail(WSAEADDRINUSE);
     if (!join && at < 0) return this.#fail(WSAEADDRNOTAVAIL);
