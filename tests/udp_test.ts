@@ -181,8 +181,8 @@ function intOption(fd: number, level: number, name: number): number {
 // From ip(7) / ipv6(7) / socket(7) and <linux/in.h>, <linux/in6.h>, <asm-generic/socket.h>,
 // written here rather than taken from the ABI module, so a wrong constant there fails too.
 const SOL_SOCKET = 1, SO_BROADCAST = 6;
-const IPPROTO_IP = 0, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
-const IPPROTO_IPV6 = 41, IPV6_MULTICAST_HOPS = 18, IPV6_MULTICAST_LOOP = 19;
+const IPPROTO_IP = 0, IP_MULTICAST_IF = 32, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
+const IPPROTO_IPV6 = 41, IPV6_MULTICAST_IF = 17, IPV6_MULTICAST_HOPS = 18, IPV6_MULTICAST_LOOP = 19;
 
 test("multicastTTL, multicastLoopback and broadcast reach the kernel: read back with getsockopt", async () => {
   {
@@ -243,6 +243,16 @@ test("setOptions changes them after bind, checks every option first, and refuses
     );
     assert.throws(() => s.setOptions(null as never), /takes an options object/);
     assert.throws(() => s.setOptions({ multicastInterface: "eth0" }), /not a numeric IPv4/);
+    // IP_MULTICAST_IF reads back as the interface's address (an in_addr).
+    s.setOptions({ multicastInterface: "127.0.0.1" });
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_IF), 0x0100007f);
+    // An interface the kernel refuses is applied first: the others stay unchanged.
+    assert.throws(
+      () => s.setOptions({ broadcast: true, multicastTTL: 9, multicastInterface: "10.99.99.99" }),
+      (e: unknown) => e instanceof ErrnoError && e.codeName === "EADDRNOTAVAIL",
+    );
+    assert.equal(intOption(fd, SOL_SOCKET, SO_BROADCAST), 0);
+    assert.equal(intOption(fd, IPPROTO_IP, IP_MULTICAST_TTL), 64);
   }
   {
     await using s = UdpSocket.bind({ hostname: "::1" });
@@ -251,6 +261,14 @@ test("setOptions changes them after bind, checks every option first, and refuses
     assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 5);
     assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP), 0);
     assert.throws(() => s.setOptions({ multicastInterface: "::1" }), /by index/);
+    s.setOptions({ multicastInterface: 1 }); // lo is index 1 in every network namespace
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF), 1);
+    assert.throws(
+      () => s.setOptions({ multicastTTL: 9, multicastLoopback: true, multicastInterface: 99999 }),
+      (e: unknown) => e instanceof ErrnoError && e.codeName === "ENODEV",
+    );
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 5);
+    assert.equal(intOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP), 0);
   }
   const closed = UdpSocket.bind({ hostname: "127.0.0.1" });
   await closed.close();

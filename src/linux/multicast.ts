@@ -40,7 +40,7 @@ function v6(sock: SocketFd): boolean {
  * IPV6_ADD/DROP_MEMBERSHIP with an `ipv6_mreq`, or (IPv6 with a source)
  * MCAST_JOIN/LEAVE_SOURCE_GROUP with a `group_source_req`.
  * @throws {TypeError} for a source with an interface index (ip_mreq_source names the interface by address);
- *   {@link ErrnoError} from `setsockopt` (e.g. EADDRINUSE for a second join, EADDRNOTAVAIL to leave one not joined).
+ *   {@link ErrnoError} from `setsockopt` (e.g. EADDRINUSE for a second join, EADDRNOTAVAIL to leave an any-source group not joined, EINVAL a source-specific one).
  */
 export function setMembership(sock: SocketFd, join: boolean, m: GroupMembership): void {
   const O = SOCKOPT;

@@ -196,7 +196,10 @@ export interface UdpBackend {
   refusedSegmentation(error: Error): boolean;
   /** Joins (`join`) or leaves a multicast group. @throws the platform's error. */
   setMembership(join: boolean, membership: Membership): void;
-  /** Applies `settings` to the bound socket, in field order. @throws the platform's error. */
+  /**
+   * Applies `settings` to the bound socket, the interface first (the kernel's
+   * refusal of it leaves the rest unchanged). @throws the platform's error.
+   */
   setOptions(settings: SocketSettings): void;
   /** Receive slots the kernel currently holds (posted / provided). */
   kernelReceiveSlots(): number;

@@ -72,14 +72,19 @@ function pow2(n: number): number {
   return p;
 }
 
-/** Applies bound-socket settings (bind's multicast options too), in field order. */
+/**
+ * Applies bound-socket settings (bind's multicast options too). The
+ * interface goes first: it is the one the kernel can refuse once checked
+ * (EADDRNOTAVAIL, ENODEV), and then nothing else has changed.
+ */
 function applySettings(sock: SocketFd, s: SocketSettings): void {
-  if (s.broadcast !== undefined) setBroadcast(sock, s.broadcast);
   const m = s.multicast;
+  if (m?.interface) setMulticastInterface(sock, m.interface.address, m.interface.ifindex);
+  if (s.broadcast !== undefined) setBroadcast(sock, s.broadcast);
   if (m?.ttl !== undefined) setMulticastTtl(sock, m.ttl);
   if (m?.loopback !== undefined) setMulticastLoopback(sock, m.loopback);
-  if (m?.interface) setMulticastInterface(sock, m.interface.address, m.interface.ifindex);
 }
+
 class LinuxBackend implements UdpBackend {
   readonly engine = "io_uring" as const;
   readonly addr: SocketAddress;

@@ -186,7 +186,8 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
    * Leaves a group joined with {@link UdpSocket.addMembership} (the same
    * group, interface and source).
    * @throws like {@link UdpSocket.addMembership}; the kernel's error for a
-   *   group not joined (EADDRNOTAVAIL on Linux).
+   *   membership not held (on Linux 6.x EADDRNOTAVAIL for an any-source
+   *   group, EINVAL for a source-specific one).
    */
   dropMembership(group: string, options?: UdpMembershipOptions): void {
     if (this.#slots.closed) throw new DisposedError("UdpSocket");
@@ -197,7 +198,9 @@ export class UdpSocket implements Disposable, AsyncDisposable, AsyncIterable<Udp
    * Changes options of the bound socket: `broadcast`, `multicastTTL`,
    * `multicastLoopback` and `multicastInterface`, with the meaning and
    * checks they have in {@link UdpSocket.bind}. All are checked before any
-   * is applied; options left out stay as they are.
+   * is applied, and the interface is applied first, so an interface the
+   * kernel refuses (EADDRNOTAVAIL / ENODEV, or Winsock's) leaves the others
+   * unchanged. Options left out stay as they are.
    *
    * @example Raise the multicast TTL once the socket is bound
    * ```ts ignore

@@ -106,11 +106,15 @@ export function openRioParts(o: BackendOptions): RioParts {
   }
 }
 
-/** Applies bound-socket settings (bind's multicast options too), in field order. */
+/**
+ * Applies bound-socket settings (bind's multicast options too). The
+ * interface goes first: it is the one the kernel can refuse once checked
+ * (EADDRNOTAVAIL, ENODEV), and then nothing else has changed.
+ */
 export function applyRioSettings(sock: RioUdpSocket, s: SocketSettings): void {
-  if (s.broadcast !== undefined) setRioBroadcast(sock, s.broadcast);
   const m = s.multicast;
+  if (m?.interface) setRioMulticastInterface(sock, m.interface.address, m.interface.ifindex);
+  if (s.broadcast !== undefined) setRioBroadcast(sock, s.broadcast);
   if (m?.ttl !== undefined) setRioMulticastTtl(sock, m.ttl);
   if (m?.loopback !== undefined) setRioMulticastLoopback(sock, m.loopback);
-  if (m?.interface) setRioMulticastInterface(sock, m.interface.address, m.interface.ifindex);
 }

@@ -268,7 +268,8 @@ export class RioUdpSocket implements Disposable, AsyncDisposable {
   /**
    * `setsockopt(level, name)` with `value` as the option bytes (a DWORD when
    * a number), e.g. the multicast options of `SOCKOPT`. `call` names it in the error.
-   * @throws {WinsockError} from setsockopt; {@link RangeError} for more than 4096 bytes.
+   * @throws {WinsockError} from setsockopt; {@link RangeError} for more than 4096 bytes;
+   *   the allocator's error when a struct over 28 bytes cannot get its region.
    */
   setOption(level: number, name: number, value: number | Uint8Array, call: string): void {
     this.#check();
