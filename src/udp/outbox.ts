@@ -39,13 +39,13 @@
 import type { SocketAddress } from "../../ffi/inet.ts";
 import type { Slots } from "./slots.ts";
 
-/** One socket's sends in flight and its pending reply train. */
 /**
  * The destination of a connected socket's sends: its peer, sent with no
  * address (`backend.sendTo(…, null, …)`). Compared by identity.
  */
 export const TO_PEER: SocketAddress = Object.freeze({ hostname: "", port: 0 });
 
+/** One socket's sends in flight and its pending reply train. */
 export class Outbox {
   readonly #slots: Slots;
   readonly #first: number; // the first send slot
