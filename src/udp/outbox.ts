@@ -278,14 +278,13 @@ export class Outbox {
       // The datagrams are still in the slot: send them one by one.
       slots.segmentation = false;
       slots.segmentationFallbacks++;
-      const slot = this.#slot[token];
-      const count = this.#count[token];
-      const args = [this.#offset[token], this.#length[token], this.#segment[token]] as const;
-      const ecn = this.#ecn[token];
+      // Read the record out first: #oneByOne may reuse its token.
+      const slot = this.#slot[token], offset = this.#offset[token], length = this.#length[token];
+      const segment = this.#segment[token], count = this.#count[token], ecn = this.#ecn[token];
       const remote = this.#remote[token];
       this.#remote[token] = null;
       this.#freeTokens.push(token);
-      this.#oneByOne(slot, args[0], args[1], args[2], count, ecn, remote, false);
+      this.#oneByOne(slot, offset, length, segment, count, ecn, remote, false);
       return;
     }
     this.#done(token, bytes, error, true);
