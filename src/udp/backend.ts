@@ -139,8 +139,6 @@ export interface UdpBackend {
   readonly sendSlots: number;
   /** Payload bytes per slot (the longest datagram delivered whole). */
   readonly slotSize: number;
-  /** Payload room of a receive slot: `slotSize`, or a whole super-packet when `offloads.gro`. */
-  readonly receiveRoom: number;
   /** What it can do. */
   readonly offloads: BackendOffloads;
   /** Most segments in one segmented send. */

@@ -93,7 +93,6 @@ class LinuxBackend implements UdpBackend {
   readonly receiveSlots: number;
   readonly sendSlots: number;
   readonly slotSize: number;
-  readonly receiveRoom: number;
   readonly offloads: BackendOffloads;
   readonly maxSegments = UDP_LIMITS.MAX_SEGMENTS;
   readonly maxTrainBytes: number;
@@ -174,7 +173,6 @@ class LinuxBackend implements UdpBackend {
     this.receiveSlots = receiveSlots;
     this.sendSlots = o.sendSlots;
     this.slotSize = o.slotSize;
-    this.receiveRoom = receiveRoom;
     this.offloads = { gro, gso: true, ecn: true, local };
     this.maxTrainBytes = this.family === 6 ? UDP_LIMITS.MAX_PAYLOAD_V6 : UDP_LIMITS.MAX_PAYLOAD_V4;
     this.#pktinfo = new Int32Array(receiveSlots).fill(-1);

@@ -73,7 +73,6 @@ class WindowsBackend implements UdpBackend, RioSendsHost {
   readonly receiveSlots: number;
   readonly sendSlots: number;
   readonly slotSize: number;
-  readonly receiveRoom: number;
   readonly offloads: BackendOffloads;
   readonly maxSegments = USO_LIMITS.MAX_SEGMENTS;
   readonly maxTrainBytes: number;
@@ -127,7 +126,6 @@ class WindowsBackend implements UdpBackend, RioSendsHost {
       ecn: m.receiveEcn,
       local: m.packetInfo,
     };
-    this.receiveRoom = rx.slots[0].data.length;
     this.maxTrainBytes = this.family === 6 ? USO_LIMITS.MAX_PAYLOAD_V6 : USO_LIMITS.MAX_PAYLOAD_V4;
     this.#slots = [...rx.slots, ...tx.slots];
     for (const [k, s] of this.#slots.entries()) {
