@@ -23,7 +23,7 @@ export const CONTROL = RECEIVE_CONTROL_ROOM;
 export const ADDR_AREA = 32;
 const ALIGN = 64;
 /** A send descriptor: msghdr, iovec, then the cmsgs. */
-export const DESC = Math.ceil((MSG_AREA + SEND_CONTROL_ROOM) / ALIGN) * ALIGN;
+const DESC = roundUp(MSG_AREA + SEND_CONTROL_ROOM, ALIGN);
 /** A whole GRO super-packet (liburing#1096: each provided buffer must hold one). */
 export const GRO_ROOM = 65535;
 
