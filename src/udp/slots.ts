@@ -169,8 +169,8 @@ export class Slots {
     this.backend = backend;
     this.receiveSlots = backend.receiveSlots;
     this.sendSlots = backend.sendSlots;
-    this.state = new Uint8Array(backend.receiveSlots + backend.sendSlots);
     const all = backend.receiveSlots + backend.sendSlots;
+    this.state = new Uint8Array(all);
     this.pending = new Uint16Array(backend.receiveSlots);
     this.held = new Uint16Array(backend.receiveSlots);
     this.count = new Uint16Array(backend.receiveSlots);
