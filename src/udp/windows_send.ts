@@ -36,7 +36,8 @@ interface Waiting {
   ecn: number;
   token: number;
   reply: boolean;
-  remote?: SocketAddress;
+  /** The address to write first, or null (a reply, or a connected socket's send). */
+  remote: SocketAddress | null;
 }
 
 /** What the sends need from the engine that owns them. */
@@ -120,8 +121,9 @@ export class RioSends {
     ecn: number,
     token: number,
   ): void {
-    if (this.#busy[slot]) this.#wait(slot, { offset, length, segment, ecn, token, reply: true });
-    else this.#issue(slot, offset, length, segment, ecn, token, true);
+    if (this.#busy[slot]) {
+      this.#wait(slot, { offset, length, segment, ecn, token, reply: true, remote: null });
+    } else this.#issue(slot, offset, length, segment, ecn, token, true);
   }
 
   /** See {@link UdpBackend.sendTo}. */
@@ -134,18 +136,13 @@ export class RioSends {
     ecn: number,
     token: number,
   ): void {
-    if (remote === null) {
-      // Connected: no address to write.
-      if (this.#busy[slot]) this.#wait(slot, { offset, length, segment, ecn, token, reply: false });
-      else this.#issue(slot, offset, length, segment, ecn, token, false);
-      return;
-    }
-    // `remote` was checked by the portable layer (numeric, this family, port 1–65535).
     if (this.#busy[slot]) {
       this.#wait(slot, { offset, length, segment, ecn, token, reply: false, remote });
       return;
     }
-    this.#writeAddress(slot, remote);
+    // `remote` was checked by the portable layer (numeric, this family, port 1–65535);
+    // null: connected, no address to write.
+    if (remote) this.#writeAddress(slot, remote);
     this.#issue(slot, offset, length, segment, ecn, token, false);
   }
 
