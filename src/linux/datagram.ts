@@ -208,7 +208,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#assertOpen();
     this.#sender.checkSlices(offset, length, addrOffset, addrLength);
     checkInteger("controlLength", controlLength, 0, 4096);
-    this.#region.checkRange(headerOffset, MSG_AREA + controlLength, 8);
+    this.#region.checkRange(headerOffset, MSG_AREA + controlLength);
     checkInteger("token", token, 0, REPLY - 1);
     this.#sender.sendMsg(
       token,
