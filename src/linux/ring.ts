@@ -449,7 +449,7 @@ export class RingCore {
    */
   close(): void {
     if (this.#closing) return;
-    const busy = this.#inFlight();
+    const busy = this.#dispatcher.inFlight();
     if (busy > 0) throw new BusyError("io_uring instance", busy);
     for (const child of this.#dispatcher.children()) {
       try {
@@ -467,7 +467,7 @@ export class RingCore {
   /** Cancels everything, waits for the final CQEs, disposes children, then closes. */
   async closeDrained(): Promise<void> {
     if (this.#closing) return this.idle();
-    if (this.#inFlight() > 0 && !this.#failed) this.cancelAll();
+    if (this.#dispatcher.inFlight() > 0 && !this.#failed) this.cancelAll();
     for (const child of this.#dispatcher.children()) {
       try {
         await child.disposeDrained();
@@ -475,14 +475,9 @@ export class RingCore {
         if (!(e instanceof ErrnoError)) throw e; // as in close(): closing the fd drops it
       }
     }
-    await this.until(() => this.#inFlight() === 0, "draining the ring");
+    await this.until(() => this.#dispatcher.inFlight() === 0, "draining the ring");
     this.close();
     await this.idle();
-  }
-
-  /** Operations in flight, not counting tags. */
-  #inFlight(): number {
-    return this.#dispatcher.inFlight();
   }
 
   #release(): void {
