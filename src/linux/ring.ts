@@ -1,8 +1,9 @@
 /**
  * The io_uring instance itself: it ties the pieces of one ring together and
  * keeps its lifecycle: setup, SQE preparation, batched submission (once per
- * microtask), reaping, the fatal-error state, and teardown. Internal: the
- * public face is `Uring` (uring.ts).
+ * microtask, or on the next turn of the event loop once the shared budget of
+ * src/budget.ts is spent), reaping, the fatal-error state, and teardown.
+ * Internal: the public face is `Uring` (uring.ts).
  *
  * The pieces: syscalls (ring_syscalls.ts), the shared mappings
  * (ring_memory.ts), SQE claiming (submission_queue.ts), where CQEs go
@@ -21,6 +22,7 @@ import {
   IORING_OP,
 } from "../../ffi/linux/abi.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
+import { exhausted, onNextTurn } from "../budget.ts";
 import { type Child, KIND, type Sink, type UseCounter } from "./ring_contracts.ts";
 import { enter, type EnterHooks, probe, setup } from "./ring_syscalls.ts";
 import { RingMemory } from "./ring_memory.ts";
@@ -88,6 +90,9 @@ export class RingCore {
     },
   };
   readonly #submitTask = (): void => {
+    // A callback of this batch's inline completions may queue the next batch (a reply from
+    // onMessage): once the shared budget is spent, it waits for the event loop to turn.
+    if (exhausted()) return onNextTurn(this.#submitTask);
     this.#submitQueued = false;
     this.submit(); // a fatal failure settles everything (#fail); nobody here to throw to
   };
