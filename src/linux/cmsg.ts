@@ -14,12 +14,12 @@ import { formatIpv6 } from "../../ffi/inet.ts";
 import type { ReceiveControl } from "../receive_control.ts";
 
 /** `CMSG_ALIGN(n)`. */
-export function cmsgAlign(n: number): number {
+function cmsgAlign(n: number): number {
   return (n + CMSGHDR.ALIGN - 1) & ~(CMSGHDR.ALIGN - 1);
 }
 
 /** `CMSG_SPACE(n)`: the room one cmsg with `n` data bytes takes. */
-export function cmsgSpace(n: number): number {
+function cmsgSpace(n: number): number {
   return CMSGHDR.SIZE + cmsgAlign(n);
 }
 

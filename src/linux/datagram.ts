@@ -23,6 +23,7 @@ import {
 } from "../../ffi/linux/abi.ts";
 import type { NativeRegion } from "../memory.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
+import { charge } from "../budget.ts";
 import type { RingCore } from "./ring.ts";
 import { type Child, KIND, type Sink, type UseCounter } from "./ring_contracts.ts";
 import type { FileTableState } from "./files.ts";
@@ -208,7 +209,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
     this.#assertOpen();
     this.#sender.checkSlices(offset, length, addrOffset, addrLength);
     checkInteger("controlLength", controlLength, 0, 4096);
-    this.#region.checkRange(headerOffset, MSG_AREA + controlLength, 8);
+    this.#region.checkRange(headerOffset, MSG_AREA + controlLength);
     checkInteger("token", token, 0, REPLY - 1);
     this.#sender.sendMsg(
       token,
@@ -256,6 +257,7 @@ export class DatagramEndpoint implements Disposable, AsyncDisposable {
 
   #complete(token: number, res: number, flags: number): void {
     if (this.#failed) return;
+    charge(); // inline work: once the budget is spent, the ring's next batch waits a turn
     if (token === RECV) return this.#received(res, flags);
     this.#end();
     const isReply = (token & REPLY) !== 0;

@@ -1,8 +1,9 @@
 /**
  * The io_uring instance itself: it ties the pieces of one ring together and
  * keeps its lifecycle: setup, SQE preparation, batched submission (once per
- * microtask), reaping, the fatal-error state, and teardown. Internal: the
- * public face is `Uring` (uring.ts).
+ * microtask, or on the next turn of the event loop once the shared budget of
+ * src/budget.ts is spent), reaping, the fatal-error state, and teardown.
+ * Internal: the public face is `Uring` (uring.ts).
  *
  * The pieces: syscalls (ring_syscalls.ts), the shared mappings
  * (ring_memory.ts), SQE claiming (submission_queue.ts), where CQEs go
@@ -21,6 +22,7 @@ import {
   IORING_OP,
 } from "../../ffi/linux/abi.ts";
 import { trackLeak, untrackLeak } from "../leak.ts";
+import { exhausted, onNextTurn } from "../budget.ts";
 import { type Child, KIND, type Sink, type UseCounter } from "./ring_contracts.ts";
 import { enter, type EnterHooks, probe, setup } from "./ring_syscalls.ts";
 import { RingMemory } from "./ring_memory.ts";
@@ -88,6 +90,9 @@ export class RingCore {
     },
   };
   readonly #submitTask = (): void => {
+    // A callback of this batch's inline completions may queue the next batch (a reply from
+    // onMessage): once the shared budget is spent, it waits for the event loop to turn.
+    if (exhausted()) return onNextTurn(this.#submitTask);
     this.#submitQueued = false;
     this.submit(); // a fatal failure settles everything (#fail); nobody here to throw to
   };
@@ -449,7 +454,7 @@ export class RingCore {
    */
   close(): void {
     if (this.#closing) return;
-    const busy = this.#inFlight();
+    const busy = this.#dispatcher.inFlight();
     if (busy > 0) throw new BusyError("io_uring instance", busy);
     for (const child of this.#dispatcher.children()) {
       try {
@@ -467,7 +472,7 @@ export class RingCore {
   /** Cancels everything, waits for the final CQEs, disposes children, then closes. */
   async closeDrained(): Promise<void> {
     if (this.#closing) return this.idle();
-    if (this.#inFlight() > 0 && !this.#failed) this.cancelAll();
+    if (this.#dispatcher.inFlight() > 0 && !this.#failed) this.cancelAll();
     for (const child of this.#dispatcher.children()) {
       try {
         await child.disposeDrained();
@@ -475,14 +480,9 @@ export class RingCore {
         if (!(e instanceof ErrnoError)) throw e; // as in close(): closing the fd drops it
       }
     }
-    await this.until(() => this.#inFlight() === 0, "draining the ring");
+    await this.until(() => this.#dispatcher.inFlight() === 0, "draining the ring");
     this.close();
     await this.idle();
-  }
-
-  /** Operations in flight, not counting tags. */
-  #inFlight(): number {
-    return this.#dispatcher.inFlight();
   }
 
   #release(): void {

@@ -59,12 +59,11 @@ export function register(
   arg: bigint,
   nrArgs: number,
   callName: string,
-  hint?: string,
 ): number {
   const fault = testFaults.register?.(opcode) ?? 0;
-  if (fault !== 0) throw new ErrnoError(fault, `io_uring_register(${callName})`, hint);
+  if (fault !== 0) throw new ErrnoError(fault, `io_uring_register(${callName})`);
   const r = libc().syscall(SYS_REGISTER, BigInt(fd), BigInt(opcode), arg, BigInt(nrArgs), 0n, 0n);
-  if (r === -1n) throw new ErrnoError(errno(), `io_uring_register(${callName})`, hint);
+  if (r === -1n) throw new ErrnoError(errno(), `io_uring_register(${callName})`);
   return Number(r);
 }
 
