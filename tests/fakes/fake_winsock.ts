@@ -101,6 +101,25 @@ const WSAID_MULTIPLE_RIO = [
 const SOCKADDR_INET_SIZE = 28;
 const RIO_TABLE_SIZE = 112;
 
+// RIOReceive / RIOSend: (RQ, pData, DataBufferCount, Flags, RequestContext) -> BOOL.
+const PLAIN = { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" } as const;
+// RIOReceiveEx / RIOSendEx: (RQ, pData, DataBufferCount, pLocalAddress, pRemoteAddress,
+// pControlContext, pFlags, Flags, RequestContext) -> int / BOOL.
+const EX = {
+  parameters: [
+    "pointer",
+    "pointer",
+    "u32",
+    "pointer",
+    "pointer",
+    "pointer",
+    "pointer",
+    "u32",
+    "usize",
+  ],
+  result: "i32",
+} as const;
+
 /**
  * RIO_EXTENSION_FUNCTION_TABLE (mswsock.h), in table order: entry i is at
  * offset 8 + 8 * i. The signatures are copied here from the header, not from
@@ -110,36 +129,10 @@ const RIO_TABLE_SIZE = 112;
  * RIO_BUFFERID and the PVOID contexts travel as usize (same x64 register).
  */
 const RIO_TABLE = {
-  RIOReceive: { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" },
-  RIOReceiveEx: {
-    parameters: [
-      "pointer",
-      "pointer",
-      "u32",
-      "pointer",
-      "pointer",
-      "pointer",
-      "pointer",
-      "u32",
-      "usize",
-    ],
-    result: "i32",
-  },
-  RIOSend: { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" },
-  RIOSendEx: {
-    parameters: [
-      "pointer",
-      "pointer",
-      "u32",
-      "pointer",
-      "pointer",
-      "pointer",
-      "pointer",
-      "u32",
-      "usize",
-    ],
-    result: "i32",
-  },
+  RIOReceive: PLAIN,
+  RIOReceiveEx: EX,
+  RIOSend: PLAIN,
+  RIOSendEx: EX,
   RIOCloseCompletionQueue: { parameters: ["pointer"], result: "void" },
   RIOCreateCompletionQueue: { parameters: ["u32", "pointer"], result: "pointer" },
   RIOCreateRequestQueue: {
@@ -680,11 +673,7 @@ export class FakeWinsock {
         if (ep.port === 0) ep.port = self.#ephemeralPort(k);
         else if (self.#portInUse(ep, k)) return self.#fail(WSAEADDRINUSE);
         k.bound = ep;
-        self.binds.push(
-          ep.af === AF_INET
-            ? ep.address.join(".")
-            : [...ep.address].map((b) => b.toString(16).padStart(2, "0")).join(""),
-        );
+        self.binds.push(ep.af === AF_INET ? ep.address.join(".") : hexBytes(ep.address));
         return 0;
       },
       getsockname: (s, name, namelen): number => {
