@@ -31,8 +31,6 @@ const WSAEINVAL = 10022;
 const WSAEALREADY = 10037;
 const WSAENOTSOCK = 10038;
 const WSAEMSGSIZE = 10040;
-const WSAENOPROTOOPT = 10042;
-const WSAESOCKTNOSUPPORT = 10044;
 const WSAEAFNOSUPPORT = 10047;
 const WSAEADDRINUSE = 10048;
 const WSAEADDRNOTAVAIL = 10049;
@@ -40,7 +38,6 @@ const WSAENOBUFS = 10055;
 const WSAECONNRESET = 10054;
 const ERROR_MORE_DATA = 234;
 const ERROR_PORT_UNREACHABLE = 1234;
-const WSAVERNOTSUPPORTED = 10092;
 const WSANOTINITIALISED = 10093;
 const SOCKET_ERROR = -1;
 const INVALID_SOCKET = 0xffff_ffff_ffff_ffffn;
@@ -62,12 +59,18 @@ const IPV6_V6ONLY = 27; // Windows' value (Linux: 26)
 const WSAENETUNREACH = 10051;
 const SO_SNDBUF = 0x1001;
 const SO_RCVBUF = 0x1002;
+/** GRO's and regio's limit; the fake coalesces no more segments into one receive. */
+const MAX_COALESCED_SEGMENTS = 64;
+// Not in the reference: winerror.h (mingw-w64), the Winsock codes the fake refuses with.
+const WSAENOPROTOOPT = 10042;
+const WSAESOCKTNOSUPPORT = 10044;
+const WSAVERNOTSUPPORTED = 10092;
+// Not in the reference either: ws2def.h / ws2ipdef.h (mingw-w64; windows-sys for the last
+// two, which mingw-w64 lacks), the metadata and URO options.
 const IPPROTO_IP = 0;
 const IP_PKTINFO = 19; // IPV6_PKTINFO at IPPROTO_IPV6 too
 const IP_RECVECN = 50; // IPV6_RECVECN too
 const UDP_RECV_MAX_COALESCED_SIZE = 3;
-/** GRO's and regio's limit; the fake coalesces no more segments into one receive. */
-const MAX_COALESCED_SEGMENTS = 64;
 // Not in the reference: winsock2.h / ws2ipdef.h (mingw-w64), the Windows numbers.
 const SO_BROADCAST = 0x20;
 const IP_MULTICAST_IF = 9; // also IPV6_MULTICAST_IF
