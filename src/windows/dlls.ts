@@ -54,7 +54,7 @@ const denoHost: DllHost = {
 };
 
 /** Throws the one error regio gives off Windows. */
-function requireWindows(what: string, os: string = Deno.build.os): void {
+function requireWindows(what: string, os: string): void {
   if (os !== "windows") {
     throw new UnsupportedError(what, `it needs Windows; this is ${os}`);
   }

@@ -71,9 +71,6 @@ export class IoRingOperation {
       if (charge()) resolve(c);
       else onNextTurn(() => resolve(c));
     };
-  }
-
-  static {
     makeIoRingOperation = (kind, userData, call) => new IoRingOperation(kind, userData, call);
     watchOperation = (op, f) => {
       const c = op.#completion;

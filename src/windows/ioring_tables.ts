@@ -78,7 +78,7 @@ export class FileRef {
    * @throws {RangeError} for NULL or INVALID_HANDLE_VALUE.
    */
   static raw(handle: Deno.PointerObject | bigint): FileRef {
-    return makeFileRef(handleValue(handle, "handle"));
+    return new FileRef(handleValue(handle, "handle"));
   }
 
   /** Is `x` a FileRef? */
@@ -166,7 +166,7 @@ export class BufferRef {
     const offset = "region" in target ? target.offset : 0;
     const length = "region" in target ? target.length : target.byteLength;
     checkInteger("buffer length", length, 0, MAX_U32);
-    return makeBufferRef(length, { region, address: region.address + BigInt(offset) });
+    return new BufferRef(length, { region, address: region.address + BigInt(offset) });
   }
 
   /** Is `x` a BufferRef? */
@@ -245,9 +245,6 @@ export class FileHandleTable implements Disposable, AsyncDisposable {
 
   static {
     fileTableState = (t) => t.#s;
-  }
-
-  static {
     makeFileHandleTable = (host, handles) => new FileHandleTable(host, handles);
   }
 
@@ -312,9 +309,6 @@ export class BufferTable implements Disposable, AsyncDisposable {
 
   static {
     bufferTableState = (t) => t.#s;
-  }
-
-  static {
     makeBufferTable = (host, lengths) => new BufferTable(host, lengths);
   }
 

@@ -153,7 +153,7 @@ export class Rio implements Disposable, AsyncDisposable {
     offset = 0,
     length: number = region.byteLength - offset,
   ): RioBuffer {
-    return newRioBuffer(this.#ctx, region, offset, length, true);
+    return newRioBuffer(this.#ctx, region, offset, length);
   }
 
   /** Allocates a region and registers one buffer per slot (see {@link RioBufferPool}). */

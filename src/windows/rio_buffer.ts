@@ -456,15 +456,17 @@ export class RioBufferPool implements Disposable, AsyncDisposable {
   }
 }
 
-/** Makes a {@link RioBuffer} (its constructor is not public). */
+/**
+ * Makes a {@link RioBuffer} for `Rio.registerBuffer` (its constructor is not
+ * public): tracked by the session, unlike a pool's per-slot buffers.
+ */
 export function newRioBuffer(
   ctx: RioContext,
   region: NativeRegion,
   offset: number,
   length: number,
-  tracked: boolean,
 ): RioBuffer {
-  return makeRioBuffer(ctx, region, offset, length, tracked);
+  return makeRioBuffer(ctx, region, offset, length, true);
 }
 
 /** Makes a {@link RioBufferPool} (its constructor is not public). */

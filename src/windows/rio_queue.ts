@@ -114,9 +114,6 @@ export class RioCompletionQueue implements RioSocketQueue, Disposable, AsyncDisp
       cq.#refed = on;
       if (cq.#pendingWait) holdLoop(cq.#pendingWait, on);
     };
-  }
-
-  static {
     makeRioCompletionQueue = (ctx, options) => new RioCompletionQueue(ctx, options);
   }
 

@@ -163,31 +163,14 @@ export class RioRequestQueue {
     const { fn, ws2 } = this.#ctx;
     const remotePtr = remote ? this.#addrPtr[slot] : null;
     const controlPtr = control ? this.#ctrlPtr[slot] : null;
-    const ok = kind === RECEIVE
-      ? fn.RIOReceiveEx(
-        this.#rq,
-        this.#dataPtr[slot],
-        1,
-        null,
-        remotePtr,
-        controlPtr,
-        null,
-        flags,
-        this.#requestContext[slot],
-      )
-      : fn.RIOSendEx(
-        this.#rq,
-        this.#dataPtr[slot],
-        1,
-        null,
-        remotePtr,
-        controlPtr,
-        null,
-        flags,
-        this.#requestContext[slot],
-      );
+    // The two take the same arguments; pLocalAddress and pFlags stay NULL.
+    const receive = kind === RECEIVE;
+    const ex = receive ? fn.RIOReceiveEx : fn.RIOSendEx;
+    const dataPtr = this.#dataPtr[slot];
+    const request = this.#requestContext[slot];
+    const ok = ex(this.#rq, dataPtr, 1, null, remotePtr, controlPtr, null, flags, request);
     if (ok === 0) {
-      const error = lastWinsockError(ws2, kind === RECEIVE ? "RIOReceiveEx" : "RIOSendEx");
+      const error = lastWinsockError(ws2, receive ? "RIOReceiveEx" : "RIOSendEx");
       this.#free.push(slot);
       throw error;
     }
@@ -199,7 +182,7 @@ export class RioRequestQueue {
     hold(d, kind, 1, owner);
     if (r && r !== d) hold(r, kind, 1, owner);
     if (c && c !== d && c !== r) hold(c, kind, 1, owner);
-    if (kind === RECEIVE) {
+    if (receive) {
       this.#receives++;
       this.#deferredReceives = defer ? this.#deferredReceives + 1 : 0;
     } else {

@@ -216,10 +216,10 @@ export function openUdpSocket(ctx: RioContext, options: RioUdpSocketOptions): Op
       };
       option(SOCKET.SOL_SOCKET, SOCKET.SO_RCVBUF, "setsockopt(SO_RCVBUF)", rcvbuf);
       option(SOCKET.SOL_SOCKET, SOCKET.SO_SNDBUF, "setsockopt(SO_SNDBUF)", sndbuf);
-      // Always set on IPv6: Windows' default (IPv6-only) differs from Linux's and Node's.
-      const v6only = af === SOCKET.AF_INET6 ? (ipv6Only ? 1 : 0) : undefined;
-      option(SOCKET.IPPROTO_IPV6, SOCKET.IPV6_V6ONLY, "setsockopt(IPV6_V6ONLY)", v6only);
       const v6 = af === SOCKET.AF_INET6;
+      // Always set on IPv6: Windows' default (IPv6-only) differs from Linux's and Node's.
+      const v6only = v6 ? (ipv6Only ? 1 : 0) : undefined;
+      option(SOCKET.IPPROTO_IPV6, SOCKET.IPV6_V6ONLY, "setsockopt(IPV6_V6ONLY)", v6only);
       const ip = v6 ? SOCKET.IPPROTO_IPV6 : UDP_OFFLOAD.IPPROTO_IP;
       const packetInfo = options.packetInfo === true;
       if (packetInfo) {

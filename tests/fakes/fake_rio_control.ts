@@ -11,6 +11,10 @@
  *   UDP_SEND_MSG_SIZE 2 / UDP_COALESCED_INFO 3 (DWORD), IP_PKTINFO /
  *   IPV6_PKTINFO 19 (IN_PKTINFO { 0 addr[4]; 4 ULONG ifindex }, IN6_PKTINFO
  *   { 0 addr[16]; 16 ULONG ifindex }), IP_ECN / IPV6_ECN 50 (INT).
+ *
+ * The layouts are the reference's (udp-offloads.md §3, windows-api.md §5.10);
+ * it gives no numbers, so those are ws2def.h / ws2ipdef.h (mingw-w64) and,
+ * for the two mingw-w64 lacks (UDP_SEND_MSG_SIZE, UDP_COALESCED_INFO), windows-sys.
  */
 
 const IPPROTO_IP = 0;

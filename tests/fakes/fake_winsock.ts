@@ -31,8 +31,6 @@ const WSAEINVAL = 10022;
 const WSAEALREADY = 10037;
 const WSAENOTSOCK = 10038;
 const WSAEMSGSIZE = 10040;
-const WSAENOPROTOOPT = 10042;
-const WSAESOCKTNOSUPPORT = 10044;
 const WSAEAFNOSUPPORT = 10047;
 const WSAEADDRINUSE = 10048;
 const WSAEADDRNOTAVAIL = 10049;
@@ -40,7 +38,6 @@ const WSAENOBUFS = 10055;
 const WSAECONNRESET = 10054;
 const ERROR_MORE_DATA = 234;
 const ERROR_PORT_UNREACHABLE = 1234;
-const WSAVERNOTSUPPORTED = 10092;
 const WSANOTINITIALISED = 10093;
 const SOCKET_ERROR = -1;
 const INVALID_SOCKET = 0xffff_ffff_ffff_ffffn;
@@ -62,12 +59,18 @@ const IPV6_V6ONLY = 27; // Windows' value (Linux: 26)
 const WSAENETUNREACH = 10051;
 const SO_SNDBUF = 0x1001;
 const SO_RCVBUF = 0x1002;
+/** GRO's and regio's limit; the fake coalesces no more segments into one receive. */
+const MAX_COALESCED_SEGMENTS = 64;
+// Not in the reference: winerror.h (mingw-w64), the Winsock codes the fake refuses with.
+const WSAENOPROTOOPT = 10042;
+const WSAESOCKTNOSUPPORT = 10044;
+const WSAVERNOTSUPPORTED = 10092;
+// Not in the reference either: ws2def.h / ws2ipdef.h (mingw-w64; windows-sys for the last
+// two, which mingw-w64 lacks), the metadata and URO options.
 const IPPROTO_IP = 0;
 const IP_PKTINFO = 19; // IPV6_PKTINFO at IPPROTO_IPV6 too
 const IP_RECVECN = 50; // IPV6_RECVECN too
 const UDP_RECV_MAX_COALESCED_SIZE = 3;
-/** GRO's and regio's limit; the fake coalesces no more segments into one receive. */
-const MAX_COALESCED_SEGMENTS = 64;
 // Not in the reference: winsock2.h / ws2ipdef.h (mingw-w64), the Windows numbers.
 const SO_BROADCAST = 0x20;
 const IP_MULTICAST_IF = 9; // also IPV6_MULTICAST_IF
@@ -101,6 +104,25 @@ const WSAID_MULTIPLE_RIO = [
 const SOCKADDR_INET_SIZE = 28;
 const RIO_TABLE_SIZE = 112;
 
+// RIOReceive / RIOSend: (RQ, pData, DataBufferCount, Flags, RequestContext) -> BOOL.
+const PLAIN = { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" } as const;
+// RIOReceiveEx / RIOSendEx: (RQ, pData, DataBufferCount, pLocalAddress, pRemoteAddress,
+// pControlContext, pFlags, Flags, RequestContext) -> int / BOOL.
+const EX = {
+  parameters: [
+    "pointer",
+    "pointer",
+    "u32",
+    "pointer",
+    "pointer",
+    "pointer",
+    "pointer",
+    "u32",
+    "usize",
+  ],
+  result: "i32",
+} as const;
+
 /**
  * RIO_EXTENSION_FUNCTION_TABLE (mswsock.h), in table order: entry i is at
  * offset 8 + 8 * i. The signatures are copied here from the header, not from
@@ -110,36 +132,10 @@ const RIO_TABLE_SIZE = 112;
  * RIO_BUFFERID and the PVOID contexts travel as usize (same x64 register).
  */
 const RIO_TABLE = {
-  RIOReceive: { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" },
-  RIOReceiveEx: {
-    parameters: [
-      "pointer",
-      "pointer",
-      "u32",
-      "pointer",
-      "pointer",
-      "pointer",
-      "pointer",
-      "u32",
-      "usize",
-    ],
-    result: "i32",
-  },
-  RIOSend: { parameters: ["pointer", "pointer", "u32", "u32", "usize"], result: "i32" },
-  RIOSendEx: {
-    parameters: [
-      "pointer",
-      "pointer",
-      "u32",
-      "pointer",
-      "pointer",
-      "pointer",
-      "pointer",
-      "u32",
-      "usize",
-    ],
-    result: "i32",
-  },
+  RIOReceive: PLAIN,
+  RIOReceiveEx: EX,
+  RIOSend: PLAIN,
+  RIOSendEx: EX,
   RIOCloseCompletionQueue: { parameters: ["pointer"], result: "void" },
   RIOCreateCompletionQueue: { parameters: ["u32", "pointer"], result: "pointer" },
   RIOCreateRequestQueue: {
@@ -680,11 +676,7 @@ export class FakeWinsock {
         if (ep.port === 0) ep.port = self.#ephemeralPort(k);
         else if (self.#portInUse(ep, k)) return self.#fail(WSAEADDRINUSE);
         k.bound = ep;
-        self.binds.push(
-          ep.af === AF_INET
-            ? ep.address.join(".")
-            : [...ep.address].map((b) => b.toString(16).padStart(2, "0")).join(""),
-        );
+        self.binds.push(ep.af === AF_INET ? ep.address.join(".") : hexBytes(ep.address));
         return 0;
       },
       getsockname: (s, name, namelen): number => {
