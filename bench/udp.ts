@@ -27,7 +27,7 @@
  */
 
 import { parseFlags, UsageError } from "../examples/cli.ts";
-import type { LoadResult } from "../examples/udp_load.ts";
+import { cpuTimes, type LoadResult } from "../examples/udp_load.ts";
 import { buildYardsticks, removeYardsticks } from "./yardsticks.ts";
 import { type Report, type Row, writeReport } from "./udp_report.ts";
 
@@ -394,17 +394,6 @@ class Lines {
       ]);
       clearTimeout(timer);
     }
-  }
-}
-
-/** User and system CPU seconds of a process (Linux /proc; null elsewhere). */
-function cpuTimes(pid: number): { user: number; system: number } | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // USER_HZ 100
-  } catch {
-    return null;
   }
 }
 
