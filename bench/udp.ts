@@ -9,8 +9,8 @@
  *   node:dgram in Deno, Node.js dgram when `node` is on the PATH, and the C
  *   recvmmsg/sendmmsg echo (bench/c/udp_echo_mmsg.c);
  * - **train rounds**: a client sending GSO trains of `--gso` datagrams
- *   (regio's load generator when it accepts `--gso`, else the C client
- *   bench/c/udp_load_gso.c) against regio and the C GRO/GSO echo
+ *   (regio's load generator, or the C client bench/c/udp_load_gso.c with
+ *   `--train-client c`) against regio and the C GRO/GSO echo
  *   (bench/c/udp_echo_gro.c).
  *
  * The C programs are yardsticks, compiled into a temp dir when `cc` is
@@ -27,7 +27,7 @@
  */
 
 import { parseFlags, UsageError } from "../examples/cli.ts";
-import type { LoadResult } from "../examples/udp_load.ts";
+import { cpuTimes, type LoadResult } from "../examples/udp_load.ts";
 import { buildYardsticks, removeYardsticks } from "./yardsticks.ts";
 import { type Report, type Row, writeReport } from "./udp_report.ts";
 
@@ -82,7 +82,7 @@ Options:
   --latency-duration S  seconds of the window-1 latency run per plain server (default 2)
   --gso N               datagrams per train in the train rounds, 0: no train rounds (default 64)
   --train-window N      datagrams in flight in the train rounds (default 1024)
-  --train-client C      auto (regio's load generator when it takes --gso, else C), regio or c
+  --train-client C      auto or regio (regio's load generator), or c
   --plain-client C      regio (default) or c: the client of the plain rounds
   --workers N           also run regio with N Workers sharing the port (reusePort; default 1: off)
   --flows K             regio's load generator sends from K source ports (default 1)
@@ -160,17 +160,6 @@ async function has(cmd: string): Promise<boolean> {
   }
 }
 
-/** Whether `deno run -A <script> --help` mentions `flag` (a feature another branch may add). */
-async function helpMentions(script: string, flag: string): Promise<boolean> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", path(script), "--help"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
-  return new RegExp(`${flag}\\b`).test(text);
-}
-
 const taskset = Deno.build.os === "linux" && await has("taskset");
 const pin = (cpu: number, cmd: string[]): string[] =>
   taskset ? ["taskset", "-c", String(cpu), ...cmd] : cmd;
@@ -180,8 +169,6 @@ const yardsticks = await buildYardsticks();
 const c = "skipped" in yardsticks ? null : yardsticks;
 const notes: string[] = [];
 if (!c) notes.push(`C yardsticks skipped: ${(yardsticks as { skipped: string }).skipped}.`);
-const loadTakesGso = await helpMentions("examples/udp_load.ts", "--gso");
-const echoTakesGro = await helpMentions("examples/udp_echo.ts", "--gro");
 
 /**
  * The load generator's SO_RCVBUF: room for every echo of its window, so a
@@ -241,28 +228,9 @@ if (plainChoice === "c") {
 }
 let trainClient: Client | null = null;
 if (gso > 0) {
-  if (trainChoice !== "c" && loadTakesGso) trainClient = regioClient;
-  else if (trainChoice !== "regio" && cClient) {
-    trainClient = cClient;
-    if (!loadTakesGso) {
-      notes.push(
-        "regio's load generator does not take --gso yet (examples/udp_load.ts --help): " +
-          "the C client drove the train rounds.",
-      );
-    }
-  } else {
-    notes.push(
-      trainChoice === "regio" || !cClient
-        ? "no train rounds: regio's load generator does not take --gso and there is no C client."
-        : "no train rounds: no C client.",
-    );
-  }
-}
-if (trainClient && !echoTakesGro) {
-  notes.push(
-    "regio's echo server has no --gro yet: in the train rounds it receives the trains " +
-      "re-segmented by the kernel and answers one datagram at a time.",
-  );
+  if (trainChoice !== "c") trainClient = regioClient;
+  else if (cClient) trainClient = cClient;
+  else notes.push("no train rounds: --train-client c asked for, but there is no C client.");
 }
 
 const regioEcho = (script: string): string[] => [
@@ -342,7 +310,7 @@ if (trainClient) {
     key: "regioTrains",
     label: "regio UdpSocket",
     kind: "trains",
-    cmd: [...regioEcho("examples/udp_echo.ts"), ...(echoTakesGro ? ["--gro"] : [])],
+    cmd: [...regioEcho("examples/udp_echo.ts"), "--gro"],
     ticks: true,
   });
   if (c) {
@@ -394,17 +362,6 @@ class Lines {
       ]);
       clearTimeout(timer);
     }
-  }
-}
-
-/** User and system CPU seconds of a process (Linux /proc; null elsewhere). */
-function cpuTimes(pid: number): { user: number; system: number } | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // USER_HZ 100
-  } catch {
-    return null;
   }
 }
 

@@ -113,31 +113,23 @@ async function main(): Promise<number> {
   const host = values.host as string;
   const workers = intFlag(values, "workers", 1);
   if (workers < 1 || workers > 64) throw new UsageError("--workers must be 1 to 64");
+  const options: UdpSocketOptions = {
+    hostname: host,
+    port,
+    slots,
+    slotSize,
+    receiveBufferSize,
+    sendBufferSize,
+    gro,
+  };
   if (workers > 1) {
-    const options = {
-      hostname: host,
-      port,
-      slots,
-      slotSize,
-      receiveBufferSize,
-      sendBufferSize,
-      gro,
-    };
     const live = !values.quiet && !json && Deno.stdout.isTerminal();
     return await runWorkers(workers, options, { json, live });
   }
 
   let socket: UdpSocket;
   try {
-    socket = UdpSocket.bind({
-      hostname: host,
-      port,
-      slots,
-      slotSize,
-      receiveBufferSize,
-      sendBufferSize,
-      gro,
-    });
+    socket = UdpSocket.bind(options);
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) throw flagError(e, BIND_FLAGS);
     if (e instanceof ErrnoError || e instanceof WinsockError) {

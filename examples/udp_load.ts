@@ -83,15 +83,22 @@ export interface LoadResult {
 const HEADER = 8; // seq u32, lane u16, size u16
 const MAX_US = 1_000_000;
 
-/** User+system CPU seconds of this process (Linux /proc; -1 elsewhere). */
-export function cpuSeconds(pid: number | "self" = "self"): number {
+/** User and system CPU seconds of a process (Linux /proc; null elsewhere). */
+export function cpuTimes(pid: number | "self" = "self"): { user: number; system: number } | null {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+    // utime, stime in clock ticks (USER_HZ 100)
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
   } catch {
-    return -1;
+    return null;
   }
+}
+
+/** User+system CPU seconds of a process (Linux /proc; -1 elsewhere). */
+export function cpuSeconds(pid: number | "self" = "self"): number {
+  const t = cpuTimes(pid);
+  return t === null ? -1 : t.user + t.system;
 }
 
 /** Body byte `i` of datagram `seq`. */

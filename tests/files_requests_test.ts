@@ -37,6 +37,11 @@ function mkfifo(path: string): void {
   assert.ok(r.success, "mkfifo");
 }
 
+/** A read of `length` bytes at the start of file 0 into `buffer` at `bufferOffset`. */
+function r(buffer: number, bufferOffset: number, length: number): IoRequest {
+  return { file: 0, buffer, bufferOffset, length, position: 0 };
+}
+
 Deno.test({
   name:
     "files: two reads in flight into the same bytes of a buffer are a RangeError; nothing is submitted",
@@ -49,13 +54,6 @@ Deno.test({
     try {
       const files = await ring.openFiles([fifo], { write: true }); // reads wait for data
       const pool = await ring.registerBuffers({ count: 2, size: 64 });
-      const r = (buffer: number, bufferOffset: number, length: number): IoRequest => ({
-        file: 0,
-        buffer,
-        bufferOffset,
-        length,
-        position: 0,
-      });
       // In one call: overlapping ranges of buffer 0.
       assert.throws(
         () => ring.readMany([r(0, 0, 32), r(1, 0, 64), r(0, 31, 2)]),
@@ -122,13 +120,6 @@ Deno.test({
     try {
       const files = await ring.openFiles([fifo], { write: true }); // reads wait for data
       const pool = await ring.registerBuffers({ count: 2, size: 64 });
-      const r = (buffer: number, bufferOffset: number, length: number): IoRequest => ({
-        file: 0,
-        buffer,
-        bufferOffset,
-        length,
-        position: 0,
-      });
       const first = ring.readMany([r(0, 0, 32), r(1, 32, 32)]).catch((e) => e);
       await new Promise((res) => setTimeout(res, 20));
       assert.equal(ring.inFlight, 2, "the ring is full");

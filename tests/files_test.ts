@@ -286,24 +286,6 @@ Deno.test({
 });
 
 Deno.test({
-  name: "files: a write to a read-only file is an ErrnoError (EBADF)",
-  ignore,
-  async fn(): Promise<void> {
-    using dir = tempDir();
-    const p = `${dir.path}/ro`;
-    Deno.writeFileSync(p, pattern(100, 1));
-    await using ring = FileRing.open({ depth: 2 });
-    using _files = await ring.openFiles([p]);
-    using _pool = await ring.registerBuffers({ count: 1, size: 100 });
-    await assert.rejects(
-      ring.write({ file: 0, buffer: 0, length: 100, position: 0 }),
-      (e: unknown) => e instanceof ErrnoError && e.codeName === "EBADF",
-    );
-    assert.deepEqual(Deno.readFileSync(p), pattern(100, 1));
-  },
-});
-
-Deno.test({
   name: "files: sync disposal with a read in flight is a BusyError and changes nothing",
   ignore,
   async fn(): Promise<void> {

@@ -24,7 +24,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "files: a write to a file opened read-only says so and names the file",
+  name: "files: a write to a file opened read-only is EBADF, says so and names the file",
   ignore,
   async fn(): Promise<void> {
     using dir = tempDir();
@@ -39,5 +39,6 @@ Deno.test({
         e instanceof ErrnoError && e.codeName === "EBADF" && e.message.includes(p) &&
         /read-only/.test(e.message),
     );
+    assert.deepEqual(Deno.readFileSync(p), pattern(100, 1));
   },
 });

@@ -321,6 +321,53 @@ async function settle(until: () => boolean, what: string): Promise<void> {
   assert.ok(until(), what);
 }
 
+/** One drawn send: the arguments `send` gets, and what must come of it. */
+interface DrawnSend {
+  /** The send slot acquired for it (released again for a "stale-slot"). */
+  slot: UdpSendSlot | undefined;
+  args: unknown[];
+  /** The bytes a good send carries (before `length` cuts them). */
+  expectedPayload: Uint8Array;
+  v: Outcome;
+}
+
+/** Prepares the send `[family, rs, ds]` draws on `sock`: its data (acquiring a slot if drawn), arguments and verdict. */
+async function drawSend(
+  sock: UdpSocket,
+  family: 4 | 6,
+  rs: RemoteSpec,
+  ds: DataSpec,
+): Promise<DrawnSend> {
+  let slot: UdpSendSlot | undefined;
+  if (ds.kind === "slot" || ds.kind === "stale-slot") {
+    slot = (await sock.acquire())!;
+    fill(slot.bytes, ds.seed);
+    if (ds.kind === "stale-slot") sock.release(slot);
+  }
+  const bytes = new Uint8Array(ds.size);
+  fill(bytes, ds.seed);
+  const data = ds.kind === "not-bytes" ? ds.notBytes : slot ?? bytes;
+  const expectedPayload = slot && ds.kind === "slot" ? slot.bytes.slice() : bytes.slice();
+  const r = remoteVerdict(rs, family);
+  const d = dataVerdict(ds);
+  const v: Outcome = "ok" in r ? r : "ok" in d ? d : { ok: true, ...r, length: d.length };
+  const args: unknown[] = [data, buildRemote(rs)];
+  if (ds.length !== ABSENT) args.push(ds.length);
+  return { slot, args, expectedPayload, v };
+}
+
+/** Calls `send(...args)`: a synchronous refusal must be the one `v` names (then undefined). */
+function trySend(sock: UdpSocket, args: unknown[], v: Outcome): Promise<void> | undefined {
+  try {
+    return (sock.send as (...a: unknown[]) => Promise<void>)(...args);
+  } catch (e) {
+    if (v.ok) throw new Error(`a good send was refused: ${e}`);
+    assert.ok(e instanceof v.type, `${v.type.name} expected, got ${e}`);
+    assert.match((e as Error).message, v.names);
+    return undefined;
+  }
+}
+
 Deno.test("property: UdpSocket.send on the RIO fake: bad sends change nothing; good ones reach RIOSendEx as checked", async () => {
   using fake = installFakeWindows();
   const bind = (hostname: string): UdpSocket =>
@@ -338,32 +385,11 @@ Deno.test("property: UdpSocket.send on the RIO fake: bad sends change nothing; g
       ),
       async ([family, rs, ds]) => {
         const sock = family === 4 ? c4 : c6;
-        let slot: UdpSendSlot | undefined;
-        if (ds.kind === "slot" || ds.kind === "stale-slot") {
-          slot = (await sock.acquire())!;
-          fill(slot.bytes, ds.seed);
-          if (ds.kind === "stale-slot") sock.release(slot);
-        }
-        const bytes = new Uint8Array(ds.size);
-        fill(bytes, ds.seed);
-        const data = ds.kind === "not-bytes" ? ds.notBytes : slot ?? bytes;
-        const expectedPayload = slot && ds.kind === "slot" ? slot.bytes.slice() : bytes.slice();
-        const r = remoteVerdict(rs, family);
-        const d = dataVerdict(ds);
-        const v: Outcome = "ok" in r ? r : "ok" in d ? d : { ok: true, ...r, length: d.length };
+        const { slot, args, expectedPayload, v } = await drawSend(sock, family, rs, ds);
         fake.base.log.clear(); // it grows with every call: counts would cost O(runs)
         const before = snapshot(sock);
         const nSent = sent.length;
-        const args: unknown[] = [data, buildRemote(rs)];
-        if (ds.length !== ABSENT) args.push(ds.length);
-        let p: Promise<void> | undefined;
-        try {
-          p = (sock.send as (...a: unknown[]) => Promise<void>)(...args);
-        } catch (e) {
-          if (v.ok) throw new Error(`a good send was refused: ${e}`);
-          assert.ok(e instanceof v.type, `${v.type.name} expected, got ${e}`);
-          assert.match((e as Error).message, v.names);
-        }
+        const p = trySend(sock, args, v);
         if (!p) {
           await Promise.resolve();
           assert.deepEqual(snapshot(sock), before, "a refused send changes nothing");
@@ -598,31 +624,10 @@ Deno.test({
         ),
         async ([family, rs, ds]) => {
           const sock = family === 4 ? c4 : c6;
-          let slot: UdpSendSlot | undefined;
-          if (ds.kind === "slot" || ds.kind === "stale-slot") {
-            slot = (await sock.acquire())!;
-            fill(slot.bytes, ds.seed);
-            if (ds.kind === "stale-slot") sock.release(slot);
-          }
-          const bytes = new Uint8Array(ds.size);
-          fill(bytes, ds.seed);
-          const data = ds.kind === "not-bytes" ? ds.notBytes : slot ?? bytes;
-          const expectedPayload = slot && ds.kind === "slot" ? slot.bytes.slice() : bytes.slice();
-          const r = remoteVerdict(rs, family);
-          const d = dataVerdict(ds);
-          const v: Outcome = "ok" in r ? r : "ok" in d ? d : { ok: true, ...r, length: d.length };
+          const { slot, args, expectedPayload, v } = await drawSend(sock, family, rs, ds);
           const before = snapshot(sock);
           tap.take();
-          const args: unknown[] = [data, buildRemote(rs)];
-          if (ds.length !== ABSENT) args.push(ds.length);
-          let p: Promise<void> | undefined;
-          try {
-            p = (sock.send as (...a: unknown[]) => Promise<void>)(...args);
-          } catch (e) {
-            if (v.ok) throw new Error(`a good send was refused: ${e}`);
-            assert.ok(e instanceof v.type, `${v.type.name} expected, got ${e}`);
-            assert.match((e as Error).message, v.names);
-          }
+          const p = trySend(sock, args, v);
           if (!p) {
             await Promise.resolve();
             assert.deepEqual(snapshot(sock), before, "a refused send changes nothing");

@@ -19,6 +19,46 @@ function command(args: string[]): Deno.Command {
   });
 }
 
+/** A running udp_echo: its stdout line by line, its stderr once it ends. */
+interface Server {
+  readonly child: Deno.ChildProcess;
+  readonly stderr: Promise<string>;
+  /** The next line of stdout (throws, with stderr, when it ends first). */
+  nextLine(): Promise<string>;
+  /** Kills it if it still runs, then waits for it and its output. */
+  stop(): Promise<void>;
+}
+
+function spawn(args: string[]): Server {
+  const child = command(args).spawn();
+  const stderr = new Response(child.stderr).text();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  return {
+    child,
+    stderr,
+    async nextLine(): Promise<string> {
+      while (!buffered.includes("\n")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`udp_echo ended early; stderr: ${await stderr}`);
+        buffered += value;
+      }
+      const at = buffered.indexOf("\n");
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      return line;
+    },
+    async stop(): Promise<void> {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await child.status;
+      await lines.cancel();
+      await stderr;
+    },
+  };
+}
+
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await within(30_000, command(args).output(), `udp_echo ${args.join(" ")}`);
   const text = new TextDecoder();
@@ -68,7 +108,7 @@ Deno.test({
   name: "udp_echo example: echoes, drops what a slot cannot hold, and sums up on SIGTERM",
   ignore,
   async fn(): Promise<void> {
-    const child = command([
+    const echo = spawn([
       "--port",
       "0",
       "--json",
@@ -78,21 +118,8 @@ Deno.test({
       "8",
       "--rcvbuf",
       "262144",
-    ]).spawn();
-    const stderr = new Response(child.stderr).text();
-    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buffered = "";
-    const nextLine = async (): Promise<string> => {
-      while (!buffered.includes("\n")) {
-        const { value, done } = await lines.read();
-        if (done) throw new Error(`udp_echo ended early; stderr: ${await stderr}`);
-        buffered += value;
-      }
-      const at = buffered.indexOf("\n");
-      const line = buffered.slice(0, at);
-      buffered = buffered.slice(at + 1);
-      return line;
-    };
+    ]);
+    const { child, stderr, nextLine } = echo;
     try {
       const listening = JSON.parse(await within(30_000, nextLine(), "the listening line"));
       assert.equal(listening.event, "listening");
@@ -132,12 +159,7 @@ Deno.test({
       const status = await within(10_000, child.status, "udp_echo exiting");
       assert.equal(status.code, 0, await stderr);
     } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await child.status;
-      await lines.cancel();
-      await stderr;
+      await echo.stop();
     }
   },
 });
@@ -146,21 +168,8 @@ Deno.test({
   name: "udp_echo example: --workers 2 shares the port, both workers echo, SIGINT stops all",
   ignore,
   async fn(): Promise<void> {
-    const child = command(["--port", "0", "--json", "--workers", "2", "--slots", "256"]).spawn();
-    const stderr = new Response(child.stderr).text();
-    const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buffered = "";
-    const nextLine = async (): Promise<string> => {
-      while (!buffered.includes("\n")) {
-        const { value, done } = await stdout.read();
-        if (done) throw new Error(`udp_echo ended early; stderr: ${await stderr}`);
-        buffered += value;
-      }
-      const at = buffered.indexOf("\n");
-      const line = buffered.slice(0, at);
-      buffered = buffered.slice(at + 1);
-      return line;
-    };
+    const echo = spawn(["--port", "0", "--json", "--workers", "2", "--slots", "256"]);
+    const { child, stderr, nextLine } = echo;
     try {
       const listening = JSON.parse(await within(30_000, nextLine(), "the listening line"));
       assert.equal(listening.workers, 2);
@@ -188,12 +197,7 @@ Deno.test({
       const status = await within(10_000, child.status, "udp_echo exiting");
       assert.equal(status.code, 0, await stderr);
     } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await child.status;
-      await stdout.cancel();
-      await stderr;
+      await echo.stop();
     }
   },
 });

@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
+import { assertRioClean } from "./rio_fake_util.ts";
 import type { FakeWinsockOptions } from "./fakes/fake_winsock.ts";
 import { RegioError, WinsockError } from "../src/errors.ts";
 import { bindUdpWith } from "../src/udp/socket.ts";
@@ -33,15 +34,6 @@ const rio: cases.Harness = {
 
 type Fake = ReturnType<typeof installFakeWindows>;
 
-function assertClean(fake: Fake): void {
-  assert.deepEqual(fake.winsock.violations, [], "no RIO contract violation");
-  assert.equal(fake.winsock.openSockets, 0, "sockets closed");
-  assert.equal(fake.winsock.liveRegistrations, 0, "buffers deregistered");
-  assert.equal(fake.winsock.openCompletionQueues, 0, "completion queues closed");
-  assert.equal(fake.winsock.startups, 0, "WSACleanup for every WSAStartup");
-  assert.equal(fake.base.liveAllocations, 0, "memory freed");
-}
-
 /** The status code spaces the shared cases run under ("" is the default: Winsock codes). */
 const SPACES: [string, FakeWinsockOptions][] = [
   ["", {}],
@@ -60,7 +52,7 @@ function test(
     using fake = installFakeWindows({ winsock });
     current = fake;
     await fn(fake);
-    assertClean(fake);
+    assertRioClean(fake);
   });
 }
 
@@ -235,7 +227,7 @@ Deno.test("udp (RIO fake): a failing setsockopt is a WinsockError naming it; not
     (e) => e instanceof WinsockError && e.codeName === "WSAENOBUFS" && /SO_SNDBUF/.test(e.message),
   );
   assert.equal(fake.base.log.count("bind"), 0, "not bound");
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 test("dual-stack (ipv6Only false, the default): IPV6_V6ONLY = 0 set before bind; an IPv4 client is echoed", async (fake) => {

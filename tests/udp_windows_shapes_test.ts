@@ -145,6 +145,15 @@ test("multicast: IPv6 (IPV6_MREQ) and loopback off on the receiver", async (fake
   // Windows applies IP(V6)_MULTICAST_LOOP to the receiving socket.
   await tx.send(enc.encode("six"), { hostname: "ff12::1", port: rx.addr.port });
   assert.deepEqual(await rx.receive({ timeoutMs: 30 }), []);
+  // Control: a member with loopback on (the default) hears the group, so the silence above
+  // is the option's doing.
+  await using heard = bind({ hostname: "::" });
+  heard.addMembership("ff12::1", { interface: 1 });
+  await tx.send(enc.encode("six"), { hostname: "ff12::1", port: heard.addr.port });
+  assert.deepEqual(
+    (await within(2000, heard.receive(), "group")).map((d) => dec.decode(d.data)),
+    ["six"],
+  );
 });
 
 test("multicast: IPv6 source-specific (MCAST_JOIN_SOURCE_GROUP with a GROUP_SOURCE_REQ)", async (fake) => {

@@ -11,29 +11,12 @@
 
 import assert from "node:assert/strict";
 import { windowsApi } from "../src/windows/api.ts";
-import {
-  NativeRegion,
-  Rio,
-  type RioCompletion,
-  type RioCompletionQueue,
-  WinsockError,
-} from "../src/windows/mod.ts";
+import { NativeRegion, Rio, WinsockError } from "../src/windows/mod.ts";
+import { collect } from "../tools/windows_smoke.ts";
 
 const onWindows = Deno.build.os === "windows";
 // Open the DLLs before any test, so the resource sanitizer does not count them.
 if (onWindows) windowsApi();
-
-/** Dequeues until `n` completions arrived, waiting on the RIONotify event in between. */
-async function collect(cq: RioCompletionQueue, n: number, ms = 5000): Promise<RioCompletion[]> {
-  const out: RioCompletion[] = [];
-  const deadline = Date.now() + ms;
-  for (;;) {
-    out.push(...cq.dequeue());
-    if (out.length >= n) return out;
-    if (Date.now() > deadline) throw new Error(`timed out with ${out.length} of ${n} completions`);
-    await cq.wait({ timeoutMs: 100 });
-  }
-}
 
 Deno.test({
   name: "RIO (real): UDP round trip on 127.0.0.1 with registered buffers, echo from the slot",

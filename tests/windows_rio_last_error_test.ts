@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
+import { assertRioClean } from "./rio_fake_util.ts";
 import { openFakeHost } from "./fakes/fake_base.ts";
 import { windowsAllocator } from "../src/windows/api.ts";
 import {
@@ -27,15 +28,6 @@ const WSAENOBUFS = 10055;
 const MODES = ["kept", "lost", "unrelated"] as const;
 type Mode = typeof MODES[number];
 type Fake = ReturnType<typeof installFakeWindows>;
-
-function assertClean(fake: Fake): void {
-  assert.deepEqual(fake.winsock.violations, [], "no RIO contract violation");
-  assert.equal(fake.winsock.openSockets, 0, "sockets closed");
-  assert.equal(fake.winsock.liveRegistrations, 0, "buffers deregistered");
-  assert.equal(fake.winsock.openCompletionQueues, 0, "completion queues closed");
-  assert.equal(fake.winsock.startups, 0, "WSACleanup for every WSAStartup");
-  assert.equal(fake.base.liveAllocations, 0, "memory freed");
-}
 
 /** Asserts `e` is a WinsockError naming `call`, with the code the mode lets through. */
 function assertNames(e: unknown, call: string, mode: Mode, code: number): void {
@@ -65,7 +57,7 @@ function test(name: string, fn: (fake: Fake, mode: Mode) => void | Promise<void>
     Deno.test(`last error ${mode}: ${name}`, async () => {
       using fake = installFakeWindows({ winsock: { lastError: mode } });
       await fn(fake, mode);
-      assertClean(fake);
+      assertRioClean(fake);
     });
   }
 }

@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
+import { assertRioClean } from "./rio_fake_util.ts";
 import { openFakeHost } from "./fakes/fake_base.ts";
 import { bindRioTable, queryRioTable } from "../src/windows/rio_functions.ts";
 import { windowsAllocator } from "../src/windows/api.ts";
@@ -18,17 +19,6 @@ import { bindUdpWith } from "../src/udp/socket.ts";
 import { openWindowsBackend } from "../src/udp/windows.ts";
 
 openFakeHost(); // the fake's host memory, opened before any test (resource sanitizer)
-
-type Fake = ReturnType<typeof installFakeWindows>;
-
-function assertClean(fake: Fake): void {
-  assert.deepEqual(fake.winsock.violations, [], "no RIO contract violation");
-  assert.equal(fake.winsock.openSockets, 0, "sockets closed");
-  assert.equal(fake.winsock.liveRegistrations, 0, "buffers deregistered");
-  assert.equal(fake.winsock.openCompletionQueues, 0, "completion queues closed");
-  assert.equal(fake.winsock.startups, 0, "WSACleanup for every WSAStartup");
-  assert.equal(fake.base.liveAllocations, 0, "memory freed");
-}
 
 Deno.test("RIO table: WSAIoctl hands out 13 function pointers; the project's binding calls them", () => {
   using fake = installFakeWindows();
@@ -52,7 +42,7 @@ Deno.test("RIO table: WSAIoctl hands out 13 function pointers; the project's bin
   fn.RIOCloseCompletionQueue(cq);
   kernel.VirtualFree(p, 0n, 0x8000);
   assert.equal(ws2.WSACleanup(), 0);
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("RIO table: a call after the WSACleanup that brought the count to zero is a violation", () => {
@@ -95,7 +85,7 @@ Deno.test("Rio: two sessions in a row (open, register, CQ, close; open again…)
     socket.receiveEx(buffer.slice(0, 1024), buffer.addressSlice(1024), round);
     assert.equal(fake.winsock.tableFetches, round, "the table is fetched once per session");
   }
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("Rio: a session opened while another is open, then outliving it", async () => {
@@ -108,7 +98,7 @@ Deno.test("Rio: a session opened while another is open, then outliving it", asyn
     assert.equal(cq.dequeue().length, 0);
   }
   second.close();
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("UdpSocket: two sockets one after the other in one process, each echoing", async () => {
@@ -123,5 +113,5 @@ Deno.test("UdpSocket: two sockets one after the other in one process, each echoi
     const [back] = await client.receive({ timeoutMs: 1000 });
     assert.deepEqual(back.data, new Uint8Array([round]));
   }
-  assertClean(fake);
+  assertRioClean(fake);
 });

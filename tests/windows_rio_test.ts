@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { installFakeWindows } from "./fakes/windows.ts";
+import { assertRioClean } from "./rio_fake_util.ts";
 import { windowsAllocator } from "../src/windows/api.ts";
 import { openFakeHost } from "./fakes/fake_base.ts";
 import { openRioFunctions } from "../src/windows/rio_functions.ts";
@@ -57,15 +58,6 @@ function rioTable(fake: Fake): RioFunctions {
   return openRioFunctions(fake.api.kernel, fake.api.ws2);
 }
 
-function assertClean(fake: Fake): void {
-  assert.deepEqual(fake.winsock.violations, []);
-  assert.equal(fake.winsock.openSockets, 0);
-  assert.equal(fake.winsock.liveRegistrations, 0);
-  assert.equal(fake.winsock.openCompletionQueues, 0);
-  assert.equal(fake.winsock.startups, 0);
-  assert.equal(fake.base.liveAllocations, 0);
-}
-
 /** Writes `text` into `slot`'s data and sends it to `to` from the slot itself. */
 function sendText(socket: RioUdpSocket, slot: RioSlot, text: string, to: SocketAddress): number {
   const bytes = new TextEncoder().encode(text);
@@ -95,7 +87,7 @@ Deno.test("Rio.open: WSAStartup 2.2 and the RIO table; close pairs WSACleanup on
     using r = region(64);
     assert.throws(() => rio.registerBuffer(r), DisposedError);
   }
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("Rio.open: a failed RIO ioctl is one UnsupportedError naming RIO, and WSACleanup runs", () => {
@@ -105,7 +97,7 @@ Deno.test("Rio.open: a failed RIO ioctl is one UnsupportedError naming RIO, and 
   assert.ok(e.cause instanceof WinsockError);
   assert.equal((e.cause as WinsockError).codeName, "WSAEINVAL");
   assert.equal(fake.base.log.count("WSACleanup"), 1);
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test({
@@ -127,7 +119,7 @@ Deno.test("Rio.close refuses while something it created is open, and changes not
   buffer.close();
   rio.close();
   r.free();
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("registerBuffer: ID, region hold, deregister exactly once, use after dispose", () => {
@@ -291,7 +283,7 @@ Deno.test("UDP round trip over the fake loopback: bytes, sender address, echo fr
     pool.release(aSlot);
     pool.release(bSlot);
   }
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("IPv6: bind ::1, round trip, SOCKADDR_IN6 sender address", async () => {
@@ -324,7 +316,7 @@ Deno.test("IPv6: bind ::1, round trip, SOCKADDR_IN6 sender address", async () =>
     assert.deepEqual(recv.remote!.read(), { hostname: "::1", port: a.addr.port });
     assert.throws(() => cq.wait({ timeoutMs: 1 }), TypeError, "a poll queue has no event");
   }
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("udpSocket: port 0 picks one, explicit ports, address in use, bad hostnames leave nothing", async () => {
@@ -565,7 +557,7 @@ Deno.test("RIO_MSG_DEFER + one commit posts a batch; one dequeue reaps it", asyn
       const received = got.filter((c) => c.kind === "receive").map((c) => c.data.bytes[0]).sort();
       assert.deepEqual(received, [3, 4, 5]);
     }
-    assertClean(fake);
+    assertRioClean(fake);
   }
 });
 
@@ -636,7 +628,7 @@ Deno.test("RIO_CORRUPT_CQ is a typed error; teardown then frees nothing until th
     await s[Symbol.asyncDispose](); // resumes draining; closesocket is not repeated
     assert.equal(fake.base.log.count("closesocket"), 2, "one for the table query, one here");
   }
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("wait: RIONotify is armed once (WSAEALREADY never reached), timeouts keep it armed", async () => {
@@ -750,7 +742,7 @@ Deno.test("disposal under in-flight requests: sync refuses and changes nothing, 
     assert.equal(fake.winsock.deregistered.length, 1);
     assert.throws(() => rx.receiveEx(buffer.slice(0, 1), null), DisposedError);
   }
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("async socket dispose commits deferred requests before closesocket (UNCONFIRMED: they may never complete otherwise)", async () => {
@@ -774,7 +766,7 @@ Deno.test("async socket dispose commits deferred requests before closesocket (UN
     "RIOReceiveEx",
     "closesocket",
   ]);
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("teardown order with await using: closesocket → drain → close CQ → deregister → free → WSACleanup", async () => {
@@ -814,7 +806,7 @@ Deno.test("teardown order with await using: closesocket → drain → close CQ �
       "WSACleanup",
     ],
   );
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("Rio's own async dispose tears down what is left, in the documented order", async () => {
@@ -856,7 +848,7 @@ Deno.test("Rio's own async dispose tears down what is left, in the documented or
   );
   assert.equal(r.holds, 0);
   r.free(); // the caller's region is the caller's to free
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("double dispose and use after dispose for every class", async () => {
@@ -897,7 +889,7 @@ Deno.test("double dispose and use after dispose for every class", async () => {
   assert.equal(fake.winsock.deregistered.length, 2);
   assert.equal(new Set(fake.winsock.deregistered).size, 2);
   assert.equal(fake.base.log.count("WSACleanup"), 1);
-  assertClean(fake);
+  assertRioClean(fake);
 });
 
 Deno.test("buffer pool: one registration per slot, acquire/release, address area in registered memory", async () => {

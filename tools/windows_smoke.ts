@@ -148,8 +148,16 @@ function echoPeer(): { port: number; close(): Promise<void> } {
   };
 }
 
-/** Dequeues until `n` completions arrived, waiting on the RIONotify event in between. */
-async function collect(cq: RioCompletionQueue, n: number, ms = 5000): Promise<RioCompletion[]> {
+/**
+ * Dequeues until `n` completions arrived, waiting on the RIONotify event in
+ * between (also used by tests/windows_rio_integration_test.ts).
+ * @throws {Error} when fewer than `n` arrived within `ms`.
+ */
+export async function collect(
+  cq: RioCompletionQueue,
+  n: number,
+  ms = 5000,
+): Promise<RioCompletion[]> {
   const out: RioCompletion[] = [];
   const deadline = Date.now() + ms;
   for (;;) {

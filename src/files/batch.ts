@@ -13,7 +13,7 @@ import type { PoolState, SetState } from "./registrations.ts";
 /** Counts a ring's operations in flight and hands finished batches on to be settled. */
 export class InFlight {
   /** Most operations in flight at once. */
-  readonly depth: number;
+  readonly #depth: number;
   #count = 0;
   #roomWaiters: (() => void)[] = [];
   readonly #settle: (batch: Batch) => void;
@@ -24,7 +24,7 @@ export class InFlight {
    * @param stopped True once the ring is closing: waiters for room give up waiting.
    */
   constructor(depth: number, settle: (batch: Batch) => void, stopped: () => boolean) {
-    this.depth = depth;
+    this.#depth = depth;
     this.#settle = settle;
     this.#stopped = stopped;
   }
@@ -46,7 +46,7 @@ export class InFlight {
   };
 
   /** Counts one more prepared operation of `batch` (on `pool` too, unless a flush). */
-  add(batch: Batch, pool: UseCount | undefined): void {
+  #add(batch: Batch, pool: UseCount | undefined): void {
     batch.remaining++;
     batch.files.inFlight++;
     if (pool !== undefined) pool.inFlight++;
@@ -73,7 +73,7 @@ export class InFlight {
       for (let i = 0, k = 0; i < n; i++, k += 4) {
         const file = checked[k], at = checked[k + 1], length = checked[k + 2];
         b.prepareIo(write, files.backend, file, pool.backend, at, length, checked[k + 3], batch, i);
-        this.add(batch, pool);
+        this.#add(batch, pool);
       }
     } catch (e) {
       // What was prepared still completes; the batch reports this error then.
@@ -90,7 +90,7 @@ export class InFlight {
     const batch = new Batch(1, files, undefined, resolve, reject);
     try {
       b.prepareFlush(files.backend, file, batch, 0);
-      this.add(batch, undefined);
+      this.#add(batch, undefined);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -100,14 +100,14 @@ export class InFlight {
 
   /** True when `n` more operations fit within the depth now. */
   fits(n: number): boolean {
-    return this.#count + n <= this.depth;
+    return this.#count + n <= this.#depth;
   }
 
   /** Resolves once `n` more operations fit within the depth, or the ring is closing. */
   room(n: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const check = (): void => {
-        if (this.#count + n <= this.depth || this.#stopped()) resolve();
+        if (this.fits(n) || this.#stopped()) resolve();
         else this.#roomWaiters.push(check);
       };
       check();

@@ -92,10 +92,9 @@ export class LinuxBackend implements Backend, Sink {
   readonly #batch: (Batch | undefined)[];
   readonly #index: Int32Array;
   readonly #kind: Uint8Array;
-  /** Each slot's file set and index in it (to name the file in an error). */
+  /** Each slot's file set (its lifecycle counts the slot) and file index in it (to name the file in an error). */
   readonly #files: (LinuxFiles | undefined)[];
   readonly #file: Int32Array;
-  readonly #fileLife: (Lifecycle | undefined)[];
   readonly #bufferLife: (Lifecycle | undefined)[];
   readonly #free: Int32Array;
   #top: number;
@@ -108,7 +107,6 @@ export class LinuxBackend implements Backend, Sink {
     this.#core = core;
     this.#done = done;
     this.#batch = new Array(slots).fill(undefined);
-    this.#fileLife = new Array(slots).fill(undefined);
     this.#bufferLife = new Array(slots).fill(undefined);
     this.#index = new Int32Array(slots);
     this.#kind = new Uint8Array(slots);
@@ -220,7 +218,6 @@ export class LinuxBackend implements Backend, Sink {
     // buf_index stays 0: the pool is one registered buffer.
     f.life.begin();
     b.life.begin();
-    this.#fileLife[slot] = f.life;
     this.#bufferLife[slot] = b.life;
   }
 
@@ -231,7 +228,6 @@ export class LinuxBackend implements Backend, Sink {
     this.#files[slot] = f;
     this.#file[slot] = file;
     f.life.begin();
-    this.#fileLife[slot] = f.life;
     this.#bufferLife[slot] = undefined;
   }
 
@@ -249,22 +245,16 @@ export class LinuxBackend implements Backend, Sink {
     const batch = this.#batch[token];
     if (batch === undefined) return;
     this.#batch[token] = undefined;
-    this.#fileLife[token]!.end();
+    const files = this.#files[token]!;
+    files.life.end();
     this.#bufferLife[token]?.end();
-    this.#fileLife[token] = this.#bufferLife[token] = undefined;
+    this.#files[token] = this.#bufferLife[token] = undefined;
     this.#free[this.#top++] = token;
     this.#inFlight--;
     this.#core.expect(-1);
-    const files = this.#files[token]!;
-    this.#files[token] = undefined;
     const index = this.#index[token];
-    if (res >= 0) this.#done(batch, index, res);
-    else {this.#done(
-        batch,
-        index,
-        0,
-        this.#error(-res, this.#kind[token], files, this.#file[token]),
-      );}
+    if (res >= 0) return this.#done(batch, index, res);
+    this.#done(batch, index, 0, this.#error(-res, this.#kind[token], files, this.#file[token]));
   }
 
   /** The error of a failed operation; a write the fd's mode refuses names the file and says why. */
@@ -295,10 +285,9 @@ export class LinuxBackend implements Backend, Sink {
     const done: number[] = [];
     for (let slot = 0; slot < this.#batch.length; slot++) {
       if (this.#batch[slot] === undefined) continue;
-      this.#fileLife[slot]?.end();
+      this.#files[slot]!.life.end();
       this.#bufferLife[slot]?.end();
-      this.#fileLife[slot] = this.#bufferLife[slot] = undefined;
-      this.#files[slot] = undefined;
+      this.#files[slot] = this.#bufferLife[slot] = undefined;
       this.#free[this.#top++] = slot;
       done.push(slot);
     }
@@ -318,7 +307,7 @@ export class LinuxBackend implements Backend, Sink {
     for (let slot = 0; slot < this.#batch.length; slot++) {
       if (
         this.#batch[slot] !== undefined &&
-        (this.#fileLife[slot] === user || this.#bufferLife[slot] === user)
+        (this.#files[slot]?.life === user || this.#bufferLife[slot] === user)
       ) {
         this.#core.prepCancel(this.#sinkId, slot);
       }
