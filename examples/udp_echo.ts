@@ -318,7 +318,8 @@ async function runWorkers(
       w.post({ type: "start", options: { ...options, port } });
       const r = await w.next("listening", "error");
       if (r.type === "error") {
-        if (r.usage) throw new UsageError(r.message);
+        // The worker's TypeError / RangeError names the API field; name the flag, as one socket does.
+        if (r.usage) throw flagError(new RangeError(r.message), BIND_FLAGS);
         return bindFailed(options.hostname!, port, r.message, r.codeName);
       }
       listening = r;
